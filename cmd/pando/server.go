@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/server"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// nodeFlags are the settings of one node, shared by "server" and "dev".
+type nodeFlags struct {
+	configFile      string
+	dataDir         string
+	respAddr        string
+	httpAddr        string
+	maxKey          int64
+	maxValue        int64
+	cache           int64
+	reapInterval    time.Duration
+	walSync         time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+	pprof           bool
+}
+
+func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
+	def := server.DefaultConfig()
+	fs.StringVar(&n.configFile, "config", "", "YAML file of settings, keyed by flag name (env PANDO_CONFIG)")
+	fs.StringVar(&n.dataDir, "data-dir", dataDirDefault, "directory holding the node's data")
+	fs.StringVar(&n.respAddr, "resp-addr", def.RESPAddr, "Redis protocol listen address, HOST:PORT")
+	fs.StringVar(&n.httpAddr, "http-addr", def.HTTPAddr, "HTTP API listen address, HOST:PORT")
+	fs.Var(newSize(&n.maxKey, int64(def.Limits.MaxKeyBytes)), "max-key-size", "largest key accepted")
+	fs.Var(newSize(&n.maxValue, int64(def.Limits.MaxValueBytes)), "max-value-size", "largest value accepted")
+	fs.Var(newSize(&n.cache, def.CacheBytes), "cache-size", "storage block cache")
+	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one")
+	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
+	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
+	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
+	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&n.logFormat, "log-format", "text", "text or json")
+}
+
+func (n *nodeFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(n.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", n.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(n.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", n.logFormat)
+}
+
+func (n *nodeFlags) config() (server.Config, error) {
+	log, err := n.logger()
+	if err != nil {
+		return server.Config{}, err
+	}
+	const maxInt = int64(^uint(0) >> 1)
+	if n.maxKey > maxInt || n.maxValue > maxInt {
+		return server.Config{}, fmt.Errorf("size limits too large")
+	}
+	return server.Config{
+		DataDir:            n.dataDir,
+		RESPAddr:           n.respAddr,
+		HTTPAddr:           n.httpAddr,
+		Limits:             api.Limits{MaxKeyBytes: int(n.maxKey), MaxValueBytes: int(n.maxValue)},
+		CacheBytes:         n.cache,
+		ReapInterval:       n.reapInterval,
+		WALMinSyncInterval: n.walSync,
+		ShutdownTimeout:    n.shutdownTimeout,
+		Pprof:              n.pprof,
+		Version:            pandoVersion(),
+		Logger:             log,
+	}, nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newServerCmd() *cobra.Command {
+	var nf nodeFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Pando node",
+		Long: `Run a Pando node until SIGINT or SIGTERM.
+
+Every flag can also be set by a PANDO_ environment variable (--resp-addr is
+PANDO_RESP_ADDR) or in the YAML file given by --config, keyed by flag name.
+A flag on the command line wins over the environment, which wins over the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applySettings(cmd); err != nil {
+				return err
+			}
+			cfg, err := nf.config()
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return srv.Run(ctx)
+		},
+	}
+	nf.register(cmd.Flags(), server.DefaultConfig().DataDir)
+	return cmd
+}

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// The errors a client can see. Their text is stable: clients and scripts
+// match on it.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrKeyTooLarge   = errors.New("key too large")
+	ErrValueTooLarge = errors.New("value too large")
+	// ErrRequestTooLarge is a request whose arguments together exceed what
+	// the server holds in memory for one request.
+	ErrRequestTooLarge = errors.New("request too large")
+	ErrEmptyKey        = errors.New("empty key")
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrUnavailable     = errors.New("unavailable")
+	ErrShuttingDown    = errors.New("node is shutting down")
+)
+
+// Description is how an error appears on the wire.
+type Description struct {
+	// Code is a stable machine-readable name, used in HTTP JSON errors.
+	Code string
+	// Status is the HTTP status.
+	Status int
+	// RESPPrefix is the first word of the Redis error reply (ERR,
+	// UNAVAILABLE, ...).
+	RESPPrefix string
+	// Message is the human-readable text.
+	Message string
+}
+
+// errorTable maps each sentinel to its wire form. The first match wins.
+var errorTable = []struct {
+	err    error
+	code   string
+	status int
+	prefix string
+}{
+	{ErrNotFound, "not_found", http.StatusNotFound, "ERR"},
+	{ErrKeyTooLarge, "key_too_large", http.StatusRequestEntityTooLarge, "ERR"},
+	{ErrValueTooLarge, "value_too_large", http.StatusRequestEntityTooLarge, "ERR"},
+	{ErrRequestTooLarge, "request_too_large", http.StatusRequestEntityTooLarge, "ERR"},
+	{ErrEmptyKey, "empty_key", http.StatusBadRequest, "ERR"},
+	{ErrInvalidArgument, "invalid_argument", http.StatusBadRequest, "ERR"},
+	{ErrUnavailable, "unavailable", http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{ErrShuttingDown, "shutting_down", http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},
+}
+
+// Describe returns the wire form of err. Errors outside the table are
+// internal: the client sees their text with code "internal".
+func Describe(err error) Description {
+	msg := err.Error()
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return Description{Code: row.code, Status: row.status, RESPPrefix: row.prefix, Message: msg}
+		}
+	}
+	return Description{Code: "internal", Status: http.StatusInternalServerError, RESPPrefix: "ERR", Message: "internal error: " + msg}
+}
+
+// RESP returns the Redis error reply text (without the leading '-'): a prefix
+// word, then the message, on one line.
+func (d Description) RESP() string {
+	msg := strings.NewReplacer("\r", " ", "\n", " ").Replace(d.Message)
+	if d.RESPPrefix == "UNAVAILABLE" || d.RESPPrefix == "TIMEOUT" {
+		// The message starts with the sentinel's own word; don't repeat it.
+		msg = strings.TrimPrefix(msg, "unavailable: ")
+	}
+	return d.RESPPrefix + " " + msg
+}

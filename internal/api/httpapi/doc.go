@@ -1,0 +1,21 @@
+// Package httpapi is Pando's HTTP/JSON front end.
+//
+//	PUT    /v1/kv/{key}            store the request body as the value (?ttl=30s)
+//	GET    /v1/kv/{key}            the raw value; 404 if missing
+//	DELETE /v1/kv/{key}            delete; 204 whether or not it existed
+//	GET    /v1/kv?prefix=&cursor=&limit=&encoding=   list keys, a page at a time
+//	GET    /healthz                the process is up
+//	GET    /readyz                 the node serves requests
+//	GET    /metrics                Prometheus metrics
+//
+// Keys are path segments and may contain '/'; percent-encode other reserved
+// bytes. Errors are JSON, {"error":{"code":"...","message":"..."}}, with the
+// code and status from api.Describe, so they mean the same as the Redis front
+// end's replies.
+//
+// Listing walks the namespace in hash order, the order keys are stored in:
+// pages are not sorted by key, and a prefix filters the walk rather than
+// seeking to it, so listing a rare prefix reads the whole namespace. The
+// cursor is opaque; a full listing returns every key that existed throughout
+// it exactly once.
+package httpapi

@@ -1,0 +1,327 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/clock"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a Server.
+type Config struct {
+	KV     api.KV
+	Limits api.Limits
+	Clock  clock.Clock
+	// Metrics, if set, counts and times requests.
+	Metrics *api.Metrics
+	// Gatherer serves /metrics; nil serves the default registry.
+	Gatherer prometheus.Gatherer
+	// Ready reports whether the node serves requests (/readyz); nil means
+	// always.
+	Ready func() error
+	// Pprof serves Go's profiler under /debug/pprof/.
+	Pprof  bool
+	Logger *slog.Logger
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	http *http.Server
+	m    struct{ get, put, del, list *api.CommandMetrics }
+}
+
+// Listing bounds.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 10000
+	// maxListExamined bounds the records one listing request reads, so a
+	// rare prefix costs several requests instead of one unbounded one.
+	maxListExamined = 100000
+)
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.KV == nil {
+		return nil, errors.New("httpapi: no KV")
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	if cfg.Metrics == nil {
+		m, err := api.NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("subsystem", "http")}
+	s.m.get = cfg.Metrics.For("http", "get")
+	s.m.put = cfg.Metrics.For("http", "put")
+	s.m.del = cfg.Metrics.For("http", "delete")
+	s.m.list = cfg.Metrics.For("http", "list")
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/kv/{key...}", s.handleKey)
+	mux.HandleFunc("/v1/kv", s.handleList)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	if s.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no_route", "no such endpoint: "+r.URL.Path)
+	})
+	return mux
+}
+
+// Serve serves on ln until Shutdown; it returns http.ErrServerClosed then.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// Shutdown stops accepting and waits for in-flight requests, up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
+	key := []byte(r.PathValue("key"))
+	start := time.Now()
+	var m *api.CommandMetrics
+	var err error
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		m, err = s.m.get, s.get(w, r, key)
+	case http.MethodPut:
+		m, err = s.m.put, s.put(w, r, key)
+	case http.MethodDelete:
+		m, err = s.m.del, s.del(w, r, key)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on /v1/kv/{key}")
+		return
+	}
+	if err != nil {
+		fail(w, err)
+	}
+	// A missing key is an answer, not a failure of the request.
+	m.Observe(start, err != nil && !errors.Is(err, api.ErrNotFound))
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
+	if err := s.cfg.Limits.CheckKey(key); err != nil {
+		return err
+	}
+	e, err := s.cfg.KV.Get(r.Context(), "default", key)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
+	if e.ExpireAt != 0 {
+		h.Set("X-Pando-Expires-At", time.UnixMilli(e.ExpireAt).UTC().Format(time.RFC3339Nano))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.Value)
+	}
+	return nil
+}
+
+func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
+	if err := s.cfg.Limits.CheckKey(key); err != nil {
+		return err
+	}
+	lim := s.cfg.Limits.MaxValueBytes
+	if r.ContentLength > int64(lim) {
+		return s.cfg.Limits.CheckValue(int(min(r.ContentLength, 1<<62)))
+	}
+	var opts api.PutOptions
+	if ttl := r.URL.Query().Get("ttl"); ttl != "" {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: ttl %q is not a positive duration such as 30s or 1h", api.ErrInvalidArgument, ttl)
+		}
+		opts.ExpireAt = s.cfg.Clock.Now().Add(d).UnixMilli()
+	}
+	value, err := io.ReadAll(io.LimitReader(r.Body, int64(lim)+1))
+	if err != nil {
+		return fmt.Errorf("%w: reading the body: %v", api.ErrInvalidArgument, err)
+	}
+	if len(value) > lim {
+		return fmt.Errorf("%w: more than %d bytes, the limit is %d", api.ErrValueTooLarge, lim, lim)
+	}
+	if _, err := s.cfg.KV.Put(r.Context(), "default", key, value, opts); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) del(w http.ResponseWriter, r *http.Request, key []byte) error {
+	if err := s.cfg.Limits.CheckKey(key); err != nil {
+		return err
+	}
+	if _, _, err := s.cfg.KV.Delete(r.Context(), "default", key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listPage is the JSON answer of a listing.
+type listPage struct {
+	Keys []string `json:"keys"`
+	// Cursor continues the listing; empty when it is complete.
+	Cursor string `json:"cursor"`
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on /v1/kv")
+		return
+	}
+	start := time.Now()
+	page, err := s.list(r)
+	s.m.list.Observe(start, err != nil)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) list(r *http.Request) (*listPage, error) {
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			return nil, fmt.Errorf("%w: limit must be a number from 1 to %d", api.ErrInvalidArgument, maxListLimit)
+		}
+		limit = n
+	}
+	var cursor uint64
+	if v := q.Get("cursor"); v != "" {
+		c, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || c == 0 {
+			return nil, fmt.Errorf("%w: cursor %q is not one this API returned", api.ErrInvalidArgument, v)
+		}
+		cursor = c
+	}
+	b64 := false
+	switch q.Get("encoding") {
+	case "", "utf-8":
+	case "base64":
+		b64 = true
+	default:
+		return nil, fmt.Errorf("%w: encoding must be utf-8 or base64", api.ErrInvalidArgument)
+	}
+	var match func([]byte) bool
+	if p := []byte(q.Get("prefix")); len(p) > 0 {
+		match = func(k []byte) bool { return bytes.HasPrefix(k, p) }
+	}
+	page := &listPage{Keys: []string{}}
+	examined := 0
+	for {
+		// Asking for at most the keys still wanted never overshoots the
+		// limit, so the cursor needs no position inside a page.
+		want := limit - len(page.Keys)
+		p, err := s.cfg.KV.Scan(r.Context(), "default", cursor, want, match)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range p.Keys {
+			if b64 {
+				page.Keys = append(page.Keys, base64.StdEncoding.EncodeToString(k))
+			} else {
+				page.Keys = append(page.Keys, string(k))
+			}
+		}
+		examined += want
+		cursor = p.Next
+		if cursor == 0 || len(page.Keys) >= limit || examined >= maxListExamined {
+			break
+		}
+	}
+	if cursor != 0 {
+		page.Cursor = strconv.FormatUint(cursor, 10)
+	}
+	return page, nil
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func fail(w http.ResponseWriter, err error) {
+	d := api.Describe(err)
+	writeError(w, d.Status, d.Code, d.Message)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,98 @@
+package api
+
+import "context"
+
+// Entry is a stored value as a reader sees it.
+type Entry struct {
+	// Value may be shared with a cache: read it, never modify it.
+	Value []byte
+	// ExpireAt is when the value expires, in Unix milliseconds; 0 means never.
+	ExpireAt int64
+}
+
+// Cond is a precondition on the key's presence for Put.
+type Cond uint8
+
+const (
+	// Always writes whatever is there.
+	Always Cond = iota
+	// IfAbsent writes only if the key holds no live value (Redis NX).
+	IfAbsent
+	// IfPresent writes only if the key holds a live value (Redis XX).
+	IfPresent
+)
+
+// PutOptions shape a Put.
+type PutOptions struct {
+	// ExpireAt is the new value's expiry in Unix milliseconds; 0 means none.
+	ExpireAt int64
+	// KeepTTL keeps the previous value's expiry and ignores ExpireAt.
+	KeepTTL bool
+	// Cond is the precondition.
+	Cond Cond
+	// ReturnOld asks for the value that was replaced (Redis SET ... GET).
+	ReturnOld bool
+}
+
+// PutResult reports what a Put did.
+type PutResult struct {
+	// Applied is false when Cond did not hold and nothing was written.
+	Applied bool
+	// Old is the previous live value, when ReturnOld was set and OldFound.
+	Old      Entry
+	OldFound bool
+}
+
+// ExpireCond is a precondition for SetExpiry (Redis 7's EXPIRE options).
+type ExpireCond uint8
+
+const (
+	// ExpireAlways sets the expiry whatever it was.
+	ExpireAlways ExpireCond = iota
+	// ExpireIfNone sets it only if the key has no expiry (NX).
+	ExpireIfNone
+	// ExpireIfSome sets it only if the key has an expiry (XX).
+	ExpireIfSome
+	// ExpireIfGreater sets it only if the new expiry is later (GT); no
+	// expiry counts as infinitely late.
+	ExpireIfGreater
+	// ExpireIfLess sets it only if the new expiry is earlier (LT).
+	ExpireIfLess
+)
+
+// KeyValue is one pair of a multi-key write.
+type KeyValue struct {
+	Key, Value []byte
+}
+
+// ScanPage is one step of a scan.
+type ScanPage struct {
+	Keys [][]byte
+	// Next is the cursor to continue from; 0 means the scan is complete.
+	Next uint64
+}
+
+// KV is the key-value service behind the front ends. Namespaces are named by
+// string; keys and values are bytes. Every method may return a wrapped
+// sentinel from this package.
+type KV interface {
+	// Get returns the live value of key, or ErrNotFound.
+	Get(ctx context.Context, ns string, key []byte) (Entry, error)
+	// Put writes value under key as opts say.
+	Put(ctx context.Context, ns string, key, value []byte, opts PutOptions) (PutResult, error)
+	// PutMany writes every pair, without expiry, atomically on each replica.
+	PutMany(ctx context.Context, ns string, kvs []KeyValue) error
+	// Delete removes key and returns the value it held, if any.
+	Delete(ctx context.Context, ns string, key []byte) (old Entry, found bool, err error)
+	// SetExpiry gives key a new expiry (Unix ms; 0 removes it) if the key is
+	// live and cond holds. An expiry at or before now deletes the key.
+	SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond ExpireCond) (applied bool, err error)
+	// Scan examines up to count records from cursor onward (cursor 0 starts)
+	// and returns the live keys among them that match accepts (nil accepts
+	// all). A full scan returns every key that was live throughout it at
+	// least once.
+	Scan(ctx context.Context, ns string, cursor uint64, count int, match func(key []byte) bool) (ScanPage, error)
+	// Count returns the number of live keys in ns. It reads the whole
+	// namespace.
+	Count(ctx context.Context, ns string) (int64, error)
+}

@@ -1,0 +1,113 @@
+package replica
+
+import (
+	"bytes"
+	"sync"
+)
+
+// recordCache keeps recently read records in memory, so a hot key is served
+// without a Pebble lookup (Cassandra's row cache, in spirit). It holds encoded
+// records, which are immutable once cached, and is bounded in bytes.
+//
+// Coherence: every write invalidates the key after its commit and before it
+// is acknowledged. A reader that misses notes its shard's epoch, reads
+// storage, and inserts only if no write has touched the shard since; so a
+// slow reader can never put back a record that a write has replaced.
+type recordCache struct {
+	shards   [cacheShards]cacheShard
+	perShard int64
+}
+
+const cacheShards = 64
+
+// cacheShard maps a key's 64-bit hash to its entry; the entry's data key is
+// compared on every hit, so two keys that share a hash only displace each
+// other.
+type cacheShard struct {
+	mu    sync.Mutex
+	m     map[uint64]cacheEntry
+	bytes int64
+	epoch uint64
+}
+
+// cacheEntry holds the data key and the record in one allocation, buf =
+// dataKey || record, so a hit touches one block of memory.
+type cacheEntry struct {
+	buf  []byte
+	klen int
+}
+
+func (e cacheEntry) size() int64 { return int64(len(e.buf) + entryOverhead) }
+
+// entryOverhead approximates a map entry's memory beyond its key and value.
+const entryOverhead = 64
+
+func newRecordCache(capBytes int64) *recordCache {
+	if capBytes <= 0 {
+		return nil
+	}
+	c := &recordCache{perShard: max(capBytes/cacheShards, 1)}
+	for i := range c.shards {
+		c.shards[i].m = map[uint64]cacheEntry{}
+	}
+	return c
+}
+
+func (c *recordCache) shard(h uint64) *cacheShard { return &c.shards[(h>>32)%cacheShards] }
+
+// get returns the cached record for dataKey, or, on a miss, the epoch to pass
+// to put.
+func (c *recordCache) get(h uint64, dataKey []byte) (rec []byte, epoch uint64, ok bool) {
+	s := c.shard(h)
+	s.mu.Lock()
+	e, ok := s.m[h]
+	epoch = s.epoch
+	s.mu.Unlock()
+	if !ok || !bytes.Equal(e.buf[:e.klen], dataKey) {
+		return nil, epoch, false
+	}
+	return e.buf[e.klen:], epoch, true
+}
+
+// put caches a copy of rec if no write touched the shard since epoch was
+// read.
+func (c *recordCache) put(h uint64, dataKey, rec []byte, epoch uint64) {
+	buf := make([]byte, 0, len(dataKey)+len(rec))
+	e := cacheEntry{buf: append(append(buf, dataKey...), rec...), klen: len(dataKey)}
+	size := e.size()
+	if size > c.perShard/4 {
+		return // a huge record would evict a crowd of small ones
+	}
+	s := c.shard(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		return
+	}
+	if old, ok := s.m[h]; ok {
+		s.bytes -= old.size()
+	}
+	// Evict arbitrary entries (Go's map order is randomised) until it fits.
+	for k, v := range s.m {
+		if s.bytes+size <= c.perShard {
+			break
+		}
+		delete(s.m, k)
+		s.bytes -= v.size()
+	}
+	s.m[h] = e
+	s.bytes += size
+}
+
+// invalidate drops dataKey and makes in-flight misses of its shard discard
+// what they read.
+func (c *recordCache) invalidate(h uint64, dataKey []byte) {
+	s := c.shard(h)
+	s.mu.Lock()
+	s.epoch++
+	if e, ok := s.m[h]; ok {
+		delete(s.m, h)
+		s.bytes -= e.size()
+	}
+	s.mu.Unlock()
+}

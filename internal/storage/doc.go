@@ -1,0 +1,28 @@
+// Package storage is a Pando node's disk: one Pebble database per node,
+// divided into keyspaces by the first byte of every key.
+//
+//	'm' meta      node-local facts: the on-disk format version, the node id
+//	'd' data      records: 'd' | len(ns) | ns | hash(ns, key) (8 bytes, big endian) | key
+//	'x' expiry    an index of records with a time to live:
+//	              'x' | expire-at (unix ms, 8 bytes, big endian) | the record's data key
+//
+// Later keyspaces (hints, Raft logs, Merkle summaries) take further letters.
+//
+// Data keys sort by namespace, then by the 64-bit hash of namespace and key.
+// The ring assigns partitions as contiguous ranges of that hash, so every
+// partition of a namespace is one contiguous range of the data keyspace: a
+// Merkle tree build, a hand-off or a SCAN cursor is a range scan. A SCAN cursor
+// is a position in hash space, which is why it fits in the integer that Redis
+// clients expect.
+//
+// Durability: Commit with sync returns only once the batch is in the
+// write-ahead log and the log is fsync'd. Concurrent committers share one
+// fsync (Pebble's commit pipeline is a group commit), so throughput grows with
+// the number of writers while each acknowledgement stays durable. Pebble makes
+// a batch visible to readers as soon as it is in the memtable, slightly before
+// its fsync completes; a writer is acknowledged only after.
+//
+// Format: the meta key "format" holds the on-disk format version this package
+// wrote. Open refuses a directory written by a newer format with
+// ErrFormatTooNew instead of misreading it.
+package storage

@@ -1,0 +1,268 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// FormatVersion is the on-disk format this binary writes and the newest it
+// reads.
+const FormatVersion = 1
+
+// pebbleFormat pins Pebble's own on-disk format, so that upgrading the Pebble
+// module never ratchets a data directory's format by itself.
+const pebbleFormat = pebble.FormatNewest
+
+// Config configures an Engine.
+type Config struct {
+	// Dir is the data directory. It is created if missing.
+	Dir string
+	// CacheBytes is the size of the block cache in bytes (default 64 MiB).
+	CacheBytes int64
+	// WALMinSyncInterval delays a WAL fsync until at least this long after
+	// the previous one, so that more concurrent writes share it: throughput
+	// up, latency up by at most the interval. 0 syncs as soon as possible.
+	WALMinSyncInterval time.Duration
+	// FS is the file system; nil means the real disk. Tests may pass
+	// vfs.NewMem() or a fault-injecting FS.
+	FS vfs.FS
+	// Logger receives Pebble's log lines at debug level and ours.
+	Logger *slog.Logger
+	// Registerer, if set, receives the storage metrics.
+	Registerer prometheus.Registerer
+}
+
+// Engine is a node's Pebble database.
+type Engine struct {
+	db     *pebble.DB
+	dir    string
+	log    *slog.Logger
+	syncs  prometheus.Histogram
+	commit *committer
+	closed atomic.Bool
+}
+
+// Open opens (creating if needed) the database in cfg.Dir and checks its
+// format marker.
+func Open(cfg Config) (*Engine, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("storage: no data directory given")
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = 64 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("subsystem", "storage")
+	cache := pebble.NewCache(cfg.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:              cache,
+		FS:                 cfg.FS,
+		FormatMajorVersion: pebbleFormat,
+		Logger:             pebbleLogger{log},
+	}
+	if d := cfg.WALMinSyncInterval; d > 0 {
+		opts.WALMinSyncInterval = func() time.Duration { return d }
+	}
+	// Bloom filters on every level: a point read skips the tables that
+	// cannot hold its key instead of searching their indexes.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", cfg.Dir, err)
+	}
+	e := &Engine{
+		db:  db,
+		dir: cfg.Dir,
+		log: log,
+		syncs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pando_storage_sync_seconds",
+			Help:    "Time a synced write waits until its batch is fsync'd, group commit included.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+		}),
+	}
+	if err := e.checkFormat(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	e.commit = newCommitter(db)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(e.syncs); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("storage: register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(walCollector{e}); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("storage: register metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) checkFormat() error {
+	key := MetaKey("format")
+	v, closer, err := e.db.Get(key)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if !e.isEmpty() {
+			return fmt.Errorf("%w: %s holds data but no format marker", ErrFormatUnknown, e.dir)
+		}
+		val := binary.AppendUvarint(nil, FormatVersion)
+		if err := e.db.Set(key, val, pebble.Sync); err != nil {
+			return fmt.Errorf("storage: write format marker: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: read format marker: %w", err)
+	}
+	defer closer.Close()
+	got, n := binary.Uvarint(v)
+	if n <= 0 {
+		return fmt.Errorf("%w: unreadable format marker %x in %s", ErrFormatUnknown, v, e.dir)
+	}
+	if got > FormatVersion {
+		return fmt.Errorf("%w: %s has format %d, this binary reads up to %d; run a newer pando",
+			ErrFormatTooNew, e.dir, got, FormatVersion)
+	}
+	return nil
+}
+
+func (e *Engine) isEmpty() bool {
+	it, err := e.db.NewIter(nil)
+	if err != nil {
+		return false
+	}
+	defer it.Close()
+	return !it.First()
+}
+
+// Get calls fn with the value stored under key, or returns ErrNotFound. The
+// value is valid only during fn.
+func (e *Engine) Get(key []byte, fn func(value []byte) error) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	v, closer, err := e.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("storage: get: %w", err)
+	}
+	defer closer.Close()
+	return fn(v)
+}
+
+// Batch collects writes that commit atomically.
+type Batch struct{ b *pebble.Batch }
+
+// NewBatch returns an empty batch. Commit or Close it.
+func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewBatch()} }
+
+// Set stores value under key. Both are copied.
+func (b *Batch) Set(key, value []byte) { _ = b.b.Set(key, value, nil) }
+
+// Delete removes key.
+func (b *Batch) Delete(key []byte) { _ = b.b.Delete(key, nil) }
+
+// Len is the number of writes in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Close releases the batch. A committed batch is closed by Commit.
+func (b *Batch) Close() { _ = b.b.Close() }
+
+// Commit applies the batch atomically and closes it. With sync, it returns
+// only once the batch is durable; concurrent synced commits share an fsync.
+func (e *Engine) Commit(b *Batch, sync bool) error {
+	defer b.Close()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if !sync {
+		if err := b.b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("storage: commit: %w", err)
+		}
+		return nil
+	}
+	start := time.Now()
+	var err error
+	if len(b.b.Repr()) > maxGroupedBatch {
+		err = b.b.Commit(pebble.Sync)
+	} else {
+		err = e.commit.commit(b.b)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: synced commit: %w", err)
+	}
+	e.syncs.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// Iter walks keys in order within bounds.
+type Iter struct{ it *pebble.Iterator }
+
+// NewIter returns an iterator over [lower, upper). Close it.
+func (e *Engine) NewIter(lower, upper []byte) (*Iter, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("storage: iterator: %w", err)
+	}
+	return &Iter{it: it}, nil
+}
+
+// First moves to the first key and reports whether there is one.
+func (i *Iter) First() bool { return i.it.First() }
+
+// SeekGE moves to the first key at or after key.
+func (i *Iter) SeekGE(key []byte) bool { return i.it.SeekGE(key) }
+
+// Next moves to the next key and reports whether there is one.
+func (i *Iter) Next() bool { return i.it.Next() }
+
+// Valid reports whether the iterator is at a key.
+func (i *Iter) Valid() bool { return i.it.Valid() }
+
+// Key is the current key, valid until the iterator moves.
+func (i *Iter) Key() []byte { return i.it.Key() }
+
+// Value is the current value, valid until the iterator moves.
+func (i *Iter) Value() ([]byte, error) { return i.it.ValueAndErr() }
+
+// Close releases the iterator and reports any error it met.
+func (i *Iter) Close() error { return i.it.Close() }
+
+// Close flushes nothing further and closes the database. Writes committed
+// with sync are already durable; unsynced ones may be lost.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	e.commit.close()
+	if err := e.db.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// Dir is the data directory.
+func (e *Engine) Dir() string { return e.dir }
+
+var _ io.Closer = (*Engine)(nil)

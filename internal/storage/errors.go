@@ -1,0 +1,16 @@
+package storage
+
+import "errors"
+
+var (
+	// ErrNotFound is returned by Get for a key that is not stored.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrFormatTooNew means the data directory was written by a newer Pando
+	// whose on-disk format this binary cannot read.
+	ErrFormatTooNew = errors.New("storage: data directory format is newer than this binary supports")
+	// ErrFormatUnknown means the directory holds a Pebble database without
+	// Pando's format marker: it was not written by Pando.
+	ErrFormatUnknown = errors.New("storage: data directory was not written by pando")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("storage: closed")
+)

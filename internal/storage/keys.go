@@ -1,0 +1,116 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Keyspace prefixes: the first byte of every key.
+const (
+	prefixMeta   byte = 'm'
+	prefixData   byte = 'd'
+	prefixExpiry byte = 'x'
+)
+
+// MaxNamespaceLen is the longest namespace name a data key can hold.
+const MaxNamespaceLen = 255
+
+// Hash is the 64-bit position of a key in hash space: xxhash64 of the
+// namespace, a zero byte and the key. The ring places partitions on it and
+// data keys sort by it.
+func Hash(ns string, key []byte) uint64 {
+	d := xxhash.New()
+	_, _ = d.WriteString(ns)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.Write(key)
+	return d.Sum64()
+}
+
+// DataKey returns the storage key of record key in namespace ns, appended to
+// dst.
+func DataKey(dst []byte, ns string, key []byte) []byte {
+	return DataKeyHashed(dst, ns, Hash(ns, key), key)
+}
+
+// DataKeyHashed is DataKey for a caller that already has h = Hash(ns, key).
+func DataKeyHashed(dst []byte, ns string, h uint64, key []byte) []byte {
+	dst = namespacePrefix(dst, ns)
+	dst = binary.BigEndian.AppendUint64(dst, h)
+	return append(dst, key...)
+}
+
+func namespacePrefix(dst []byte, ns string) []byte {
+	if len(ns) > MaxNamespaceLen {
+		panic(fmt.Sprintf("storage: namespace name of %d bytes", len(ns)))
+	}
+	dst = append(dst, prefixData, byte(len(ns)))
+	return append(dst, ns...)
+}
+
+// DataSpan returns the bounds [lower, upper) of namespace ns's records whose
+// hash is at least from. Upper is exclusive and covers the rest of the
+// namespace.
+func DataSpan(ns string, from uint64) (lower, upper []byte) {
+	p := namespacePrefix(nil, ns)
+	lower = binary.BigEndian.AppendUint64(append([]byte(nil), p...), from)
+	upper = prefixEnd(p)
+	return lower, upper
+}
+
+// ParseDataKey splits a data key into namespace, hash and record key. The
+// returned slices alias k.
+func ParseDataKey(k []byte) (ns string, h uint64, key []byte, err error) {
+	if len(k) < 2 || k[0] != prefixData {
+		return "", 0, nil, fmt.Errorf("storage: not a data key: %q", k)
+	}
+	n := int(k[1])
+	if len(k) < 2+n+8 {
+		return "", 0, nil, fmt.Errorf("storage: short data key: %q", k)
+	}
+	ns = string(k[2 : 2+n])
+	h = binary.BigEndian.Uint64(k[2+n:])
+	return ns, h, k[2+n+8:], nil
+}
+
+// ExpiryKey returns the expiry-index entry of a data key that expires at
+// expireAt (unix milliseconds).
+func ExpiryKey(dst []byte, expireAt int64, dataKey []byte) []byte {
+	dst = append(dst, prefixExpiry)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(expireAt))
+	return append(dst, dataKey...)
+}
+
+// ExpirySpan returns the bounds of expiry-index entries for times before
+// until (unix milliseconds).
+func ExpirySpan(until int64) (lower, upper []byte) {
+	lower = []byte{prefixExpiry}
+	upper = binary.BigEndian.AppendUint64([]byte{prefixExpiry}, uint64(until))
+	return lower, upper
+}
+
+// ParseExpiryKey splits an expiry-index key into its time and data key.
+func ParseExpiryKey(k []byte) (expireAt int64, dataKey []byte, err error) {
+	if len(k) < 9 || k[0] != prefixExpiry {
+		return 0, nil, fmt.Errorf("storage: not an expiry key: %q", k)
+	}
+	return int64(binary.BigEndian.Uint64(k[1:9])), k[9:], nil
+}
+
+// MetaKey returns the key of a node-local fact.
+func MetaKey(name string) []byte {
+	return append([]byte{prefixMeta, 0}, name...)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}

@@ -1,0 +1,50 @@
+package storage
+
+import (
+	"bytes"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+func TestDataKeyRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ns := rapid.StringN(0, 20, MaxNamespaceLen).Draw(t, "ns")
+		key := rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "key")
+		k := DataKey(nil, ns, key)
+		gotNS, h, gotKey, err := ParseDataKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gotNS != ns || !bytes.Equal(gotKey, key) || h != Hash(ns, key) {
+			t.Fatalf("round trip: got (%q, %x, %q), want (%q, %x, %q)", gotNS, h, gotKey, ns, Hash(ns, key), key)
+		}
+		lo, hi := DataSpan(ns, 0)
+		if bytes.Compare(k, lo) < 0 || bytes.Compare(k, hi) >= 0 {
+			t.Fatalf("key %x outside its namespace span [%x, %x)", k, lo, hi)
+		}
+		at := rapid.Int64Range(0, 1<<50).Draw(t, "at")
+		gotAt, gotData, err := ParseExpiryKey(ExpiryKey(nil, at, k))
+		if err != nil || gotAt != at || !bytes.Equal(gotData, k) {
+			t.Fatalf("expiry key round trip: (%d, %x, %v)", gotAt, gotData, err)
+		}
+	})
+}
+
+func TestHashSeparatesNamespaceFromKey(t *testing.T) {
+	// "ab"+"c" and "a"+"bc" must not collide by construction.
+	if Hash("ab", []byte("c")) == Hash("a", []byte("bc")) {
+		t.Fatal("namespace and key run together in the hash")
+	}
+}
+
+func TestExpirySpanOrdersByTime(t *testing.T) {
+	k := DataKey(nil, "ns", []byte("k"))
+	_, hi := ExpirySpan(100)
+	if bytes.Compare(ExpiryKey(nil, 99, k), hi) >= 0 {
+		t.Fatal("entry at 99 is not before the span's end at 100")
+	}
+	if bytes.Compare(ExpiryKey(nil, 100, k), hi) < 0 {
+		t.Fatal("entry at 100 is inside the span ending at 100")
+	}
+}
