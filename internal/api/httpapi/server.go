@@ -161,6 +161,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
 		return err
 	}
 	e, err := s.cfg.KV.Get(r.Context(), "default", key)
+	if errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("key %q: %w", key, err)
+	}
 	if err != nil {
 		return err
 	}
