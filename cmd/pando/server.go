@@ -25,6 +25,7 @@ type nodeFlags struct {
 	maxKey          int64
 	maxValue        int64
 	cache           int64
+	recordCache     int64
 	reapInterval    time.Duration
 	walSync         time.Duration
 	shutdownTimeout time.Duration
@@ -42,7 +43,8 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.maxKey, int64(def.Limits.MaxKeyBytes)), "max-key-size", "largest key accepted")
 	fs.Var(newSize(&n.maxValue, int64(def.Limits.MaxValueBytes)), "max-value-size", "largest value accepted")
 	fs.Var(newSize(&n.cache, def.CacheBytes), "cache-size", "storage block cache")
-	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one")
+	fs.Var(newSize(&n.recordCache, def.RecordCacheBytes), "record-cache-size", "in-memory cache of recently read records; 0 disables it")
+	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one (0: no delay)")
 	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")

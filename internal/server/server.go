@@ -38,6 +38,9 @@ type Config struct {
 	// WALMinSyncInterval is the least time between two fsyncs of the
 	// write-ahead log; writes arriving meanwhile share the next one.
 	WALMinSyncInterval time.Duration
+	// RecordCacheBytes bounds the cache of recently read records; 0 disables
+	// it.
+	RecordCacheBytes int64
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
@@ -54,14 +57,15 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:         "pando-data",
-		RESPAddr:        "127.0.0.1:6379",
-		HTTPAddr:        "127.0.0.1:8080",
-		Limits:          api.DefaultLimits(),
-		CacheBytes:      64 << 20,
-		ReapInterval:    time.Second,
-		ShutdownTimeout: 10 * time.Second,
-		Version:         "dev",
+		DataDir:          "pando-data",
+		RESPAddr:         "127.0.0.1:6379",
+		HTTPAddr:         "127.0.0.1:8080",
+		Limits:           api.DefaultLimits(),
+		CacheBytes:       64 << 20,
+		RecordCacheBytes: 32 << 20,
+		ReapInterval:     time.Second,
+		ShutdownTimeout:  10 * time.Second,
+		Version:          "dev",
 	}
 }
 
@@ -157,6 +161,7 @@ func New(cfg Config) (s *Server, err error) {
 	closers = append(closers, func() { s.eng.Close() })
 	s.store, err = replica.New(replica.Config{
 		Engine: s.eng, Clock: cfg.Clock, ReapInterval: cfg.ReapInterval, Logger: cfg.Logger, Registerer: reg,
+		CacheBytes: recordCache(cfg.RecordCacheBytes),
 	})
 	if err != nil {
 		return nil, err
@@ -186,6 +191,15 @@ func New(cfg Config) (s *Server, err error) {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	return s, nil
+}
+
+// recordCache maps the node setting (0 disables) to the replica's (negative
+// disables).
+func recordCache(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func (s *Server) readyErr() error {

@@ -1,0 +1,28 @@
+# The test command of the README: vet, the whole suite under the race
+# detector, and a short run of every fuzz target.
+.PHONY: test vet race fuzz-short bench build
+
+FUZZTIME ?= 10s
+
+test: vet race fuzz-short
+
+vet:
+	go vet ./...
+
+race:
+	go test -race -count=1 ./...
+
+# Each fuzz target runs on its own for FUZZTIME; the seed corpora also run as
+# plain tests in "race".
+fuzz-short:
+	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/api/resp
+	go test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(FUZZTIME) ./internal/api/resp
+	go test -run '^$$' -fuzz '^FuzzGlobMatch$$' -fuzztime $(FUZZTIME) ./internal/api/resp
+	go test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./internal/replica
+
+build:
+	go build -o bin/pando ./cmd/pando
+
+# Pando against Redis (durable and in-memory) on loopback; see BENCHMARKS.md.
+bench:
+	scripts/bench.sh
