@@ -82,6 +82,7 @@ func (n *nodeFlags) config() (server.Config, error) {
 		HTTPAddr:           n.httpAddr,
 		Limits:             api.Limits{MaxKeyBytes: int(n.maxKey), MaxValueBytes: int(n.maxValue)},
 		CacheBytes:         n.cache,
+		RecordCacheBytes:   n.recordCache,
 		ReapInterval:       n.reapInterval,
 		WALMinSyncInterval: n.walSync,
 		ShutdownTimeout:    n.shutdownTimeout,

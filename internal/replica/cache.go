@@ -5,14 +5,18 @@ import (
 	"sync"
 )
 
-// recordCache keeps recently read records in memory, so a hot key is served
-// without a Pebble lookup (Cassandra's row cache, in spirit). It holds encoded
-// records, which are immutable once cached, and is bounded in bytes.
+// recordCache keeps recently written and read records in memory, so a hot key
+// is served without a Pebble lookup (Cassandra's row cache, in spirit). It
+// holds encoded records, which are immutable once cached, and is bounded in
+// bytes.
 //
-// Coherence: every write invalidates the key after its commit and before it
-// is acknowledged. A reader that misses notes its shard's epoch, reads
-// storage, and inserts only if no write has touched the shard since; so a
-// slow reader can never put back a record that a write has replaced.
+// Coherence: every write stores what it committed (or drops the key) from
+// its storage commit hook, which runs in commit order after the commit and
+// before the write is acknowledged; so the cache's copy of a key is never
+// older than the newest acknowledged write. A reader that misses notes its
+// shard's epoch, reads storage, and inserts only if no write has touched the
+// shard since and no entry has appeared; so a slow reader can never put back
+// a record that a write has replaced.
 type recordCache struct {
 	shards   [cacheShards]cacheShard
 	perShard int64
@@ -69,8 +73,8 @@ func (c *recordCache) get(h uint64, dataKey []byte) (rec []byte, epoch uint64, o
 	return e.buf[e.klen:], epoch, true
 }
 
-// put caches a copy of rec if no write touched the shard since epoch was
-// read.
+// put caches a copy of rec, read from storage after a miss, if no write
+// touched the shard since epoch was read and no entry has appeared.
 func (c *recordCache) put(h uint64, dataKey, rec []byte, epoch uint64) {
 	buf := make([]byte, 0, len(dataKey)+len(rec))
 	e := cacheEntry{buf: append(append(buf, dataKey...), rec...), klen: len(dataKey)}
@@ -84,19 +88,52 @@ func (c *recordCache) put(h uint64, dataKey, rec []byte, epoch uint64) {
 	if s.epoch != epoch {
 		return
 	}
-	if old, ok := s.m[h]; ok {
-		s.bytes -= old.size()
+	if _, ok := s.m[h]; ok {
+		return // a write stored it meanwhile: that copy is at least as new
 	}
-	// Evict arbitrary entries (Go's map order is randomised) until it fits.
-	for k, v := range s.m {
-		if s.bytes+size <= c.perShard {
-			break
-		}
-		delete(s.m, k)
-		s.bytes -= v.size()
-	}
+	s.evictFor(size, c.perShard)
 	s.m[h] = e
 	s.bytes += size
+}
+
+// store replaces the entry of the key in buf = dataKey || record, written by
+// a commit that has just finished, and takes ownership of buf. Callers run it
+// in commit order (storage.Batch.OnCommit), so the last store of a key is its
+// last committed write. In-flight misses of the shard discard what they read.
+func (c *recordCache) store(h uint64, buf []byte, klen int) {
+	s := c.shard(h)
+	e := cacheEntry{buf: buf, klen: klen}
+	size := e.size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	if old, ok := s.m[h]; ok {
+		s.bytes -= old.size()
+		if size > c.perShard/4 {
+			delete(s.m, h)
+			return
+		}
+	} else if size > c.perShard/4 {
+		return
+	}
+	s.evictFor(size, c.perShard)
+	s.m[h] = e
+	s.bytes += size
+}
+
+// evictFor drops arbitrary entries (Go's map order is randomised) until size
+// more bytes fit in limit. The caller holds s.mu.
+func (s *cacheShard) evictFor(size, limit int64) {
+	if s.bytes+size <= limit {
+		return
+	}
+	for k, v := range s.m {
+		delete(s.m, k)
+		s.bytes -= v.size()
+		if s.bytes+size <= limit {
+			return
+		}
+	}
 }
 
 // invalidate drops dataKey and makes in-flight misses of its shard discard

@@ -72,6 +72,7 @@ func (s *Store) ReapOnce() (int, error) {
 		}
 		b := s.eng.NewBatch()
 		b.Delete(w.index)
+		s.cached(b, h, w.dataKey, nil)
 		// The index entry outlives overwrites: delete the record only if it
 		// still carries this expiry and it has passed.
 		if found && rec.ExpireAt == w.at && rec.Expired(now) {
@@ -80,7 +81,6 @@ func (s *Store) ReapOnce() (int, error) {
 		}
 		// Unsynced: a reclaim lost in a crash is redone from the index.
 		err = s.eng.Commit(b, false)
-		s.invalidate(h, w.dataKey)
 		mu.Unlock()
 		if err != nil {
 			return 0, err

@@ -73,6 +73,8 @@ type Store struct {
 	log     *slog.Logger
 	locks   [stripes]sync.RWMutex
 	cache   *recordCache // nil when disabled
+	hits    prometheus.Counter
+	misses  prometheus.Counter
 	reaped  prometheus.Counter
 	bufPool sync.Pool
 }
@@ -97,9 +99,16 @@ func New(cfg Config) (*Store, error) {
 		}),
 	}
 	s.bufPool.New = func() any { b := make([]byte, 0, 256); return &b }
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pando_record_cache_lookups_total",
+		Help: "Record cache lookups by result (hit or miss).",
+	}, []string{"result"})
+	s.hits, s.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.reaped); err != nil {
-			return nil, fmt.Errorf("replica: register metrics: %w", err)
+		for _, c := range []prometheus.Collector{s.reaped, lookups} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("replica: register metrics: %w", err)
+			}
 		}
 	}
 	return s, nil
@@ -116,7 +125,10 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 	var epoch uint64
 	if s.cache != nil {
 		raw, e, hit := s.cache.get(h, dataKey)
-		if hit {
+		if !hit {
+			s.misses.Inc()
+		} else {
+			s.hits.Inc()
 			if err := DecodeRecord(raw, &rec); err != nil {
 				return Record{}, false, fmt.Errorf("key %q: %w", dataKey, err)
 			}
@@ -142,12 +154,23 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 	return rec, err == nil, err
 }
 
-// invalidate drops cached copies of keys a commit has just changed. Every
-// write calls it after its commit and before it answers.
-func (s *Store) invalidate(h uint64, dataKey []byte) {
-	if s.cache != nil {
-		s.cache.invalidate(h, dataKey)
+// cached is the commit hook of every write: it records in the cache what a
+// commit wrote (kr = dataKey || record, as returned by write), or drops the
+// key when kr is nil (a delete). Hooks run in commit order, before the writer
+// answers, so the cache never holds an older version than the newest
+// acknowledged write. A failed commit drops the key: its outcome on disk is
+// unknown.
+func (s *Store) cached(b *storage.Batch, h uint64, dataKey, kr []byte) {
+	if s.cache == nil {
+		return
 	}
+	b.OnCommit(func(err error) {
+		if err != nil || kr == nil {
+			s.cache.invalidate(h, dataKey)
+			return
+		}
+		s.cache.store(h, kr, len(dataKey))
+	})
 }
 
 // Get implements api.KV.
@@ -166,12 +189,16 @@ func (s *Store) Get(ctx context.Context, ns string, key []byte) (api.Entry, erro
 	return api.Entry{Value: rec.Value, ExpireAt: rec.ExpireAt}, nil
 }
 
-// write adds the record and its expiry-index entry to b.
-func write(b *storage.Batch, dataKey []byte, rec *Record) {
-	b.Set(dataKey, AppendRecord(nil, rec))
+// write adds the record and its expiry-index entry to b. It returns
+// dataKey || encoded record in one allocation, which the record cache adopts.
+func write(b *storage.Batch, dataKey []byte, rec *Record) []byte {
+	kr := make([]byte, 0, len(dataKey)+len(rec.Causal)+len(rec.Value)+24)
+	kr = AppendRecord(append(kr, dataKey...), rec)
+	b.Set(kr[:len(dataKey)], kr[len(dataKey):])
 	if rec.ExpireAt != 0 {
 		b.Set(storage.ExpiryKey(nil, rec.ExpireAt, dataKey), nil)
 	}
+	return kr
 }
 
 // Put implements api.KV.
@@ -185,10 +212,8 @@ func (s *Store) Put(ctx context.Context, ns string, key, value []byte, opts api.
 		mu.RLock()
 		defer mu.RUnlock()
 		b := s.eng.NewBatch()
-		write(b, dk, &rec)
-		err := s.eng.Commit(b, true)
-		s.invalidate(h, dk)
-		if err != nil {
+		s.cached(b, h, dk, write(b, dk, &rec))
+		if err := s.eng.Commit(b, true); err != nil {
 			return api.PutResult{}, err
 		}
 		return api.PutResult{Applied: true}, nil
@@ -211,10 +236,8 @@ func (s *Store) Put(ctx context.Context, ns string, key, value []byte, opts api.
 		rec.ExpireAt = old.ExpireAt
 	}
 	b := s.eng.NewBatch()
-	write(b, dk, &rec)
-	err = s.eng.Commit(b, true)
-	s.invalidate(h, dk)
-	if err != nil {
+	s.cached(b, h, dk, write(b, dk, &rec))
+	if err := s.eng.Commit(b, true); err != nil {
 		return api.PutResult{}, err
 	}
 	res.Applied = true
@@ -226,13 +249,25 @@ func (s *Store) PutMany(ctx context.Context, ns string, kvs []api.KeyValue) erro
 	idx := make([]int, 0, len(kvs))
 	hashes := make([]uint64, len(kvs))
 	keys := make([][]byte, len(kvs))
+	recs := make([][]byte, len(kvs))
 	b := s.eng.NewBatch()
 	for i, kv := range kvs {
 		h := storage.Hash(ns, kv.Key)
 		hashes[i] = h
 		keys[i] = storage.DataKeyHashed(nil, ns, h, kv.Key)
 		idx = append(idx, int(h&(stripes-1)))
-		write(b, keys[i], &Record{Value: kv.Value})
+		recs[i] = write(b, keys[i], &Record{Value: kv.Value})
+	}
+	if s.cache != nil {
+		b.OnCommit(func(err error) {
+			for i := range keys {
+				if err != nil {
+					s.cache.invalidate(hashes[i], keys[i])
+				} else {
+					s.cache.store(hashes[i], recs[i], len(keys[i]))
+				}
+			}
+		})
 	}
 	// Take the shared locks in order, once each, so two PutMany calls never
 	// deadlock and a conditional write sees all or none of the batch.
@@ -242,9 +277,6 @@ func (s *Store) PutMany(ctx context.Context, ns string, kvs []api.KeyValue) erro
 		s.locks[i].RLock()
 	}
 	err := s.eng.Commit(b, true)
-	for i := range keys {
-		s.invalidate(hashes[i], keys[i])
-	}
 	for _, i := range idx {
 		s.locks[i].RUnlock()
 	}
@@ -264,9 +296,8 @@ func (s *Store) Delete(ctx context.Context, ns string, key []byte) (api.Entry, b
 	}
 	b := s.eng.NewBatch()
 	b.Delete(dk)
-	err = s.eng.Commit(b, true)
-	s.invalidate(h, dk)
-	if err != nil {
+	s.cached(b, h, dk, nil)
+	if err := s.eng.Commit(b, true); err != nil {
 		return api.Entry{}, false, err
 	}
 	if !old.Live(s.now()) {
@@ -293,13 +324,12 @@ func (s *Store) SetExpiry(ctx context.Context, ns string, key []byte, expireAt i
 	b := s.eng.NewBatch()
 	if expireAt != 0 && expireAt <= now {
 		b.Delete(dk)
+		s.cached(b, h, dk, nil)
 	} else {
 		rec.ExpireAt = expireAt
-		write(b, dk, &rec)
+		s.cached(b, h, dk, write(b, dk, &rec))
 	}
-	err = s.eng.Commit(b, true)
-	s.invalidate(h, dk)
-	if err != nil {
+	if err := s.eng.Commit(b, true); err != nil {
 		return false, err
 	}
 	return true, nil

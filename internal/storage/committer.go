@@ -16,10 +16,14 @@ import (
 // which matter where an fsync costs real CPU (on virtual disks one fdatasync
 // can cost 75µs of kernel time): the group is one batch, so it pays Pebble's
 // per-batch commit work once; and before committing it yields the processor
-// briefly while more writers are still joining, up to the size the previous
-// group reached, so a steady load of N writers settles into groups near N
-// instead of N/4. A lone writer never waits: with nothing else queued or
-// expected, its batch commits at once.
+// briefly while more writers are still joining, a little past the size the
+// previous group reached, so a steady load of N writers settles into large
+// groups. A lone writer never waits: the yielding stops as soon as the queue
+// stops growing.
+//
+// Every synced commit goes through the one committer goroutine, so synced
+// commits are totally ordered, and each batch's OnCommit hook runs in that
+// order, after its group is durable and before its writer is woken.
 type committer struct {
 	db *pebble.DB
 
@@ -33,14 +37,14 @@ type committer struct {
 }
 
 type commitReq struct {
-	b    *pebble.Batch
+	b    *Batch
 	done chan error
 }
 
 var reqPool = sync.Pool{New: func() any { return &commitReq{done: make(chan error, 1)} }}
 
-// Batches larger than this commit on their own; copying them into a group
-// would cost more than the fsync it saves.
+// Batches larger than this are not copied into a merged group batch; the
+// copy would cost more than the fsync it saves.
 const maxGroupedBatch = 256 << 10
 
 // maxLinger bounds how long a group waits for more writers.
@@ -54,13 +58,14 @@ func newCommitter(db *pebble.DB) *committer {
 }
 
 // commit commits b durably, as part of a group.
-func (c *committer) commit(b *pebble.Batch) error {
+func (c *committer) commit(b *Batch) error {
 	r := reqPool.Get().(*commitReq)
 	r.b = b
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		reqPool.Put(r)
+		b.committed(ErrClosed)
 		return ErrClosed
 	}
 	c.queue = append(c.queue, r)
@@ -87,9 +92,10 @@ func (c *committer) loop() {
 			return
 		}
 		// Let writers that are about to join do so: yield while the queue is
-		// short of the last group's size and still growing.
+		// short of the expected size and still growing.
 		deadline := time.Now().Add(maxLinger)
-		for n := len(c.queue); n < c.lastLen && time.Now().Before(deadline); {
+		target := c.lastLen + c.lastLen/4 + 1
+		for n := len(c.queue); n < target && time.Now().Before(deadline); {
 			c.mu.Unlock()
 			runtime.Gosched()
 			c.mu.Lock()
@@ -104,6 +110,9 @@ func (c *committer) loop() {
 
 		err := c.commitGroup(group)
 		for _, r := range group {
+			r.b.committed(err)
+		}
+		for _, r := range group {
 			r.done <- err
 		}
 		clear(group)
@@ -112,12 +121,26 @@ func (c *committer) loop() {
 
 func (c *committer) commitGroup(group []*commitReq) error {
 	if len(group) == 1 {
-		return group[0].b.Commit(pebble.Sync)
+		return group[0].b.b.Commit(pebble.Sync)
+	}
+	big := false
+	for _, r := range group {
+		big = big || len(r.b.b.Repr()) > maxGroupedBatch
+	}
+	if big {
+		// Commit each in order without waiting for the disk, then make them
+		// all durable with one sync of the log.
+		for _, r := range group {
+			if err := r.b.b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+		}
+		return c.db.LogData(nil, pebble.Sync)
 	}
 	merged := c.db.NewBatch()
 	defer merged.Close()
 	for _, r := range group {
-		if err := merged.Apply(r.b, nil); err != nil {
+		if err := merged.Apply(r.b.b, nil); err != nil {
 			return err
 		}
 	}

@@ -169,7 +169,10 @@ func (e *Engine) Get(key []byte, fn func(value []byte) error) error {
 }
 
 // Batch collects writes that commit atomically.
-type Batch struct{ b *pebble.Batch }
+type Batch struct {
+	b      *pebble.Batch
+	onDone func(error)
+}
 
 // NewBatch returns an empty batch. Commit or Close it.
 func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewBatch()} }
@@ -183,30 +186,43 @@ func (b *Batch) Delete(key []byte) { _ = b.b.Delete(key, nil) }
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return int(b.b.Count()) }
 
+// OnCommit sets fn to run once the batch's commit has finished (with its
+// error, nil on success), before Commit returns. Hooks of synced batches run
+// in commit order, one at a time: a hook that updates a cache of what the
+// batch wrote keeps the cache in the order the writes reached the log, even
+// for concurrent writers of the same key. fn must be quick and must not
+// commit.
+func (b *Batch) OnCommit(fn func(error)) { b.onDone = fn }
+
+func (b *Batch) committed(err error) {
+	if b.onDone != nil {
+		b.onDone(err)
+	}
+}
+
 // Close releases the batch. A committed batch is closed by Commit.
 func (b *Batch) Close() { _ = b.b.Close() }
 
 // Commit applies the batch atomically and closes it. With sync, it returns
-// only once the batch is durable; concurrent synced commits share an fsync.
+// only once the batch is durable; concurrent synced commits share an fsync
+// and are ordered by one committer. An unsynced commit runs its hook at
+// once: its caller orders it against other writes.
 func (e *Engine) Commit(b *Batch, sync bool) error {
 	defer b.Close()
 	if e.closed.Load() {
+		b.committed(ErrClosed)
 		return ErrClosed
 	}
 	if !sync {
-		if err := b.b.Commit(pebble.NoSync); err != nil {
+		err := b.b.Commit(pebble.NoSync)
+		b.committed(err)
+		if err != nil {
 			return fmt.Errorf("storage: commit: %w", err)
 		}
 		return nil
 	}
 	start := time.Now()
-	var err error
-	if len(b.b.Repr()) > maxGroupedBatch {
-		err = b.b.Commit(pebble.Sync)
-	} else {
-		err = e.commit.commit(b.b)
-	}
-	if err != nil {
+	if err := e.commit.commit(b); err != nil {
 		return fmt.Errorf("storage: synced commit: %w", err)
 	}
 	e.syncs.Observe(time.Since(start).Seconds())

@@ -407,3 +407,41 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out)
 	}
 }
+
+// TestRecordCacheServesReads checks the record cache is wired in by default
+// and that --record-cache-size 0 turns it off.
+func TestRecordCacheServesReads(t *testing.T) {
+	lookups := func(n *node) string {
+		t.Helper()
+		resp, err := http.Get("http://" + n.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var hits string
+		for _, l := range strings.Split(readAll(t, resp.Body), "\n") {
+			if strings.HasPrefix(l, `pando_record_cache_lookups_total{result="hit"}`) {
+				hits = strings.Fields(l)[1]
+			}
+		}
+		return hits
+	}
+	for _, tc := range []struct {
+		args     []string
+		wantHits string
+	}{{nil, "10"}, {[]string{"--record-cache-size", "0"}, "0"}} {
+		n := startNode(t, t.TempDir(), tc.args...)
+		c := n.client(t)
+		if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+				t.Fatalf("GET: %q %v", v, err)
+			}
+		}
+		if got := lookups(n); got != tc.wantHits {
+			t.Fatalf("%v: %s cache hits after 10 GETs of a written key, want %s", tc.args, got, tc.wantHits)
+		}
+	}
+}
