@@ -1,6 +1,6 @@
 # The test command of the README: vet, the whole suite under the race
 # detector, and a short run of every fuzz target.
-.PHONY: test vet race fuzz-short bench build
+.PHONY: test vet race fuzz-short bench build proto
 
 FUZZTIME ?= 10s
 
@@ -26,3 +26,11 @@ build:
 # Pando against Redis (durable and in-memory) on loopback; see BENCHMARKS.md.
 bench:
 	scripts/bench.sh
+
+# Regenerate the node-to-node protocol (needs protoc: apt-get install -y protobuf-compiler).
+proto:
+	protoc --plugin=protoc-gen-go="$$(go tool -n protoc-gen-go)" \
+		--plugin=protoc-gen-go-grpc="$$(go tool -n protoc-gen-go-grpc)" \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		internal/transport/nodepb/node.proto

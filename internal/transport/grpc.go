@@ -1,0 +1,250 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pandodb/pando/internal/transport/nodepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+)
+
+// MaxMessageBytes bounds one node-to-node message: a record with siblings of
+// large values must fit.
+const MaxMessageBytes = 256 << 20
+
+// Remote errors: a handler's error crosses the wire as a registered code and
+// its message, and comes out on the caller's side wrapping the same
+// sentinel, so errors.Is works across nodes.
+var (
+	remoteMu     sync.RWMutex
+	remoteErrors = map[string]error{}
+)
+
+// RegisterError makes err travel between nodes under code.
+func RegisterError(code string, err error) {
+	remoteMu.Lock()
+	defer remoteMu.Unlock()
+	remoteErrors[code] = err
+}
+
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, err.Error())
+	}
+	remoteMu.RLock()
+	defer remoteMu.RUnlock()
+	for code, sentinel := range remoteErrors {
+		if errors.Is(err, sentinel) {
+			return status.Error(codes.Aborted, code+"\x00"+err.Error())
+		}
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func fromStatus(peer string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Aborted:
+		code, msg, _ := strings.Cut(st.Message(), "\x00")
+		remoteMu.RLock()
+		sentinel, known := remoteErrors[code]
+		remoteMu.RUnlock()
+		if known {
+			return remoteError{sentinel: sentinel, msg: msg}
+		}
+		return errors.New(msg)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s: %w", peer, context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("%s: %w", peer, context.Canceled)
+	case codes.Internal, codes.Unknown:
+		return fmt.Errorf("%s: %s", peer, st.Message())
+	}
+	return fmt.Errorf("%w: %s: %s", ErrUnreachable, peer, st.Message())
+}
+
+// remoteError is a sentinel error from another node, with its message.
+type remoteError struct {
+	sentinel error
+	msg      string
+}
+
+func (e remoteError) Error() string { return e.msg }
+func (e remoteError) Unwrap() error { return e.sentinel }
+
+// GRPCConfig configures the gRPC transport.
+type GRPCConfig struct {
+	// Resolve maps a node id to its cluster address (HOST:PORT).
+	Resolve func(id string) (addr string, ok bool)
+	Logger  *slog.Logger
+}
+
+// GRPC is the product's Transport: one client connection per peer address.
+type GRPC struct {
+	cfg   GRPCConfig
+	mu    sync.Mutex
+	conns map[string]*grpcConn // by node id
+}
+
+type grpcConn struct {
+	addr   string
+	cc     *grpc.ClientConn
+	client nodepb.NodeClient
+}
+
+var _ Transport = (*GRPC)(nil)
+
+// NewGRPC returns a gRPC transport.
+func NewGRPC(cfg GRPCConfig) *GRPC {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &GRPC{cfg: cfg, conns: map[string]*grpcConn{}}
+}
+
+func (g *GRPC) client(id string) (nodepb.NodeClient, error) {
+	addr, ok := g.cfg.Resolve(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: no address known for node %s", ErrUnreachable, id)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.conns[id]; ok {
+		if c.addr == addr {
+			return c.client, nil
+		}
+		c.cc.Close() // the node moved
+	}
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s at %s: %v", ErrUnreachable, id, addr, err)
+	}
+	c := &grpcConn{addr: addr, cc: cc, client: nodepb.NewNodeClient(cc)}
+	g.conns[id] = c
+	return c.client, nil
+}
+
+// Peer implements Transport.
+func (g *GRPC) Peer(id string) Peer { return grpcPeer{g: g, id: id} }
+
+// Close closes every connection.
+func (g *GRPC) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, c := range g.conns {
+		c.cc.Close()
+		delete(g.conns, id)
+	}
+	return nil
+}
+
+type grpcPeer struct {
+	g  *GRPC
+	id string
+}
+
+func viaGRPC[Req, Resp any](ctx context.Context, p grpcPeer, req Req, fn func(nodepb.NodeClient, context.Context, Req, ...grpc.CallOption) (Resp, error)) (Resp, error) {
+	var zero Resp
+	c, err := p.g.client(p.id)
+	if err != nil {
+		return zero, err
+	}
+	resp, err := fn(c, ctx, req)
+	if err != nil {
+		return zero, fromStatus(p.id, err)
+	}
+	return resp, nil
+}
+
+func (p grpcPeer) Write(ctx context.Context, r *nodepb.WriteRequest) (*nodepb.WriteResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Write)
+}
+
+func (p grpcPeer) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Replicate)
+}
+
+func (p grpcPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Read)
+}
+
+func (p grpcPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Scan)
+}
+
+func (p grpcPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Raft)
+}
+
+func (p grpcPeer) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Propose)
+}
+
+// NewServer returns a gRPC server that serves h to peers. Serve it on the
+// cluster listener; GracefulStop it on shutdown.
+func NewServer(h Peer) *grpc.Server {
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	nodepb.RegisterNodeServer(srv, server{h: h})
+	return srv
+}
+
+type server struct {
+	nodepb.UnimplementedNodeServer
+	h Peer
+}
+
+func (s server) Write(ctx context.Context, r *nodepb.WriteRequest) (*nodepb.WriteResponse, error) {
+	resp, err := s.h.Write(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error) {
+	resp, err := s.h.Replicate(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
+	resp, err := s.h.Read(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
+	resp, err := s.h.Scan(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
+	resp, err := s.h.Raft(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
+	resp, err := s.h.Propose(ctx, r)
+	return resp, toStatus(err)
+}

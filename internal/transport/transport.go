@@ -1,0 +1,32 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pandodb/pando/internal/transport/nodepb"
+)
+
+// ErrUnreachable means a call did not get an answer from its peer: the peer
+// is down, partitioned away, unknown, or the answer was lost.
+var ErrUnreachable = errors.New("transport: peer unreachable")
+
+// Peer is one node's service as its peers call it. Its methods mirror
+// nodepb.NodeServer.
+type Peer interface {
+	Write(context.Context, *nodepb.WriteRequest) (*nodepb.WriteResponse, error)
+	Replicate(context.Context, *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error)
+	Read(context.Context, *nodepb.ReadRequest) (*nodepb.ReadResponse, error)
+	Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error)
+	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)
+	Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error)
+}
+
+// Transport reaches peers by node id.
+type Transport interface {
+	// Peer returns the peer with the given id. It never fails: calls to an
+	// unknown or unreachable peer return ErrUnreachable.
+	Peer(id string) Peer
+	// Close releases connections.
+	Close() error
+}
