@@ -5,8 +5,10 @@
 //	'd' data      records: 'd' | len(ns) | ns | hash(ns, key) (8 bytes, big endian) | key
 //	'x' expiry    an index of records with a time to live:
 //	              'x' | expire-at (unix ms, 8 bytes, big endian) | the record's data key
+//	'r' raft      Raft groups' logs, hard states and snapshots:
+//	              'r' | group (8 bytes) | 'e' | index (8 bytes), 'h', 's'
 //
-// Later keyspaces (hints, Raft logs, Merkle summaries) take further letters.
+// Later keyspaces (hints, Merkle summaries) take further letters.
 //
 // Data keys sort by namespace, then by the 64-bit hash of namespace and key.
 // The ring assigns partitions as contiguous ranges of that hash, so every

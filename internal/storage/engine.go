@@ -183,6 +183,9 @@ func (b *Batch) Set(key, value []byte) { _ = b.b.Set(key, value, nil) }
 // Delete removes key.
 func (b *Batch) Delete(key []byte) { _ = b.b.Delete(key, nil) }
 
+// DeleteRange removes every key in [start, end).
+func (b *Batch) DeleteRange(start, end []byte) { _ = b.b.DeleteRange(start, end, nil) }
+
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return int(b.b.Count()) }
 

@@ -12,6 +12,7 @@ const (
 	prefixMeta   byte = 'm'
 	prefixData   byte = 'd'
 	prefixExpiry byte = 'x'
+	prefixRaft   byte = 'r'
 )
 
 // MaxNamespaceLen is the longest namespace name a data key can hold.
@@ -113,4 +114,18 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil // p is all 0xff: no upper bound
+}
+
+// RaftKey returns the key of a Raft group's record: 'r' | group (8 bytes) |
+// kind | suffix. Kinds: 'e' log entries (suffix: index, 8 bytes big
+// endian), 'h' hard state, 's' snapshot.
+func RaftKey(group uint64, kind byte, suffix ...byte) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixRaft}, group)
+	k = append(k, kind)
+	return append(k, suffix...)
+}
+
+// RaftEntryKey is the key of log entry index of a group.
+func RaftEntryKey(group, index uint64) []byte {
+	return RaftKey(group, 'e', binary.BigEndian.AppendUint64(nil, index)...)
 }

@@ -1,0 +1,486 @@
+package raftgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pandodb/pando/internal/storage"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Errors of a group.
+var (
+	ErrStopped      = errors.New("raftgroup: group stopped")
+	ErrNoLeader     = errors.New("raftgroup: no leader; the group has no quorum or is electing one")
+	ErrBootstrapped = errors.New("raftgroup: group already has state")
+)
+
+// StateMachine is what a group replicates. Apply must be deterministic: every
+// member applies the same commands in the same order and must reach the
+// same state.
+type StateMachine interface {
+	// Apply applies the command committed at index and returns its result.
+	// An error is a refusal that is part of the state machine's history
+	// (e.g. "namespace exists"), returned to the proposer; it must not
+	// depend on anything but the state and the command.
+	Apply(index uint64, cmd []byte) ([]byte, error)
+	// Snapshot encodes the state as of the last applied index.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state with a snapshot taken at index.
+	Restore(index uint64, data []byte) error
+}
+
+// Config configures a group.
+type Config struct {
+	// Group is the group's id; 0 is the cluster metadata.
+	Group uint64
+	// ID is this member's Raft id (non-zero).
+	ID uint64
+	// Engine holds the group's log.
+	Engine *storage.Engine
+	// StateMachine receives committed commands.
+	StateMachine StateMachine
+	// Send delivers messages to other members. It is called from the
+	// group's goroutine and must not block: queue and send elsewhere. Lost
+	// messages are fine; raft retries.
+	Send func(msgs []*pb.Message)
+	// TickInterval is the length of a Raft tick (default 100ms). Elections
+	// take 10 to 20 ticks; heartbeats go every tick.
+	TickInterval time.Duration
+	// SnapshotEvery is how many applied entries between snapshots (default
+	// 1000).
+	SnapshotEvery uint64
+	Logger        *slog.Logger
+}
+
+// Status is a summary of the group as this member sees it.
+type Status struct {
+	ID       uint64
+	Leader   uint64
+	Term     uint64
+	Applied  uint64
+	Voters   []uint64
+	Learners []uint64
+}
+
+// Group is one member of a Raft group.
+type Group struct {
+	cfg   Config
+	log   *slog.Logger
+	store logStore
+	ms    *raft.MemoryStorage
+	rn    *raft.RawNode
+
+	incoming chan []*pb.Message
+	props    chan proposal
+	confs    chan confProposal
+	done     chan struct{}
+	stopped  atomic.Bool
+
+	mu      sync.Mutex
+	waiters map[uint64]chan result
+
+	status atomic.Pointer[Status]
+
+	// Owned by the Run goroutine.
+	confState *pb.ConfState
+	applied   uint64
+	snapIndex uint64
+}
+
+type proposal struct {
+	id  uint64
+	cmd []byte
+}
+
+type confProposal struct {
+	id uint64
+	cc pb.ConfChangeI
+}
+
+type result struct {
+	index uint64
+	data  []byte
+	err   error
+}
+
+// Open loads the group's state from storage (or starts empty) and restores
+// the state machine from the latest snapshot. Call Bootstrap on a brand-new
+// group's first members, then Run.
+func Open(cfg Config) (*Group, error) {
+	if cfg.ID == 0 || cfg.Engine == nil || cfg.StateMachine == nil || cfg.Send == nil {
+		return nil, errors.New("raftgroup: config needs ID, Engine, StateMachine and Send")
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Group{
+		cfg:      cfg,
+		log:      cfg.Logger.With("subsystem", "raft", "group", cfg.Group),
+		store:    logStore{eng: cfg.Engine, group: cfg.Group},
+		incoming: make(chan []*pb.Message, 256),
+		props:    make(chan proposal, 256),
+		confs:    make(chan confProposal, 16),
+		done:     make(chan struct{}),
+		waiters:  map[uint64]chan result{},
+	}
+	ms, _, err := g.store.load()
+	if err != nil {
+		return nil, err
+	}
+	g.ms = ms
+	snap, err := ms.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	if !raft.IsEmptySnap(snap) {
+		if err := cfg.StateMachine.Restore(snap.GetMetadata().GetIndex(), snap.GetData()); err != nil {
+			return nil, fmt.Errorf("raftgroup: restoring the state machine: %w", err)
+		}
+		g.applied = snap.GetMetadata().GetIndex()
+		g.snapIndex = g.applied
+	}
+	_, cs, err := ms.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	g.confState = proto.Clone(cs).(*pb.ConfState)
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:              cfg.ID,
+		ElectionTick:    10,
+		HeartbeatTick:   1,
+		Storage:         ms,
+		Applied:         g.applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Logger:          raftLogger{g.log},
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.rn = rn
+	g.publishStatus()
+	return g, nil
+}
+
+// Bootstrap makes a brand-new group with the given voters. Every founding
+// member calls it with the same list. It refuses a group that has state.
+func (g *Group) Bootstrap(voters []uint64) error {
+	last, err := g.ms.LastIndex()
+	if err != nil {
+		return err
+	}
+	hs, _, _ := g.ms.InitialState()
+	if last > 0 || !raft.IsEmptyHardState(hs) {
+		return ErrBootstrapped
+	}
+	peers := make([]raft.Peer, len(voters))
+	for i, v := range voters {
+		peers[i] = raft.Peer{ID: v}
+	}
+	return g.rn.Bootstrap(peers)
+}
+
+// HasState reports whether the group has a log (was bootstrapped or joined).
+func (g *Group) HasState() bool {
+	last, _ := g.ms.LastIndex()
+	snap, _ := g.ms.Snapshot()
+	return last > 0 || !raft.IsEmptySnap(snap)
+}
+
+// Step hands messages from other members to the group. It never blocks:
+// when the group is behind, messages are dropped (raft retries).
+func (g *Group) Step(msgs []*pb.Message) {
+	select {
+	case g.incoming <- msgs:
+	default:
+	}
+}
+
+// Propose submits a command and waits until it is applied on this member,
+// returning the state machine's result.
+func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
+	id := rand.Uint64() | 1
+	ch := g.wait(id)
+	defer g.unwait(id)
+	select {
+	case g.props <- proposal{id: id, cmd: cmd}:
+	case <-ctx.Done():
+		return nil, 0, g.ctxErr(ctx)
+	case <-g.done:
+		return nil, 0, ErrStopped
+	}
+	select {
+	case r := <-ch:
+		return r.data, r.index, r.err
+	case <-ctx.Done():
+		return nil, 0, g.ctxErr(ctx)
+	case <-g.done:
+		return nil, 0, ErrStopped
+	}
+}
+
+// ProposeConfChange submits a membership change and waits until it is
+// applied on this member.
+func (g *Group) ProposeConfChange(ctx context.Context, cc *pb.ConfChange) error {
+	id := rand.Uint64() | 1
+	cc.Context = encodeProposal(id, nil)
+	ch := g.wait(id)
+	defer g.unwait(id)
+	select {
+	case g.confs <- confProposal{id: id, cc: cc}:
+	case <-ctx.Done():
+		return g.ctxErr(ctx)
+	case <-g.done:
+		return ErrStopped
+	}
+	select {
+	case r := <-ch:
+		return r.err
+	case <-ctx.Done():
+		return g.ctxErr(ctx)
+	case <-g.done:
+		return ErrStopped
+	}
+}
+
+func (g *Group) ctxErr(ctx context.Context) error {
+	if st := g.Status(); st.Leader == 0 {
+		return fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+func (g *Group) wait(id uint64) chan result {
+	ch := make(chan result, 1)
+	g.mu.Lock()
+	g.waiters[id] = ch
+	g.mu.Unlock()
+	return ch
+}
+
+func (g *Group) unwait(id uint64) {
+	g.mu.Lock()
+	delete(g.waiters, id)
+	g.mu.Unlock()
+}
+
+func (g *Group) notify(id uint64, r result) {
+	g.mu.Lock()
+	ch, ok := g.waiters[id]
+	g.mu.Unlock()
+	if ok {
+		ch <- r
+	}
+}
+
+// Status returns the latest summary.
+func (g *Group) Status() Status { return *g.status.Load() }
+
+func (g *Group) publishStatus() {
+	st := g.rn.Status()
+	s := &Status{ID: g.cfg.ID, Leader: st.Lead, Term: st.GetTerm(), Applied: g.applied}
+	for id := range st.Config.Voters.IDs() {
+		s.Voters = append(s.Voters, id)
+	}
+	for id := range st.Config.Learners {
+		s.Learners = append(s.Learners, id)
+	}
+	sortIDs(s.Voters)
+	sortIDs(s.Learners)
+	g.status.Store(s)
+}
+
+func sortIDs(ids []uint64) {
+	for i := 1; i < len(ids); i++ {
+		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
+}
+
+// Campaign makes this member try to become leader now (tests, and a lone
+// founding member that need not wait an election timeout).
+func (g *Group) Campaign() {
+	g.Step([]*pb.Message{{Type: pb.MsgHup.Enum(), From: proto.Uint64(g.cfg.ID), To: proto.Uint64(g.cfg.ID)}})
+}
+
+// Run drives the group until ctx ends.
+func (g *Group) Run(ctx context.Context) error {
+	defer func() {
+		g.stopped.Store(true)
+		close(g.done)
+	}()
+	t := time.NewTicker(g.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			g.rn.Tick()
+		case msgs := <-g.incoming:
+			for _, m := range msgs {
+				if m.GetType() == pb.MsgHup && m.GetFrom() == g.cfg.ID {
+					_ = g.rn.Campaign()
+					continue
+				}
+				_ = g.rn.Step(m)
+			}
+		case p := <-g.props:
+			if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
+				g.notify(p.id, result{err: g.dropped(err)})
+			}
+		case c := <-g.confs:
+			if err := g.rn.ProposeConfChange(c.cc); err != nil {
+				g.notify(c.id, result{err: g.dropped(err)})
+			}
+		}
+		if err := g.handleReady(); err != nil {
+			g.log.Error("raft ready", "err", err)
+			return err
+		}
+	}
+}
+
+func (g *Group) dropped(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) && g.rn.BasicStatus().Lead == 0 {
+		return ErrNoLeader
+	}
+	return fmt.Errorf("raftgroup: proposal dropped: %w", err)
+}
+
+func (g *Group) handleReady() error {
+	for g.rn.HasReady() {
+		rd := g.rn.Ready()
+		if err := g.store.save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+			return fmt.Errorf("persisting raft state: %w", err)
+		}
+		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+			if err := g.ms.ApplySnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+			if err := g.cfg.StateMachine.Restore(rd.Snapshot.GetMetadata().GetIndex(), rd.Snapshot.GetData()); err != nil {
+				return fmt.Errorf("restoring snapshot: %w", err)
+			}
+			g.applied = rd.Snapshot.GetMetadata().GetIndex()
+			g.snapIndex = g.applied
+			g.confState = proto.Clone(rd.Snapshot.GetMetadata().GetConfState()).(*pb.ConfState)
+		}
+		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+			if err := g.ms.SetHardState(rd.HardState); err != nil {
+				return err
+			}
+		}
+		if err := g.ms.Append(rd.Entries); err != nil {
+			return err
+		}
+		if len(rd.Messages) > 0 {
+			g.cfg.Send(rd.Messages)
+		}
+		for _, e := range rd.CommittedEntries {
+			g.apply(e)
+		}
+		g.rn.Advance(rd)
+		if err := g.maybeSnapshot(); err != nil {
+			return err
+		}
+	}
+	g.publishStatus()
+	return nil
+}
+
+func (g *Group) apply(e *pb.Entry) {
+	if e.GetIndex() <= g.applied {
+		return
+	}
+	g.applied = e.GetIndex()
+	switch e.GetType() {
+	case pb.EntryNormal:
+		id, cmd, ok := decodeProposal(e.GetData())
+		if !ok {
+			return // the empty entry a new leader appends
+		}
+		data, err := g.cfg.StateMachine.Apply(e.GetIndex(), cmd)
+		g.notify(id, result{index: e.GetIndex(), data: data, err: err})
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			g.log.Error("undecodable conf change", "index", e.GetIndex(), "err", err)
+			return
+		}
+		g.confState = g.rn.ApplyConfChange(&cc)
+		if id, _, ok := decodeProposal(cc.GetContext()); ok {
+			g.notify(id, result{index: e.GetIndex()})
+		}
+	case pb.EntryConfChangeV2:
+		var cc pb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			g.log.Error("undecodable conf change", "index", e.GetIndex(), "err", err)
+			return
+		}
+		g.confState = g.rn.ApplyConfChange(&cc)
+	}
+}
+
+func (g *Group) maybeSnapshot() error {
+	if g.applied-g.snapIndex < g.cfg.SnapshotEvery {
+		return nil
+	}
+	data, err := g.cfg.StateMachine.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshotting the state machine: %w", err)
+	}
+	cs := proto.Clone(g.confState).(*pb.ConfState)
+	snap, err := g.ms.CreateSnapshot(g.applied, cs, data)
+	if err != nil {
+		return err
+	}
+	if err := g.store.compact(snap); err != nil {
+		return err
+	}
+	// Keep some entries so slow followers can catch up without a snapshot.
+	const keep = 100
+	if g.applied > keep {
+		if err := g.ms.Compact(g.applied - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
+	}
+	g.snapIndex = g.applied
+	return nil
+}
+
+// raftLogger adapts slog to raft's Logger.
+type raftLogger struct{ l *slog.Logger }
+
+func (r raftLogger) Debug(v ...any)              { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Debugf(f string, v ...any)   { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Info(v ...any)               { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(f string, v ...any)    { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Warning(v ...any)            { r.l.Warn(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(f string, v ...any) { r.l.Warn(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Error(v ...any)              { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(f string, v ...any)   { r.l.Error(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Fatal(v ...any)              { r.l.Error(fmt.Sprint(v...)); panic(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(f string, v ...any) {
+	r.l.Error(fmt.Sprintf(f, v...))
+	panic(fmt.Sprintf(f, v...))
+}
+func (r raftLogger) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }

@@ -1,0 +1,325 @@
+package raftgroup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/storage"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// kvSM is a deterministic test state machine: "k=v" sets k.
+type kvSM struct {
+	mu sync.Mutex
+	m  map[string]string
+	n  int // commands applied
+}
+
+func (s *kvSM) Apply(index uint64, cmd []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var k, v string
+	if _, err := fmt.Sscanf(string(cmd), "%s %s", &k, &v); err != nil {
+		return nil, fmt.Errorf("bad command %q", cmd)
+	}
+	s.m[k] = v
+	s.n++
+	return []byte(fmt.Sprint(s.n)), nil
+}
+
+func (s *kvSM) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(struct {
+		M map[string]string
+		N int
+	}{s.m, s.n})
+}
+
+func (s *kvSM) Restore(_ uint64, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st struct {
+		M map[string]string
+		N int
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return err
+	}
+	s.m, s.n = st.M, st.N
+	return nil
+}
+
+func (s *kvSM) get(k string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k]
+}
+
+// bus routes messages between members of one test group, with cuttable
+// links.
+type bus struct {
+	mu      sync.Mutex
+	members map[uint64]*Group
+	cut     map[uint64]bool
+}
+
+func (b *bus) send(msgs []*pb.Message) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range msgs {
+		to, from := m.GetTo(), m.GetFrom()
+		if b.cut[to] || b.cut[from] {
+			continue
+		}
+		if g, ok := b.members[to]; ok {
+			g.Step([]*pb.Message{proto.Clone(m).(*pb.Message)})
+		}
+	}
+}
+
+type member struct {
+	id     uint64
+	dir    string
+	eng    *storage.Engine
+	sm     *kvSM
+	g      *Group
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type cluster struct {
+	t       *testing.T
+	bus     *bus
+	members map[uint64]*member
+	every   uint64
+}
+
+func newCluster(t *testing.T, ids []uint64, snapshotEvery uint64) *cluster {
+	c := &cluster{t: t, bus: &bus{members: map[uint64]*Group{}, cut: map[uint64]bool{}}, members: map[uint64]*member{}, every: snapshotEvery}
+	for _, id := range ids {
+		m := c.open(id, t.TempDir())
+		if err := m.g.Bootstrap(ids); err != nil {
+			t.Fatal(err)
+		}
+		c.run(m)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			c.stop(m)
+		}
+	})
+	return c
+}
+
+func (c *cluster) open(id uint64, dir string) *member {
+	eng, err := storage.Open(storage.Config{Dir: dir})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sm := &kvSM{m: map[string]string{}}
+	g, err := Open(Config{Group: 0, ID: id, Engine: eng, StateMachine: sm, Send: c.bus.send, TickInterval: 10 * time.Millisecond, SnapshotEvery: c.every})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m := &member{id: id, dir: dir, eng: eng, sm: sm, g: g}
+	c.members[id] = m
+	return m
+}
+
+func (c *cluster) run(m *member) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan struct{})
+	c.bus.mu.Lock()
+	c.bus.members[m.id] = m.g
+	c.bus.mu.Unlock()
+	go func() { defer close(m.done); m.g.Run(ctx) }()
+}
+
+func (c *cluster) stop(m *member) {
+	if m.cancel == nil {
+		return
+	}
+	c.bus.mu.Lock()
+	delete(c.bus.members, m.id)
+	c.bus.mu.Unlock()
+	m.cancel()
+	<-m.done
+	m.cancel = nil
+	m.eng.Close()
+}
+
+func (c *cluster) restart(m *member) *member {
+	c.stop(m)
+	n := c.open(m.id, m.dir)
+	c.run(n)
+	return n
+}
+
+func (c *cluster) setCut(id uint64, cut bool) {
+	c.bus.mu.Lock()
+	defer c.bus.mu.Unlock()
+	c.bus.cut[id] = cut
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *cluster) leader() uint64 {
+	c.t.Helper()
+	var lead uint64
+	eventually(c.t, "a leader", func() bool {
+		for _, m := range c.members {
+			if m.cancel != nil && !c.bus.cut[m.id] {
+				if st := m.g.Status(); st.Leader != 0 && st.Leader == m.id {
+					lead = st.Leader
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return lead
+}
+
+// propose retries through leader changes, as clients of a group do.
+func (c *cluster) propose(via uint64, cmd string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _, err := c.members[via].g.Propose(ctx, []byte(cmd))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("propose %q via %d: %v", cmd, via, err)
+		}
+	}
+}
+
+func TestReplicatesAndAgrees(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 1000)
+	c.leader()
+	for i := range 30 {
+		c.propose(uint64(1+i%3), fmt.Sprintf("k%d v%d", i, i))
+	}
+	for _, m := range c.members {
+		eventually(t, "all 30 applied everywhere", func() bool { return m.sm.get("k29") == "v29" })
+		for i := range 30 {
+			if got := m.sm.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("v%d", i) {
+				t.Fatalf("member %d: k%d=%q", m.id, i, got)
+			}
+		}
+	}
+	// The proposer gets the state machine's result and error.
+	data, index, err := c.members[2].g.Propose(context.Background(), []byte("k30 v30"))
+	if err != nil || string(data) != "31" || index == 0 {
+		t.Fatalf("result of a proposal: %q at %d, %v", data, index, err)
+	}
+	_, _, err = c.members[2].g.Propose(context.Background(), []byte("garbage"))
+	if err == nil || err.Error() != `bad command "garbage"` {
+		t.Fatalf("a refusal by the state machine: %v", err)
+	}
+}
+
+func TestRestartRecoversFromStorage(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 7) // snapshots every 7 entries
+	c.leader()
+	for i := range 25 {
+		c.propose(1, fmt.Sprintf("k%d v%d", i, i))
+	}
+	for id, m := range c.members {
+		eventually(t, "applied", func() bool { return m.sm.get("k24") == "v24" })
+		c.members[id] = c.restart(m)
+	}
+	c.leader()
+	c.propose(2, "after restart")
+	for _, m := range c.members {
+		eventually(t, "state rebuilt from snapshot and log", func() bool {
+			return m.sm.get("k0") == "v0" && m.sm.get("k24") == "v24" && m.sm.get("after") == "restart"
+		})
+	}
+}
+
+func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 20)
+	lead := c.leader()
+	var lag uint64 = 1
+	if lead == 1 {
+		lag = 2
+	}
+	c.setCut(lag, true)
+	via := lead
+	for i := range 250 { // well past the 100 entries kept after a snapshot
+		c.propose(via, fmt.Sprintf("k%d v%d", i, i))
+	}
+	c.setCut(lag, false)
+	m := c.members[lag]
+	eventually(t, "the lagging member to catch up", func() bool { return m.sm.get("k249") == "v249" && m.sm.get("k0") == "v0" })
+}
+
+func TestMinorityCannotCommit(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 1000)
+	lead := c.leader()
+	// Isolate the leader: with CheckQuorum it steps down and cannot commit.
+	c.setCut(lead, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, _, err := c.members[lead].g.Propose(ctx, []byte("lost write"))
+	if err == nil {
+		t.Fatal("an isolated leader committed a proposal")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("unexpected error: %v", err)
+	}
+	// The majority elects a new leader and goes on.
+	var other uint64 = 1
+	if lead == 1 {
+		other = 2
+	}
+	c.propose(other, "majority ok")
+	c.setCut(lead, false)
+	m := c.members[lead]
+	eventually(t, "the old leader to learn the majority's write", func() bool { return m.sm.get("majority") == "ok" })
+	if m.sm.get("lost") != "" {
+		t.Fatal("the minority's proposal was applied")
+	}
+}
+
+func TestAddMember(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 5)
+	c.leader()
+	for i := range 12 {
+		c.propose(1, fmt.Sprintf("k%d v%d", i, i))
+	}
+	// A new, empty member joins by conf change.
+	m4 := c.open(4, t.TempDir())
+	c.run(m4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.members[1].g.ProposeConfChange(ctx, &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(4)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new member to catch up", func() bool { return m4.sm.get("k11") == "v11" })
+	eventually(t, "four voters", func() bool { return len(c.members[1].g.Status().Voters) == 4 })
+	c.propose(4, "from four")
+	for _, m := range c.members {
+		eventually(t, "the new member's proposal everywhere", func() bool { return m.sm.get("from") == "four" })
+	}
+}
