@@ -79,9 +79,9 @@ type Config struct {
 
 // Membership is a node's view of the cluster.
 type Membership struct {
-	cfg  Config
-	log  *slog.Logger
-	ml *memberlist.Memberlist
+	cfg Config
+	log *slog.Logger
+	ml  *memberlist.Memberlist
 
 	metaMu sync.Mutex
 	meta   []byte
