@@ -31,9 +31,14 @@ const (
 
 // Meta is what a node gossips about itself.
 type Meta struct {
-	ClusterAddr string `json:"cluster"`
+	ClusterAddr string `json:"rpc"`
 	RESPAddr    string `json:"resp"`
 	HTTPAddr    string `json:"http"`
+	// Cluster is the id of the cluster the node belongs to, once it does.
+	Cluster string `json:"cluster_id,omitempty"`
+	// Founders is the founding set a node without a cluster has chosen
+	// (see package metadata), so that nodes starting together agree.
+	Founders []string `json:"founders,omitempty"`
 	// Leaving is set by a node shutting down cleanly, just before it
 	// leaves: gossip reports a leave and a death alike, and this tells
 	// them apart.
@@ -244,9 +249,8 @@ func (m *Membership) Up(id string) bool {
 func (m *Membership) Shutdown(timeout time.Duration) error {
 	close(m.stop)
 	m.metaMu.Lock()
-	meta := m.cfg.Meta
-	meta.Leaving = true
-	m.meta, _ = json.Marshal(meta)
+	m.cfg.Meta.Leaving = true
+	m.meta, _ = json.Marshal(m.cfg.Meta)
 	m.metaMu.Unlock()
 	if err := m.ml.UpdateNode(timeout); err != nil {
 		m.log.Debug("announcing departure", "err", err)
@@ -270,7 +274,7 @@ func (m *Membership) record(n *memberlist.Node, st State) {
 	old, had := m.members[n.Name]
 	m.members[n.Name] = mb
 	m.mu.Unlock()
-	if had && old == mb {
+	if had && sameMember(old, mb) {
 		return
 	}
 	if had && old.State != mb.State {
@@ -279,6 +283,34 @@ func (m *Membership) record(n *memberlist.Node, st State) {
 	if m.cfg.OnChange != nil {
 		m.cfg.OnChange()
 	}
+}
+
+func sameMember(a, b Member) bool {
+	return a.ID == b.ID && a.GossipAddr == b.GossipAddr && a.State == b.State &&
+		a.ClusterAddr == b.ClusterAddr && a.RESPAddr == b.RESPAddr && a.HTTPAddr == b.HTTPAddr &&
+		a.Cluster == b.Cluster && a.Leaving == b.Leaving && slices.Equal(a.Founders, b.Founders)
+}
+
+// UpdateMeta changes what this node gossips about itself and spreads it.
+func (m *Membership) UpdateMeta(fn func(*Meta)) error {
+	m.metaMu.Lock()
+	fn(&m.cfg.Meta)
+	meta, err := json.Marshal(m.cfg.Meta)
+	if err == nil {
+		m.meta = meta
+	}
+	m.metaMu.Unlock()
+	if err != nil {
+		return err
+	}
+	m.record(m.ml.LocalNode(), Alive)
+	return m.ml.UpdateNode(time.Second)
+}
+
+// Self returns this node as gossip describes it.
+func (m *Membership) Self() Member {
+	mb, _ := m.Member(m.cfg.NodeID)
+	return mb
 }
 
 type delegate struct{ m *Membership }

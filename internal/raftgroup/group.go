@@ -80,6 +80,8 @@ type Group struct {
 	rn    *raft.RawNode
 
 	incoming chan []*pb.Message
+	boots    chan bootReq
+	running  atomic.Bool
 	props    chan proposal
 	confs    chan confProposal
 	done     chan struct{}
@@ -94,6 +96,11 @@ type Group struct {
 	confState *pb.ConfState
 	applied   uint64
 	snapIndex uint64
+}
+
+type bootReq struct {
+	voters []uint64
+	err    chan error
 }
 
 type proposal struct {
@@ -133,6 +140,7 @@ func Open(cfg Config) (*Group, error) {
 		log:      cfg.Logger.With("subsystem", "raft", "group", cfg.Group),
 		store:    logStore{eng: cfg.Engine, group: cfg.Group},
 		incoming: make(chan []*pb.Message, 256),
+		boots:    make(chan bootReq),
 		props:    make(chan proposal, 256),
 		confs:    make(chan confProposal, 16),
 		done:     make(chan struct{}),
@@ -180,8 +188,22 @@ func Open(cfg Config) (*Group, error) {
 }
 
 // Bootstrap makes a brand-new group with the given voters. Every founding
-// member calls it with the same list. It refuses a group that has state.
+// member calls it with the same list. It refuses a group that has state. It
+// may be called before or while Run runs.
 func (g *Group) Bootstrap(voters []uint64) error {
+	if !g.running.Load() {
+		return g.bootstrap(voters)
+	}
+	req := bootReq{voters: voters, err: make(chan error, 1)}
+	select {
+	case g.boots <- req:
+		return <-req.err
+	case <-g.done:
+		return ErrStopped
+	}
+}
+
+func (g *Group) bootstrap(voters []uint64) error {
 	last, err := g.ms.LastIndex()
 	if err != nil {
 		return err
@@ -321,8 +343,19 @@ func (g *Group) Campaign() {
 	g.Step([]*pb.Message{{Type: pb.MsgHup.Enum(), From: proto.Uint64(g.cfg.ID), To: proto.Uint64(g.cfg.ID)}})
 }
 
+// Start runs the group in a new goroutine until ctx ends; the channel gets
+// Run's result. From the moment Start returns, Bootstrap goes through the
+// group's goroutine.
+func (g *Group) Start(ctx context.Context) <-chan error {
+	g.running.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	return done
+}
+
 // Run drives the group until ctx ends.
 func (g *Group) Run(ctx context.Context) error {
+	g.running.Store(true)
 	defer func() {
 		g.stopped.Store(true)
 		close(g.done)
@@ -343,6 +376,8 @@ func (g *Group) Run(ctx context.Context) error {
 				}
 				_ = g.rn.Step(m)
 			}
+		case b := <-g.boots:
+			b.err <- g.bootstrap(b.voters)
 		case p := <-g.props:
 			if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
 				g.notify(p.id, result{err: g.dropped(err)})

@@ -1,0 +1,162 @@
+package metadata
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pandodb/pando/ring"
+)
+
+// command is one entry of the metadata log. Commands are idempotent: a
+// command proposed twice (a retry after a lost answer) changes nothing the
+// second time, or is refused with ErrExists.
+type command struct {
+	Op string `json:"op"`
+	// init
+	ClusterID  string   `json:"cluster_id,omitempty"`
+	Partitions int      `json:"partitions,omitempty"`
+	Founders   []Member `json:"founders,omitempty"`
+	// add_member, update_member
+	Member *Member `json:"member,omitempty"`
+	// create_namespace
+	Namespace *Namespace `json:"namespace,omitempty"`
+}
+
+const (
+	opInit            = "init"
+	opAddMember       = "add_member"
+	opUpdateMember    = "update_member"
+	opCreateNamespace = "create_namespace"
+)
+
+// stateMachine applies commands to a State and publishes each new State.
+type stateMachine struct {
+	mu      sync.Mutex // serialises Apply/Restore against Snapshot
+	cur     atomic.Pointer[State]
+	changed func() // called after each change, outside mu
+}
+
+func newStateMachine(changed func()) *stateMachine {
+	sm := &stateMachine{changed: changed}
+	sm.cur.Store((&State{}).clone())
+	return sm
+}
+
+func (sm *stateMachine) state() *State { return sm.cur.Load() }
+
+func (sm *stateMachine) Apply(index uint64, data []byte) ([]byte, error) {
+	var c command
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%w: undecodable command: %v", ErrInvalid, err)
+	}
+	sm.mu.Lock()
+	next := sm.cur.Load().clone()
+	next.Index = index
+	err := apply(next, &c)
+	sm.cur.Store(next) // the index moves even when a command is refused
+	sm.mu.Unlock()
+	if sm.changed != nil {
+		sm.changed()
+	}
+	return nil, err
+}
+
+func apply(s *State, c *command) error {
+	switch c.Op {
+	case opInit:
+		if s.Initialized() {
+			return fmt.Errorf("%w: cluster %s", ErrExists, s.ClusterID)
+		}
+		ids := make([]string, 0, len(c.Founders))
+		for _, m := range c.Founders {
+			ids = append(ids, m.ID)
+		}
+		r, err := ring.New(c.Partitions, ids, TargetN)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		s.ClusterID, s.Partitions, s.Ring = c.ClusterID, c.Partitions, r
+		for _, m := range c.Founders {
+			s.Members[m.ID] = m
+		}
+		s.Namespaces["default"] = Namespace{Name: "default", N: DefaultN, Model: Eventual, Type: Bytes, MaxSiblings: DefaultMaxSiblings}
+		return nil
+	case opAddMember:
+		if !s.Initialized() {
+			return ErrNotInitialized
+		}
+		m := c.Member
+		if m == nil || m.ID == "" || m.RaftID == 0 {
+			return fmt.Errorf("%w: member needs an id and a raft id", ErrInvalid)
+		}
+		if old, ok := s.Members[m.ID]; ok {
+			if old.RaftID == m.RaftID {
+				return nil // a retry
+			}
+			return fmt.Errorf("%w: member %s", ErrExists, m.ID)
+		}
+		if other, ok := s.MemberByRaftID(m.RaftID); ok {
+			return fmt.Errorf("%w: raft id %d of %s is taken by %s", ErrExists, m.RaftID, m.ID, other.ID)
+		}
+		s.Members[m.ID] = *m
+		return nil
+	case opUpdateMember:
+		m := c.Member
+		if m == nil {
+			return fmt.Errorf("%w: no member", ErrInvalid)
+		}
+		old, ok := s.Members[m.ID]
+		if !ok || old.RaftID != m.RaftID {
+			return fmt.Errorf("%w: no member %s", ErrInvalid, m.ID)
+		}
+		old.ClusterAddr, old.GossipAddr, old.RESPAddr, old.HTTPAddr = m.ClusterAddr, m.GossipAddr, m.RESPAddr, m.HTTPAddr
+		if m.Voter {
+			old.Voter = true
+		}
+		s.Members[m.ID] = old
+		return nil
+	case opCreateNamespace:
+		if !s.Initialized() {
+			return ErrNotInitialized
+		}
+		ns := c.Namespace
+		if ns == nil {
+			return fmt.Errorf("%w: no namespace", ErrInvalid)
+		}
+		if err := ns.Validate(); err != nil {
+			return err
+		}
+		if old, ok := s.Namespaces[ns.Name]; ok {
+			if old == *ns {
+				return nil // a retry
+			}
+			return fmt.Errorf("%w: namespace %s (n=%d, %s, %s)", ErrExists, old.Name, old.N, old.Model, old.Type)
+		}
+		s.Namespaces[ns.Name] = *ns
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)
+}
+
+func (sm *stateMachine) Snapshot() ([]byte, error) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return sm.cur.Load().encode()
+}
+
+func (sm *stateMachine) Restore(index uint64, data []byte) error {
+	s, err := decodeState(data)
+	if err != nil {
+		return err
+	}
+	s.Index = index
+	sm.mu.Lock()
+	sm.cur.Store(s)
+	sm.mu.Unlock()
+	if sm.changed != nil {
+		sm.changed()
+	}
+	return nil
+}

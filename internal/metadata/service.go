@@ -1,0 +1,412 @@
+package metadata
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/pandodb/pando/internal/membership"
+	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/internal/transport/nodepb"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Group is the Raft group id of the metadata.
+const Group = 0
+
+// MaxVoters bounds the metadata group's voters; further members are
+// learners.
+const MaxVoters = 5
+
+// RaftID is the Raft id of a node: a hash of its node id, never zero.
+func RaftID(nodeID string) uint64 {
+	return xxhash.Sum64String("pando-node/"+nodeID) | 1
+}
+
+// Gossip is what the metadata needs of membership.
+type Gossip interface {
+	Members() []membership.Member
+	UpdateMeta(func(*membership.Meta)) error
+}
+
+// Config configures the metadata service.
+type Config struct {
+	// Self describes this node (ID and addresses; RaftID is derived).
+	Self Member
+	// Engine holds the metadata log.
+	Engine *storage.Engine
+	// Transport carries Raft messages.
+	Transport transport.Transport
+	// Gossip tells which nodes exist.
+	Gossip Gossip
+	// BootstrapExpect is how many nodes form a new cluster.
+	BootstrapExpect int
+	// Partitions is the ring size of a new cluster (a power of two).
+	Partitions int
+	// TickInterval is the Raft tick (default 100ms).
+	TickInterval time.Duration
+	// StableFor is how long the set of candidate founders must stay the same
+	// before they bootstrap (default 1s).
+	StableFor time.Duration
+	Logger    *slog.Logger
+}
+
+// Service runs this node's member of the metadata group.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	sm     *stateMachine
+	group  *raftgroup.Group
+	sender *sender
+
+	changeMu sync.Mutex
+	changeC  chan struct{}
+
+	// Owned by Run.
+	candidates   []string
+	candidatesAt time.Time
+	announced    bool
+}
+
+// Open opens the metadata group's state on this node.
+func Open(cfg Config) (*Service, error) {
+	if cfg.Self.ID == "" || cfg.Engine == nil || cfg.Transport == nil || cfg.Gossip == nil {
+		return nil, errors.New("metadata: config needs Self.ID, Engine, Transport and Gossip")
+	}
+	cfg.Self.RaftID = RaftID(cfg.Self.ID)
+	if cfg.BootstrapExpect < 1 {
+		cfg.BootstrapExpect = 1
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 64
+	}
+	if cfg.StableFor == 0 {
+		cfg.StableFor = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger.With("subsystem", "metadata"), changeC: make(chan struct{})}
+	s.sm = newStateMachine(s.notify)
+	s.sender = newSender(cfg.Transport, s.resolve, s.log)
+	g, err := raftgroup.Open(raftgroup.Config{
+		Group: Group, ID: cfg.Self.RaftID, Engine: cfg.Engine, StateMachine: s.sm,
+		Send: s.sender.send, TickInterval: cfg.TickInterval, SnapshotEvery: 1000, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.group = g
+	return s, nil
+}
+
+// State returns the current metadata. It is immutable.
+func (s *Service) State() *State { return s.sm.state() }
+
+// Changed returns a channel closed at the next change of State.
+func (s *Service) Changed() <-chan struct{} {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	return s.changeC
+}
+
+func (s *Service) notify() {
+	s.changeMu.Lock()
+	close(s.changeC)
+	s.changeC = make(chan struct{})
+	s.changeMu.Unlock()
+}
+
+// RaftStatus is the metadata group's Raft status on this node.
+func (s *Service) RaftStatus() raftgroup.Status { return s.group.Status() }
+
+// Step delivers Raft messages from peers.
+func (s *Service) Step(req *nodepb.RaftRequest) error {
+	msgs := make([]*pb.Message, 0, len(req.GetMessages()))
+	for _, b := range req.GetMessages() {
+		m := &pb.Message{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("metadata: undecodable raft message: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	s.group.Step(msgs)
+	return nil
+}
+
+// CreateNamespace defines a namespace cluster-wide.
+func (s *Service) CreateNamespace(ctx context.Context, ns Namespace) error {
+	if ns.MaxSiblings == 0 {
+		ns.MaxSiblings = DefaultMaxSiblings
+	}
+	if err := ns.Validate(); err != nil {
+		return err
+	}
+	if err := ns.Supported(); err != nil {
+		return err
+	}
+	return s.propose(ctx, command{Op: opCreateNamespace, Namespace: &ns})
+}
+
+func (s *Service) propose(ctx context.Context, c command) error {
+	data, err := marshal(c)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.group.Propose(ctx, data)
+	return err
+}
+
+// WaitReady blocks until the cluster is formed and this node is a member.
+func (s *Service) WaitReady(ctx context.Context) error {
+	for {
+		ch := s.Changed()
+		st := s.State()
+		if _, ok := st.Members[s.cfg.Self.ID]; ok && st.Initialized() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run drives the metadata group, forms or joins the cluster, and, on the
+// leader, adds new nodes, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.sender.close()
+	done := s.group.Start(ctx)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return <-done
+		case err := <-done:
+			return err
+		case <-t.C:
+		}
+		s.tick(ctx)
+	}
+}
+
+func (s *Service) tick(ctx context.Context) {
+	st := s.State()
+	if !s.group.HasState() {
+		s.tryBootstrap()
+		return
+	}
+	raft := s.group.Status()
+	if raft.Leader == 0 {
+		return
+	}
+	if !st.Initialized() {
+		s.tryInit(ctx, raft)
+		return
+	}
+	if !s.announced {
+		err := s.cfg.Gossip.UpdateMeta(func(m *membership.Meta) { m.Cluster, m.Founders = st.ClusterID, nil })
+		s.announced = err == nil
+	}
+	if me, ok := st.Members[s.cfg.Self.ID]; ok && s.addressesChanged(me) {
+		s.proposeQuick(ctx, command{Op: opUpdateMember, Member: &Member{
+			ID: me.ID, RaftID: me.RaftID, ClusterAddr: s.cfg.Self.ClusterAddr, GossipAddr: s.cfg.Self.GossipAddr,
+			RESPAddr: s.cfg.Self.RESPAddr, HTTPAddr: s.cfg.Self.HTTPAddr,
+		}})
+	}
+	if raft.Leader == s.cfg.Self.RaftID {
+		s.reconcile(ctx, st, raft)
+	}
+}
+
+func (s *Service) addressesChanged(me Member) bool {
+	return me.ClusterAddr != s.cfg.Self.ClusterAddr || me.GossipAddr != s.cfg.Self.GossipAddr ||
+		me.RESPAddr != s.cfg.Self.RESPAddr || me.HTTPAddr != s.cfg.Self.HTTPAddr
+}
+
+// proposeQuick proposes with a short timeout; a failure is retried by a later
+// tick.
+func (s *Service) proposeQuick(ctx context.Context, c command) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := s.propose(pctx, c)
+	if err != nil && !errors.Is(err, ErrExists) {
+		s.log.Debug("metadata proposal", "op", c.Op, "err", err)
+	}
+	return err
+}
+
+// tryBootstrap decides, for a node with no Raft state, whether to found a
+// cluster now, or to wait (for more nodes, or to be added to a cluster).
+func (s *Service) tryBootstrap() {
+	var alive []membership.Member
+	for _, m := range s.cfg.Gossip.Members() {
+		if m.Up() {
+			alive = append(alive, m)
+		}
+	}
+	for _, m := range alive {
+		if m.Cluster != "" {
+			return // a cluster exists: its leader will add us
+		}
+	}
+	// Adopt a founder list someone announced.
+	for _, m := range alive {
+		if len(m.Founders) > 0 {
+			s.bootstrap(m.Founders)
+			return
+		}
+	}
+	var ids []string
+	for _, m := range alive {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	if len(ids) < s.cfg.BootstrapExpect {
+		return
+	}
+	if !slices.Equal(ids, s.candidates) {
+		s.candidates, s.candidatesAt = ids, time.Now()
+		return
+	}
+	if time.Since(s.candidatesAt) < s.cfg.StableFor && s.cfg.BootstrapExpect > 1 {
+		return
+	}
+	s.bootstrap(ids[:s.cfg.BootstrapExpect])
+}
+
+func (s *Service) bootstrap(founders []string) {
+	founders = slices.Clone(founders)
+	slices.Sort(founders)
+	if err := s.cfg.Gossip.UpdateMeta(func(m *membership.Meta) { m.Founders = founders }); err != nil {
+		s.log.Warn("announcing founders", "err", err)
+	}
+	if !slices.Contains(founders, s.cfg.Self.ID) {
+		return // another set founds the cluster; we join it afterwards
+	}
+	voters := make([]uint64, len(founders))
+	for i, id := range founders {
+		voters[i] = RaftID(id)
+	}
+	if err := s.group.Bootstrap(voters); err != nil {
+		s.log.Error("bootstrapping the metadata group", "err", err)
+		return
+	}
+	s.log.Info("founding the cluster", "founders", founders)
+	if len(founders) == 1 {
+		s.group.Campaign()
+	}
+}
+
+// tryInit proposes the initial state once the founders have a leader. The
+// smallest founder proposes; init is refused if it already happened.
+func (s *Service) tryInit(ctx context.Context, raft raftgroup.Status) {
+	byRaft := map[uint64]membership.Member{}
+	for _, m := range s.cfg.Gossip.Members() {
+		byRaft[RaftID(m.ID)] = m
+	}
+	var founders []Member
+	for _, v := range raft.Voters {
+		m, ok := byRaft[v]
+		if !ok {
+			return // not every founder is known to gossip yet
+		}
+		founders = append(founders, Member{
+			ID: m.ID, RaftID: v, ClusterAddr: m.ClusterAddr, GossipAddr: m.GossipAddr,
+			RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr, Voter: true,
+		})
+	}
+	slices.SortFunc(founders, func(a, b Member) int { return compareStrings(a.ID, b.ID) })
+	if len(founders) == 0 || founders[0].ID != s.cfg.Self.ID {
+		return
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	s.proposeQuick(ctx, command{Op: opInit, ClusterID: hex.EncodeToString(id), Partitions: s.cfg.Partitions, Founders: founders})
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// reconcile, on the leader, adds gossip members that are not members yet,
+// and puts members that are missing from the Raft configuration into it.
+func (s *Service) reconcile(ctx context.Context, st *State, raft raftgroup.Status) {
+	for _, m := range s.cfg.Gossip.Members() {
+		if !m.Up() || (m.Cluster != "" && m.Cluster != st.ClusterID) {
+			continue
+		}
+		if _, ok := st.Members[m.ID]; ok {
+			continue
+		}
+		s.log.Info("adding member", "node", m.ID)
+		s.proposeQuick(ctx, command{Op: opAddMember, Member: &Member{
+			ID: m.ID, RaftID: RaftID(m.ID), ClusterAddr: m.ClusterAddr, GossipAddr: m.GossipAddr,
+			RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr,
+		}})
+	}
+	inConf := map[uint64]bool{}
+	for _, v := range raft.Voters {
+		inConf[v] = true
+	}
+	for _, l := range raft.Learners {
+		inConf[l] = true
+	}
+	voters := len(raft.Voters)
+	for _, id := range st.MemberIDs() {
+		m := st.Members[id]
+		if inConf[m.RaftID] {
+			continue
+		}
+		typ := pb.ConfChangeAddLearnerNode
+		if voters < MaxVoters {
+			typ = pb.ConfChangeAddNode
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.group.ProposeConfChange(cctx, &pb.ConfChange{Type: typ.Enum(), NodeId: proto.Uint64(m.RaftID)})
+		cancel()
+		if err != nil {
+			s.log.Debug("adding to the metadata group", "node", id, "err", err)
+			return
+		}
+		if typ == pb.ConfChangeAddNode {
+			voters++
+			s.proposeQuick(ctx, command{Op: opUpdateMember, Member: &Member{
+				ID: m.ID, RaftID: m.RaftID, ClusterAddr: m.ClusterAddr, GossipAddr: m.GossipAddr,
+				RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr, Voter: true,
+			}})
+		}
+		return // one change at a time
+	}
+}
+
+// resolve maps a Raft id to a node id, through the metadata or gossip.
+func (s *Service) resolve(raftID uint64) (string, bool) {
+	if m, ok := s.State().MemberByRaftID(raftID); ok {
+		return m.ID, true
+	}
+	for _, m := range s.cfg.Gossip.Members() {
+		if RaftID(m.ID) == raftID {
+			return m.ID, true
+		}
+	}
+	return "", false
+}

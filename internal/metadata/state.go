@@ -1,0 +1,212 @@
+package metadata
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+
+	"github.com/pandodb/pando/ring"
+)
+
+// Member is a node of the cluster.
+type Member struct {
+	ID          string `json:"id"`
+	RaftID      uint64 `json:"raft_id"`
+	ClusterAddr string `json:"cluster_addr"`
+	GossipAddr  string `json:"gossip_addr"`
+	RESPAddr    string `json:"resp_addr"`
+	HTTPAddr    string `json:"http_addr"`
+	// Voter is whether the member votes in the metadata group.
+	Voter bool `json:"voter"`
+}
+
+// Model is a namespace's consistency model.
+type Model string
+
+// The models.
+const (
+	Eventual Model = "eventual"
+	Strong   Model = "strong"
+)
+
+// Type is a namespace's value type.
+type Type string
+
+// The value types.
+const (
+	Bytes    Type = "bytes"
+	Counter  Type = "counter"
+	Set      Type = "set"
+	Map      Type = "map"
+	Register Type = "register"
+	Flag     Type = "flag"
+)
+
+// Namespace is a named keyspace.
+type Namespace struct {
+	Name string `json:"name"`
+	// N is the replication factor.
+	N     int   `json:"n"`
+	Model Model `json:"model"`
+	Type  Type  `json:"type"`
+	// MaxSiblings bounds the concurrent values a key may hold before writes
+	// that would add one are refused.
+	MaxSiblings int `json:"max_siblings"`
+}
+
+// Defaults of new namespaces.
+const (
+	DefaultN           = 3
+	DefaultMaxSiblings = 16
+	// TargetN is the window of consecutive partitions the claim keeps on
+	// distinct nodes (Riak's target_n_val).
+	TargetN = 3
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Validate checks that a namespace definition is well formed. The metadata
+// log applies it, so it must not depend on what this binary supports: that
+// is Supported's job, before a definition is proposed.
+func (ns *Namespace) Validate() error {
+	if !nameRE.MatchString(ns.Name) {
+		return fmt.Errorf("%w: namespace name %q: use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit", ErrInvalid, ns.Name)
+	}
+	if ns.N < 1 || ns.N > 7 {
+		return fmt.Errorf("%w: n must be 1 to 7, got %d", ErrInvalid, ns.N)
+	}
+	switch ns.Model {
+	case Eventual, Strong:
+	default:
+		return fmt.Errorf("%w: model must be eventual or strong, got %q", ErrInvalid, ns.Model)
+	}
+	switch ns.Type {
+	case Bytes, Counter, Set, Map, Register, Flag:
+	default:
+		return fmt.Errorf("%w: type must be bytes, counter, set, map, register or flag, got %q", ErrInvalid, ns.Type)
+	}
+	if ns.MaxSiblings < 1 || ns.MaxSiblings > 1024 {
+		return fmt.Errorf("%w: max siblings must be 1 to 1024, got %d", ErrInvalid, ns.MaxSiblings)
+	}
+	return nil
+}
+
+// Supported reports a well-formed definition that this version of Pando
+// cannot serve yet.
+func (ns *Namespace) Supported() error {
+	if ns.Model == Strong {
+		return fmt.Errorf("%w: the strong model (linearizable namespaces through Raft) is not available in this version of Pando; use eventual", ErrUnsupported)
+	}
+	if ns.Type != Bytes {
+		return fmt.Errorf("%w: the %s type (CRDTs) is not available in this version of Pando; use bytes", ErrUnsupported, ns.Type)
+	}
+	return nil
+}
+
+// State is the metadata at one point of the log. A State is immutable once
+// published: readers share it without locks.
+type State struct {
+	// ClusterID is empty until the cluster is initialised.
+	ClusterID  string
+	Partitions int
+	Members    map[string]Member
+	Ring       *ring.Ring
+	Namespaces map[string]Namespace
+	// Index is the last applied log index.
+	Index uint64
+}
+
+// Initialized reports whether the cluster has been formed.
+func (s *State) Initialized() bool { return s.ClusterID != "" && s.Ring != nil }
+
+// Namespace returns a namespace definition.
+func (s *State) Namespace(name string) (Namespace, bool) {
+	ns, ok := s.Namespaces[name]
+	return ns, ok
+}
+
+// MemberByRaftID finds a member by its Raft id.
+func (s *State) MemberByRaftID(id uint64) (Member, bool) {
+	for _, m := range s.Members {
+		if m.RaftID == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// MemberIDs returns the member ids, sorted.
+func (s *State) MemberIDs() []string {
+	ids := slices.Collect(maps.Keys(s.Members))
+	slices.Sort(ids)
+	return ids
+}
+
+// NamespaceNames returns the namespace names, sorted.
+func (s *State) NamespaceNames() []string {
+	names := slices.Collect(maps.Keys(s.Namespaces))
+	slices.Sort(names)
+	return names
+}
+
+// Replicas returns the effective replication factor of ns: its N, bounded
+// by the number of nodes that own partitions.
+func (s *State) Replicas(ns Namespace) int {
+	if s.Ring == nil {
+		return 0
+	}
+	return min(ns.N, len(s.Ring.Nodes()))
+}
+
+func (s *State) clone() *State {
+	c := *s
+	c.Members = maps.Clone(s.Members)
+	c.Namespaces = maps.Clone(s.Namespaces)
+	if c.Members == nil {
+		c.Members = map[string]Member{}
+	}
+	if c.Namespaces == nil {
+		c.Namespaces = map[string]Namespace{}
+	}
+	return &c
+}
+
+// snapshot is State's encoding in Raft snapshots.
+type snapshot struct {
+	Version    int                  `json:"version"`
+	ClusterID  string               `json:"cluster_id"`
+	Partitions int                  `json:"partitions"`
+	Members    map[string]Member    `json:"members"`
+	Ring       []byte               `json:"ring"`
+	Namespaces map[string]Namespace `json:"namespaces"`
+	Index      uint64               `json:"index"`
+}
+
+func (s *State) encode() ([]byte, error) {
+	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index}
+	if s.Ring != nil {
+		snap.Ring = s.Ring.Encode()
+	}
+	return json.Marshal(snap)
+}
+
+func decodeState(b []byte) (*State, error) {
+	var snap snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, fmt.Errorf("metadata: corrupt snapshot: %w", err)
+	}
+	if snap.Version != 1 {
+		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
+	}
+	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index}
+	if len(snap.Ring) > 0 {
+		r, err := ring.Decode(snap.Ring)
+		if err != nil {
+			return nil, fmt.Errorf("metadata: corrupt ring in snapshot: %w", err)
+		}
+		s.Ring = r
+	}
+	return s.clone(), nil
+}
