@@ -98,8 +98,8 @@ func (c *testCluster) start(id, dir string) *node {
 		c.gossip.add(id)
 	}
 	svc, err := Open(Config{
-		Self:            Member{ID: id, ClusterAddr: "c-" + id, GossipAddr: "g-" + id, RESPAddr: "r-" + id, HTTPAddr: "h-" + id},
-		Engine:          eng, Transport: c.net.Transport(), Gossip: gossipOf{c.gossip, id},
+		Self:   Member{ID: id, ClusterAddr: "c-" + id, GossipAddr: "g-" + id, RESPAddr: "r-" + id, HTTPAddr: "h-" + id},
+		Engine: eng, Transport: c.net.Transport(), Gossip: gossipOf{c.gossip, id},
 		BootstrapExpect: c.expect, Partitions: 16, TickInterval: 10 * time.Millisecond, StableFor: 50 * time.Millisecond,
 	})
 	if err != nil {
