@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/storage"
 )
 
@@ -16,7 +17,8 @@ func BenchmarkCacheGet(b *testing.B) {
 		k := fmt.Appendf(nil, "key:%012d", i)
 		hs[i] = storage.Hash("default", k)
 		keys[i] = storage.DataKeyHashed(nil, "default", hs[i], k)
-		c.put(hs[i], keys[i], AppendRecord(nil, &Record{Value: []byte("xxx")}), 0)
+		r := Record{Set: dvv.Update(nil, dvv.Set{}, "n1", EncodeSibling(false, 0, []byte("xxx")))}
+		c.put(hs[i], keys[i], AppendRecord(nil, &r), 0)
 	}
 	b.ResetTimer()
 	hits := 0

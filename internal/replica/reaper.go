@@ -31,10 +31,15 @@ func (s *Store) Run(ctx context.Context) error {
 }
 
 // ReapOnce examines up to ReapBatch expiry-index entries that are due and
-// deletes the records they point at if those are still expired. It returns
-// the number of entries examined.
+// deletes the records they point at if every value of the record has
+// expired by now. It returns the number of entries examined.
+//
+// Removing an all-expired record is safe in a cluster: every replica holds
+// the same expiry times, so a copy that comes back from another replica is
+// just as expired. Tombstones are never reclaimed here: they carry the
+// causal history that keeps deleted values deleted.
 func (s *Store) ReapOnce() (int, error) {
-	now := s.now()
+	now := s.Now()
 	lo, hi := storage.ExpirySpan(now + 1)
 	it, err := s.eng.NewIter(lo, hi)
 	if err != nil {
@@ -65,6 +70,10 @@ func (s *Store) ReapOnce() (int, error) {
 		}
 		mu := s.lockFor(h)
 		mu.Lock()
+		if _, queued := mu.pending[string(w.dataKey)]; queued {
+			mu.Unlock()
+			continue // a write is on its way; a later pass looks again
+		}
 		rec, found, err := s.read(h, w.dataKey)
 		if err != nil {
 			mu.Unlock()
@@ -72,14 +81,17 @@ func (s *Store) ReapOnce() (int, error) {
 		}
 		b := s.eng.NewBatch()
 		b.Delete(w.index)
-		s.cached(b, h, w.dataKey, nil)
-		// The index entry outlives overwrites: delete the record only if it
-		// still carries this expiry and it has passed.
-		if found && rec.ExpireAt == w.at && rec.Expired(now) {
+		// The index entry outlives overwrites: delete the record only if its
+		// last expiry is still this one and has passed.
+		if found && rec.reclaimAt() == w.at && w.at <= now {
 			b.Delete(w.dataKey)
 			reaped++
+			if s.cache != nil {
+				b.OnCommit(func(error) { s.cache.invalidate(h, w.dataKey) })
+			}
 		}
-		// Unsynced: a reclaim lost in a crash is redone from the index.
+		// Unsynced: a reclaim lost in a crash is redone from the index. The
+		// stripe lock orders it against every other write of the key.
 		err = s.eng.Commit(b, false)
 		mu.Unlock()
 		if err != nil {

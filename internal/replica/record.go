@@ -4,86 +4,192 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/pandodb/pando/dvv"
 )
 
-// recordVersion is the encoding version written as a record's first byte.
-const recordVersion = 1
+// Record encoding versions (a record's first byte).
+const (
+	recordV1 = 1 // one value, no causality (single-node Pando); read only
+	recordV2 = 2 // a dotted version vector set of siblings
+)
+
+// LegacyNode is the node id given to the one value of a version 1 record,
+// so that it has a dot and the first write after an upgrade supersedes it.
+const LegacyNode = "~v1"
 
 const flagTombstone = 1 << 0
-
-// knownFlags are the flag bits this version understands; a record with any
-// other bit set was written by a newer Pando.
-const knownFlags = flagTombstone
 
 // ErrCorruptRecord is returned for a record that cannot be decoded.
 var ErrCorruptRecord = errors.New("replica: corrupt record")
 
-// Record is the stored form of one key.
-//
-// Encoding (version 1):
-//
-//	byte     version (1)
-//	byte     flags (bit 0: tombstone)
-//	uvarint  expire-at, Unix milliseconds (0: never)
-//	uvarint  length of causal metadata, then its bytes
-//	...      the value: every byte to the end
-type Record struct {
+// Sibling is one of the concurrent values of a key.
+type Sibling struct {
+	Dot       dvv.Dot
 	Tombstone bool
-	ExpireAt  int64
-	// Causal is the key's causal metadata, opaque to this package.
-	Causal []byte
-	Value  []byte
+	// ExpireAt is the value's expiry in Unix milliseconds; 0 means never.
+	ExpireAt int64
+	Value    []byte
 }
 
-// Expired reports whether the record's expiry is at or before now (Unix ms).
-func (r *Record) Expired(nowMs int64) bool {
-	return r.ExpireAt != 0 && r.ExpireAt <= nowMs
+// Expired reports whether the sibling's expiry is at or before now.
+func (s Sibling) Expired(nowMs int64) bool { return s.ExpireAt != 0 && s.ExpireAt <= nowMs }
+
+// Live reports whether a reader at now sees the sibling.
+func (s Sibling) Live(nowMs int64) bool { return !s.Tombstone && !s.Expired(nowMs) }
+
+// EncodeSibling is the form of a sibling inside a DVV set:
+//
+//	byte     flags (bit 0: tombstone)
+//	uvarint  expire-at, Unix ms (0: never)
+//	...      the value
+func EncodeSibling(tombstone bool, expireAt int64, value []byte) []byte {
+	var flags byte
+	if tombstone {
+		flags |= flagTombstone
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(value))
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(expireAt))
+	return append(b, value...)
 }
 
-// Live reports whether a reader at now sees a value.
-func (r *Record) Live(nowMs int64) bool { return !r.Tombstone && !r.Expired(nowMs) }
+func decodeSibling(dot dvv.Dot, b []byte) (Sibling, error) {
+	if len(b) < 2 || b[0]&^flagTombstone != 0 {
+		return Sibling{}, fmt.Errorf("%w: bad sibling header", ErrCorruptRecord)
+	}
+	exp, n := binary.Uvarint(b[1:])
+	if n <= 0 || exp > 1<<62 {
+		return Sibling{}, fmt.Errorf("%w: bad sibling expiry", ErrCorruptRecord)
+	}
+	return Sibling{Dot: dot, Tombstone: b[0]&flagTombstone != 0, ExpireAt: int64(exp), Value: b[1+n:]}, nil
+}
+
+// Record is what the data keyspace holds for a key: the key's causal
+// history and its concurrent values (siblings), as a DVV set whose values
+// are encoded siblings.
+//
+// Encoding (version 2): byte 2, then dvv.Set.AppendBinary.
+// Version 1 (byte 1, flags, uvarint expiry, uvarint-prefixed causal bytes,
+// value) is still read, as one sibling with the dot (LegacyNode, 1).
+type Record struct {
+	Set dvv.Set
+}
 
 // AppendRecord appends r's encoding to dst.
 func AppendRecord(dst []byte, r *Record) []byte {
-	var flags byte
-	if r.Tombstone {
-		flags |= flagTombstone
-	}
-	dst = append(dst, recordVersion, flags)
-	dst = binary.AppendUvarint(dst, uint64(r.ExpireAt))
-	dst = binary.AppendUvarint(dst, uint64(len(r.Causal)))
-	dst = append(dst, r.Causal...)
-	return append(dst, r.Value...)
+	return r.Set.AppendBinary(append(dst, recordV2))
 }
 
-// DecodeRecord decodes b into r. r's slices alias b.
+// DecodeRecord decodes b into r. r's values alias b.
 func DecodeRecord(b []byte, r *Record) error {
-	if len(b) < 2 {
-		return fmt.Errorf("%w: %d bytes", ErrCorruptRecord, len(b))
+	if len(b) < 1 {
+		return fmt.Errorf("%w: empty", ErrCorruptRecord)
 	}
-	if b[0] != recordVersion {
-		return fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, b[0])
+	switch b[0] {
+	case recordV2:
+		s, err := dvv.DecodeSet(b[1:])
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrCorruptRecord, err)
+		}
+		for _, e := range s.Entries {
+			for i, v := range e.Values {
+				if _, err := decodeSibling(dvv.Dot{Node: e.Node, Counter: e.Counter - uint64(i)}, v); err != nil {
+					return err
+				}
+			}
+		}
+		*r = Record{Set: s}
+		return nil
+	case recordV1:
+		return decodeV1(b, r)
 	}
-	flags := b[1]
-	if flags&^knownFlags != 0 {
-		return fmt.Errorf("%w: unknown flags %#x", ErrCorruptRecord, flags)
+	return fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, b[0])
+}
+
+func decodeV1(b []byte, r *Record) error {
+	if len(b) < 2 || b[1]&^flagTombstone != 0 {
+		return fmt.Errorf("%w: bad version 1 header", ErrCorruptRecord)
 	}
-	b = b[2:]
-	exp, n := binary.Uvarint(b)
+	rest := b[2:]
+	exp, n := binary.Uvarint(rest)
 	if n <= 0 || exp > 1<<62 {
 		return fmt.Errorf("%w: bad expiry", ErrCorruptRecord)
 	}
-	b = b[n:]
-	cl, n := binary.Uvarint(b)
-	if n <= 0 || cl > uint64(len(b)-n) {
+	rest = rest[n:]
+	cl, n := binary.Uvarint(rest)
+	if n <= 0 || cl > uint64(len(rest)-n) {
 		return fmt.Errorf("%w: bad causal metadata length", ErrCorruptRecord)
 	}
-	b = b[n:]
-	*r = Record{
-		Tombstone: flags&flagTombstone != 0,
-		ExpireAt:  int64(exp),
-		Causal:    b[:cl:cl],
-		Value:     b[cl:],
-	}
+	value := rest[n+int(cl):]
+	sib := EncodeSibling(b[1]&flagTombstone != 0, int64(exp), value)
+	*r = Record{Set: dvv.Set{Entries: []dvv.Entry{{Node: LegacyNode, Counter: 1, Values: [][]byte{sib}}}}}
 	return nil
 }
+
+// Siblings returns the record's values with their metadata, in the DVV
+// set's deterministic order.
+func (r *Record) Siblings() []Sibling {
+	sibs := r.Set.Siblings()
+	out := make([]Sibling, 0, len(sibs))
+	for _, s := range sibs {
+		sib, err := decodeSibling(s.Dot, s.Value)
+		if err != nil {
+			continue // DecodeRecord validated every sibling
+		}
+		out = append(out, sib)
+	}
+	return out
+}
+
+// Live returns the siblings a reader at now sees: neither deleted nor
+// expired.
+func (r *Record) Live(nowMs int64) []Sibling {
+	var out []Sibling
+	for _, s := range r.Siblings() {
+		if s.Live(nowMs) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Pick is the rule by which every node chooses the same one value among
+// siblings where an API can return only one: the sibling with the highest
+// dot counter, ties broken by the greater node id. It is arbitrary but
+// deterministic, and never consults a clock.
+func Pick(sibs []Sibling) (Sibling, bool) {
+	if len(sibs) == 0 {
+		return Sibling{}, false
+	}
+	best := sibs[0]
+	for _, s := range sibs[1:] {
+		if s.Dot.Counter > best.Dot.Counter || (s.Dot.Counter == best.Dot.Counter && s.Dot.Node > best.Dot.Node) {
+			best = s
+		}
+	}
+	return best, true
+}
+
+// reclaimAt is when the whole record may be removed from disk: when its last
+// value expires, if every sibling is a value with an expiry. Zero means
+// never (a sibling never expires, or is a tombstone that must be kept for
+// causality).
+func (r *Record) reclaimAt() int64 {
+	var at int64
+	sibs := r.Siblings()
+	if len(sibs) == 0 {
+		return 0
+	}
+	for _, s := range sibs {
+		if s.Tombstone || s.ExpireAt == 0 {
+			return 0
+		}
+		at = max(at, s.ExpireAt)
+	}
+	return at
+}
+
+// sameRecord reports whether two encoded records are equal.
+func sameRecord(a, b []byte) bool { return slices.Equal(a, b) }

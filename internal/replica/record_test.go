@@ -2,38 +2,103 @@ package replica
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
+	"github.com/pandodb/pando/dvv"
 	"pgregory.net/rapid"
 )
 
+// setOf builds a record by successive writes, each at node with ctx = what
+// the previous write left (so the last write supersedes the rest), unless
+// concurrent is set (empty context: a new sibling).
+func recordOf(writes ...struct {
+	node       string
+	val        string
+	exp        int64
+	tomb       bool
+	concurrent bool
+}) Record {
+	var s dvv.Set
+	for _, w := range writes {
+		ctx := s.Context()
+		if w.concurrent {
+			ctx = nil
+		}
+		s = dvv.Update(ctx, s, w.node, EncodeSibling(w.tomb, w.exp, []byte(w.val)))
+	}
+	return Record{Set: s}
+}
+
+type w = struct {
+	node       string
+	val        string
+	exp        int64
+	tomb       bool
+	concurrent bool
+}
+
 func TestRecordRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		in := Record{
-			Tombstone: rapid.Bool().Draw(t, "tombstone"),
-			ExpireAt:  rapid.Int64Range(0, 1<<62).Draw(t, "expireAt"),
-			Causal:    rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "causal"),
-			Value:     rapid.SliceOfN(rapid.Byte(), 0, 200).Draw(t, "value"),
+		var s dvv.Set
+		for i := range rapid.IntRange(0, 12).Draw(t, "writes") {
+			node := rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "node")
+			var ctx dvv.Context
+			if rapid.Bool().Draw(t, "sawAll") {
+				ctx = s.Context()
+			}
+			v := EncodeSibling(rapid.Bool().Draw(t, "tomb"), rapid.Int64Range(0, 1<<40).Draw(t, "exp"), fmt.Appendf(nil, "v%d", i))
+			s = dvv.Update(ctx, s, node, v)
 		}
+		in := Record{Set: s}
+		enc := AppendRecord(nil, &in)
 		var out Record
-		if err := DecodeRecord(AppendRecord(nil, &in), &out); err != nil {
+		if err := DecodeRecord(enc, &out); err != nil {
 			t.Fatal(err)
 		}
-		if out.Tombstone != in.Tombstone || out.ExpireAt != in.ExpireAt ||
-			!bytes.Equal(out.Causal, in.Causal) || !bytes.Equal(out.Value, in.Value) {
-			t.Fatalf("round trip: got %+v, want %+v", out, in)
+		if !bytes.Equal(AppendRecord(nil, &out), enc) {
+			t.Fatal("re-encoding differs")
+		}
+		if len(out.Siblings()) != in.Set.Len() {
+			t.Fatalf("%d siblings decoded, %d stored", len(out.Siblings()), in.Set.Len())
 		}
 	})
 }
 
-func TestDecodeRefusesNewerRecords(t *testing.T) {
+func TestVersion1RecordsAreRead(t *testing.T) {
+	// byte 1, flags, uvarint expiry, uvarint causal length, causal, value.
+	v1 := []byte{1, 0}
+	v1 = binary.AppendUvarint(v1, 1234)
+	v1 = binary.AppendUvarint(v1, 0)
+	v1 = append(v1, "old value"...)
+	var r Record
+	if err := DecodeRecord(v1, &r); err != nil {
+		t.Fatal(err)
+	}
+	sibs := r.Siblings()
+	if len(sibs) != 1 || string(sibs[0].Value) != "old value" || sibs[0].ExpireAt != 1234 || sibs[0].Dot != (dvv.Dot{Node: LegacyNode, Counter: 1}) {
+		t.Fatalf("version 1 record: %+v", sibs)
+	}
+	// The first write that saw it supersedes it.
+	next := dvv.Update(r.Set.Context(), r.Set, "n1", EncodeSibling(false, 0, []byte("new")))
+	if next.Len() != 1 {
+		t.Fatalf("write after upgrade left %d siblings", next.Len())
+	}
+}
+
+func TestDecodeRefusesGarbage(t *testing.T) {
+	good := recordOf(w{node: "a", val: "x"})
+	bad := AppendRecord(nil, &good)
+	bad[len(bad)-4] = 0x7f // the sibling's flags byte
 	for name, b := range map[string][]byte{
 		"empty":           {},
-		"newer version":   {recordVersion + 1, 0, 0, 0},
-		"unknown flag":    {recordVersion, 0x80, 0, 0},
-		"causal too long": {recordVersion, 0, 0, 5, 'a'},
-		"truncated":       {recordVersion},
+		"unknown version": {9, 0},
+		"truncated set":   {recordV2, 5},
+		"bad sibling":     bad,
+		"v1 truncated":    {recordV1},
 	} {
 		var r Record
 		if err := DecodeRecord(b, &r); !errors.Is(err, ErrCorruptRecord) {
@@ -42,41 +107,74 @@ func TestDecodeRefusesNewerRecords(t *testing.T) {
 	}
 }
 
-func TestRecordLiveness(t *testing.T) {
+func TestLiveAndPick(t *testing.T) {
+	r := recordOf(
+		w{node: "a", val: "a1"},
+		w{node: "b", val: "b1", concurrent: true},
+		w{node: "c", val: "c-expired", exp: 100, concurrent: true},
+		w{node: "d", val: "d-deleted", tomb: true, concurrent: true},
+	)
+	live := r.Live(100)
+	if len(live) != 2 {
+		t.Fatalf("live siblings: %+v", live)
+	}
+	// Both have counter 1: the greater node id wins.
+	if p, _ := Pick(live); string(p.Value) != "b1" {
+		t.Fatalf("picked %q", p.Value)
+	}
+	if _, ok := Pick(nil); ok {
+		t.Fatal("picked from nothing")
+	}
+	// Pick does not depend on order.
+	rapid.Check(t, func(rt *rapid.T) {
+		sibs := r.Siblings()
+		rand.Shuffle(len(sibs), func(i, j int) { sibs[i], sibs[j] = sibs[j], sibs[i] })
+		a, _ := Pick(sibs)
+		b, _ := Pick(r.Siblings())
+		if a.Dot != b.Dot {
+			rt.Fatalf("pick depends on order: %v vs %v", a.Dot, b.Dot)
+		}
+	})
+}
+
+func TestReclaimAt(t *testing.T) {
 	for _, tc := range []struct {
 		r    Record
-		now  int64
-		live bool
+		want int64
 	}{
-		{Record{}, 100, true},
-		{Record{ExpireAt: 101}, 100, true},
-		{Record{ExpireAt: 100}, 100, false}, // expiry is inclusive: at 100 it is gone
-		{Record{Tombstone: true}, 100, false},
+		{recordOf(w{node: "a", val: "x", exp: 50}), 50},
+		{recordOf(w{node: "a", val: "x", exp: 50}, w{node: "b", val: "y", exp: 70, concurrent: true}), 70},
+		{recordOf(w{node: "a", val: "x", exp: 50}, w{node: "b", val: "y", concurrent: true}), 0},
+		{recordOf(w{node: "a", val: "", tomb: true}), 0},
 	} {
-		if got := tc.r.Live(tc.now); got != tc.live {
-			t.Errorf("%+v at %d: live=%v, want %v", tc.r, tc.now, got, tc.live)
+		if got := tc.r.reclaimAt(); got != tc.want {
+			t.Errorf("reclaimAt = %d, want %d", got, tc.want)
 		}
 	}
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(AppendRecord(nil, &Record{Value: []byte("v")}))
-	f.Add(AppendRecord(nil, &Record{Tombstone: true, ExpireAt: 12345, Causal: []byte{1, 2, 3}}))
-	f.Add([]byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	for _, r := range []Record{
+		recordOf(w{node: "a", val: "v"}),
+		recordOf(w{node: "a", val: "v", exp: 9}, w{node: "b", val: "", tomb: true, concurrent: true}),
+	} {
+		f.Add(AppendRecord(nil, &r))
+	}
+	f.Add([]byte{1, 0, 0, 0, 'x'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Record
 		if err := DecodeRecord(b, &r); err != nil {
 			return
 		}
-		// Whatever decodes re-encodes to the same bytes.
-		if got := AppendRecord(nil, &r); !bytes.Equal(got, b) {
-			// Uvarints have non-canonical encodings; compare by decoding again.
-			var r2 Record
-			if err := DecodeRecord(got, &r2); err != nil ||
-				r2.Tombstone != r.Tombstone || r2.ExpireAt != r.ExpireAt ||
-				!bytes.Equal(r2.Causal, r.Causal) || !bytes.Equal(r2.Value, r.Value) {
-				t.Fatalf("re-encoding %x of %x does not decode to the same record", got, b)
-			}
+		enc := AppendRecord(nil, &r)
+		var r2 Record
+		if err := DecodeRecord(enc, &r2); err != nil {
+			t.Fatalf("re-encoding of an accepted record does not decode: %v", err)
 		}
+		if !bytes.Equal(AppendRecord(nil, &r2), enc) {
+			t.Fatal("encoding is not stable")
+		}
+		_ = r.Siblings()
+		_ = r.Live(0)
 	})
 }

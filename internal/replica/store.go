@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +25,8 @@ type Config struct {
 	// ReapBatch is the most records one reaper pass examines (default 1000);
 	// a pass that hits it runs again at once.
 	ReapBatch int
-	// CacheBytes bounds the in-memory cache of recently read records
-	// (default 32 MiB; negative disables it).
+	// CacheBytes bounds the in-memory cache of recently written and read
+	// records (default 32 MiB; negative disables it).
 	CacheBytes int64
 	Logger     *slog.Logger
 	// Registerer, if set, receives the replica metrics.
@@ -65,21 +64,18 @@ func (c *Config) setDefaults() {
 
 const stripes = 1024
 
-// Store serves api.KV from the node's own storage.
+// Store is one node's copy of the keys it replicates.
 type Store struct {
-	cfg     Config
-	eng     *storage.Engine
-	clock   clock.Clock
-	log     *slog.Logger
-	locks   [stripes]sync.RWMutex
-	cache   *recordCache // nil when disabled
-	hits    prometheus.Counter
-	misses  prometheus.Counter
-	reaped  prometheus.Counter
-	bufPool sync.Pool
+	cfg    Config
+	eng    *storage.Engine
+	clock  clock.Clock
+	log    *slog.Logger
+	locks  [stripes]stripe
+	cache  *recordCache // nil when disabled
+	hits   prometheus.Counter
+	misses prometheus.Counter
+	reaped prometheus.Counter
 }
-
-var _ api.KV = (*Store)(nil)
 
 // New returns a Store over cfg.Engine. Call Run to reclaim expired records.
 func New(cfg Config) (*Store, error) {
@@ -98,7 +94,6 @@ func New(cfg Config) (*Store, error) {
 			Help: "Expired records deleted from disk by the background reaper.",
 		}),
 	}
-	s.bufPool.New = func() any { b := make([]byte, 0, 256); return &b }
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pando_record_cache_lookups_total",
 		Help: "Record cache lookups by result (hit or miss).",
@@ -114,38 +109,61 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) lockFor(h uint64) *sync.RWMutex { return &s.locks[h&(stripes-1)] }
+// stripe is the lock of the keys whose hash falls in it, and the records of
+// its keys that are queued for commit but not yet in storage.
+//
+// Writers hold a stripe only while they read, compute and queue their batch;
+// they wait for the fsync after releasing it (early lock release, as in
+// group-committing databases). The next writer of the same key finds the
+// queued record here and builds on it; batches commit in queue order, so the
+// disk sees the same sequence. Readers never look here: nothing is visible
+// before it is durable.
+type stripe struct {
+	sync.Mutex
+	pending map[string]*pendingRecord
+}
 
-func (s *Store) now() int64 { return clock.UnixMilli(s.clock) }
+type pendingRecord struct{ rec Record }
 
-// read returns the record at dataKey through the cache. found is false if
-// none is stored. The record's slices must not be modified: they may be the
-// cache's.
+// Now is the store's clock in Unix milliseconds.
+func (s *Store) Now() int64 { return clock.UnixMilli(s.clock) }
+
+func (s *Store) lockFor(h uint64) *stripe { return &s.locks[h&(stripes-1)] }
+
+// current is a writer's view of a key, under its stripe's lock: the record
+// queued for commit, if any, else the stored one.
+func (s *Store) current(st *stripe, h uint64, dataKey []byte) (Record, bool, error) {
+	if p, ok := st.pending[string(dataKey)]; ok {
+		return p.rec, true, nil
+	}
+	return s.read(h, dataKey)
+}
+
+// read returns the record at dataKey through the cache. The record's values
+// may be the cache's: never modify them.
 func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err error) {
 	var epoch uint64
 	if s.cache != nil {
 		raw, e, hit := s.cache.get(h, dataKey)
-		if !hit {
-			s.misses.Inc()
-		} else {
+		if hit {
 			s.hits.Inc()
 			if err := DecodeRecord(raw, &rec); err != nil {
 				return Record{}, false, fmt.Errorf("key %q: %w", dataKey, err)
 			}
 			return rec, true, nil
 		}
+		s.misses.Inc()
 		epoch = e
 	}
 	err = s.eng.Get(dataKey, func(v []byte) error {
-		if s.cache != nil {
-			s.cache.put(h, dataKey, v, epoch)
-		}
-		var r Record
-		if err := DecodeRecord(v, &r); err != nil {
+		// Copy out of storage's buffer, which is valid only in here.
+		raw := slices.Clone(v)
+		if err := DecodeRecord(raw, &rec); err != nil {
 			return fmt.Errorf("key %q: %w", dataKey, err)
 		}
-		// Copy out of storage's buffer, which is valid only in here.
-		rec = Record{Tombstone: r.Tombstone, ExpireAt: r.ExpireAt, Causal: slices.Clone(r.Causal), Value: slices.Clone(r.Value)}
+		if s.cache != nil {
+			s.cache.put(h, dataKey, raw, epoch)
+		}
 		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
@@ -154,215 +172,180 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 	return rec, err == nil, err
 }
 
-// cached is the commit hook of every write: it records in the cache what a
-// commit wrote (kr = dataKey || record, as returned by write), or drops the
-// key when kr is nil (a delete). Hooks run in commit order, before the writer
-// answers, so the cache never holds an older version than the newest
-// acknowledged write. A failed commit drops the key: its outcome on disk is
-// unknown.
-func (s *Store) cached(b *storage.Batch, h uint64, dataKey, kr []byte) {
-	if s.cache == nil {
-		return
-	}
-	b.OnCommit(func(err error) {
-		if err != nil || kr == nil {
-			s.cache.invalidate(h, dataKey)
-			return
-		}
-		s.cache.store(h, kr, len(dataKey))
-	})
-}
-
-// Get implements api.KV.
-func (s *Store) Get(ctx context.Context, ns string, key []byte) (api.Entry, error) {
-	bp := s.bufPool.Get().(*[]byte)
-	defer s.bufPool.Put(bp)
+// Read returns this replica's record of key.
+func (s *Store) Read(ns string, key []byte) (Record, bool, error) {
 	h := storage.Hash(ns, key)
-	*bp = storage.DataKeyHashed((*bp)[:0], ns, h, key)
-	rec, found, err := s.read(h, *bp)
-	if err != nil {
-		return api.Entry{}, err
-	}
-	if !found || !rec.Live(s.now()) {
-		return api.Entry{}, api.ErrNotFound
-	}
-	return api.Entry{Value: rec.Value, ExpireAt: rec.ExpireAt}, nil
+	return s.read(h, storage.DataKeyHashed(nil, ns, h, key))
 }
 
-// write adds the record and its expiry-index entry to b. It returns
-// dataKey || encoded record in one allocation, which the record cache adopts.
-func write(b *storage.Batch, dataKey []byte, rec *Record) []byte {
-	kr := make([]byte, 0, len(dataKey)+len(rec.Causal)+len(rec.Value)+24)
+// write adds the record and its expiry-index entry to b, and makes the
+// record cache store it when the commit finishes. Hooks run in commit order,
+// before the writer answers, so the cache never holds an older version than
+// the newest acknowledged write; a failed commit drops the key, whose state
+// on disk is then unknown.
+func (s *Store) write(b *storage.Batch, h uint64, dataKey []byte, rec *Record) {
+	kr := make([]byte, 0, len(dataKey)+64)
 	kr = AppendRecord(append(kr, dataKey...), rec)
 	b.Set(kr[:len(dataKey)], kr[len(dataKey):])
-	if rec.ExpireAt != 0 {
-		b.Set(storage.ExpiryKey(nil, rec.ExpireAt, dataKey), nil)
-	}
-	return kr
-}
-
-// Put implements api.KV.
-func (s *Store) Put(ctx context.Context, ns string, key, value []byte, opts api.PutOptions) (api.PutResult, error) {
-	h := storage.Hash(ns, key)
-	dk := storage.DataKeyHashed(nil, ns, h, key)
-	rec := Record{Value: value, ExpireAt: opts.ExpireAt}
-	mu := s.lockFor(h)
-	if opts.Cond == api.Always && !opts.ReturnOld && !opts.KeepTTL {
-		// A blind write: shared lock, so concurrent writers share an fsync.
-		mu.RLock()
-		defer mu.RUnlock()
-		b := s.eng.NewBatch()
-		s.cached(b, h, dk, write(b, dk, &rec))
-		if err := s.eng.Commit(b, true); err != nil {
-			return api.PutResult{}, err
-		}
-		return api.PutResult{Applied: true}, nil
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	old, found, err := s.read(h, dk)
-	if err != nil {
-		return api.PutResult{}, err
-	}
-	live := found && old.Live(s.now())
-	res := api.PutResult{OldFound: live && opts.ReturnOld}
-	if res.OldFound {
-		res.Old = api.Entry{Value: old.Value, ExpireAt: old.ExpireAt}
-	}
-	if (opts.Cond == api.IfAbsent && live) || (opts.Cond == api.IfPresent && !live) {
-		return res, nil
-	}
-	if opts.KeepTTL && live {
-		rec.ExpireAt = old.ExpireAt
-	}
-	b := s.eng.NewBatch()
-	s.cached(b, h, dk, write(b, dk, &rec))
-	if err := s.eng.Commit(b, true); err != nil {
-		return api.PutResult{}, err
-	}
-	res.Applied = true
-	return res, nil
-}
-
-// PutMany implements api.KV: one synced batch for all pairs.
-func (s *Store) PutMany(ctx context.Context, ns string, kvs []api.KeyValue) error {
-	idx := make([]int, 0, len(kvs))
-	hashes := make([]uint64, len(kvs))
-	keys := make([][]byte, len(kvs))
-	recs := make([][]byte, len(kvs))
-	b := s.eng.NewBatch()
-	for i, kv := range kvs {
-		h := storage.Hash(ns, kv.Key)
-		hashes[i] = h
-		keys[i] = storage.DataKeyHashed(nil, ns, h, kv.Key)
-		idx = append(idx, int(h&(stripes-1)))
-		recs[i] = write(b, keys[i], &Record{Value: kv.Value})
+	if at := rec.reclaimAt(); at != 0 {
+		b.Set(storage.ExpiryKey(nil, at, dataKey), nil)
 	}
 	if s.cache != nil {
 		b.OnCommit(func(err error) {
-			for i := range keys {
-				if err != nil {
-					s.cache.invalidate(hashes[i], keys[i])
-				} else {
-					s.cache.store(hashes[i], recs[i], len(keys[i]))
-				}
+			if err != nil {
+				s.cache.invalidate(h, dataKey)
+			} else {
+				s.cache.store(h, kr, len(dataKey))
 			}
 		})
 	}
-	// Take the shared locks in order, once each, so two PutMany calls never
-	// deadlock and a conditional write sees all or none of the batch.
+}
+
+// UpdateFunc computes a key's next record from its current one (found is
+// false for a key this replica has never stored). It returns write=false to
+// leave the key as it is. It runs under the key's lock: keep it quick and do
+// no I/O.
+type UpdateFunc func(cur Record, found bool) (next Record, write bool, err error)
+
+// Update applies fn to key atomically and durably: the key's stripe is
+// locked from the read until the new record is fsync'd. It returns the
+// record the key holds afterwards.
+func (s *Store) Update(ns string, key []byte, fn UpdateFunc) (Record, error) {
+	recs, err := s.UpdateMany(ns, [][]byte{key}, func(_ int, cur Record, found bool) (Record, bool, error) {
+		return fn(cur, found)
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return recs[0], nil
+}
+
+// UpdateMany is Update for several keys of one namespace, committed as one
+// synced batch. fn is called with each key's index. If fn fails for any key,
+// nothing is written.
+func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, found bool) (Record, bool, error)) ([]Record, error) {
+	hashes := make([]uint64, len(keys))
+	dataKeys := make([][]byte, len(keys))
+	idx := make([]int, 0, len(keys))
+	for i, k := range keys {
+		hashes[i] = storage.Hash(ns, k)
+		dataKeys[i] = storage.DataKeyHashed(nil, ns, hashes[i], k)
+		idx = append(idx, int(hashes[i]&(stripes-1)))
+	}
+	// Lock stripes in order, once each, so concurrent batches never deadlock.
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
 	for _, i := range idx {
-		s.locks[i].RLock()
+		s.locks[i].Lock()
 	}
-	err := s.eng.Commit(b, true)
-	for _, i := range idx {
-		s.locks[i].RUnlock()
+	unlock := func() {
+		for _, i := range idx {
+			s.locks[i].Unlock()
+		}
 	}
-	return err
-}
-
-// Delete implements api.KV.
-func (s *Store) Delete(ctx context.Context, ns string, key []byte) (api.Entry, bool, error) {
-	h := storage.Hash(ns, key)
-	dk := storage.DataKeyHashed(nil, ns, h, key)
-	mu := s.lockFor(h)
-	mu.Lock()
-	defer mu.Unlock()
-	old, found, err := s.read(h, dk)
-	if err != nil || !found {
-		return api.Entry{}, false, err
-	}
+	out := make([]Record, len(keys))
 	b := s.eng.NewBatch()
-	b.Delete(dk)
-	s.cached(b, h, dk, nil)
-	if err := s.eng.Commit(b, true); err != nil {
-		return api.Entry{}, false, err
+	// Within one batch a key may repeat: later updates see earlier ones.
+	written := map[string]int{}
+	for i := range keys {
+		var cur Record
+		var found bool
+		if j, ok := written[string(dataKeys[i])]; ok {
+			cur, found = out[j], true
+		} else {
+			var err error
+			if cur, found, err = s.current(s.lockFor(hashes[i]), hashes[i], dataKeys[i]); err != nil {
+				b.Close()
+				unlock()
+				return nil, err
+			}
+		}
+		next, write, err := fn(i, cur, found)
+		if err != nil {
+			b.Close()
+			unlock()
+			return nil, err
+		}
+		if !write {
+			out[i] = cur
+			continue
+		}
+		out[i] = next
+		written[string(dataKeys[i])] = i
+		s.write(b, hashes[i], dataKeys[i], &next)
 	}
-	if !old.Live(s.now()) {
-		return api.Entry{}, false, nil
+	if b.Len() == 0 {
+		b.Close()
+		unlock()
+		return out, nil
 	}
-	return api.Entry{Value: old.Value, ExpireAt: old.ExpireAt}, true, nil
+	// Publish the queued records to the next writers of these keys, and
+	// withdraw each once its batch is in storage.
+	for dk, i := range written {
+		st := s.lockFor(hashes[i])
+		if st.pending == nil {
+			st.pending = map[string]*pendingRecord{}
+		}
+		p := &pendingRecord{rec: out[i]}
+		st.pending[dk] = p
+		b.OnCommit(func(err error) {
+			st.Lock()
+			if st.pending[dk] == p {
+				delete(st.pending, dk)
+			}
+			st.Unlock()
+		})
+	}
+	wait := s.eng.CommitAsync(b)
+	unlock()
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// SetExpiry implements api.KV.
-func (s *Store) SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond api.ExpireCond) (bool, error) {
-	h := storage.Hash(ns, key)
-	dk := storage.DataKeyHashed(nil, ns, h, key)
-	mu := s.lockFor(h)
-	mu.Lock()
-	defer mu.Unlock()
-	rec, found, err := s.read(h, dk)
-	now := s.now()
-	if err != nil || !found || !rec.Live(now) {
-		return false, err
-	}
-	if !expiryCondHolds(cond, rec.ExpireAt, expireAt) {
-		return false, nil
-	}
-	b := s.eng.NewBatch()
-	if expireAt != 0 && expireAt <= now {
-		b.Delete(dk)
-		s.cached(b, h, dk, nil)
-	} else {
-		rec.ExpireAt = expireAt
-		s.cached(b, h, dk, write(b, dk, &rec))
-	}
-	if err := s.eng.Commit(b, true); err != nil {
-		return false, err
-	}
-	return true, nil
+// Merge folds a record from another replica into this one's copy of key,
+// durably, and returns the merged record. Merging what is already held
+// writes nothing.
+func (s *Store) Merge(ns string, key []byte, incoming dvv.Set) (Record, error) {
+	return s.Update(ns, key, func(cur Record, found bool) (Record, bool, error) {
+		merged := Record{Set: dvv.Sync(cur.Set, incoming)}
+		if found && sameRecord(AppendRecord(nil, &merged), AppendRecord(nil, &cur)) {
+			return cur, false, nil
+		}
+		return merged, true, nil
+	})
 }
 
-func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
-	// No expiry is later than every expiry.
-	later := func(a, b int64) bool { return (a == 0 && b != 0) || (a != 0 && b != 0 && a > b) }
-	switch cond {
-	case api.ExpireIfNone:
-		return cur == 0
-	case api.ExpireIfSome:
-		return cur != 0
-	case api.ExpireIfGreater:
-		return later(next, cur)
-	case api.ExpireIfLess:
-		return later(cur, next)
-	}
-	return true
+// ScanResult is one step of a range scan.
+type ScanResult struct {
+	// Keys are the keys with a live value, in hash order.
+	Keys [][]byte
+	// Count is the number of keys with a live value examined.
+	Count int64
+	// Next is the hash to continue from; Done means the range is exhausted.
+	Next uint64
+	Done bool
 }
 
-// Scan implements api.KV. The cursor is a position in hash space.
-func (s *Store) Scan(ctx context.Context, ns string, cursor uint64, count int, match func([]byte) bool) (api.ScanPage, error) {
+// ScanRange examines up to count records of namespace ns whose hash is in
+// [from, to) (to the end of hash space if toEnd), and returns the keys with
+// a live value, or only their number. It stops between hashes, so Next never
+// splits keys that share a hash.
+func (s *Store) ScanRange(ns string, from, to uint64, toEnd bool, count int, countOnly bool) (ScanResult, error) {
 	if count < 1 {
 		count = 10
 	}
-	lo, hi := storage.DataSpan(ns, cursor)
+	lo, hi := storage.DataSpan(ns, from)
+	if !toEnd {
+		_, hi = storage.DataSpanTo(ns, to)
+	}
 	it, err := s.eng.NewIter(lo, hi)
 	if err != nil {
-		return api.ScanPage{}, err
+		return ScanResult{}, err
 	}
-	now := s.now()
-	var page api.ScanPage
+	now := s.Now()
+	var res ScanResult
 	examined := 0
 	var last uint64
 	ok := it.First()
@@ -370,10 +353,8 @@ func (s *Store) Scan(ctx context.Context, ns string, cursor uint64, count int, m
 		_, h, key, err := storage.ParseDataKey(it.Key())
 		if err != nil {
 			it.Close()
-			return api.ScanPage{}, err
+			return ScanResult{}, err
 		}
-		// Stop only between hashes, so the next cursor starts a fresh hash
-		// and no key is skipped or repeated.
 		if examined >= count && h != last {
 			break
 		}
@@ -382,42 +363,27 @@ func (s *Store) Scan(ctx context.Context, ns string, cursor uint64, count int, m
 		v, err := it.Value()
 		if err != nil {
 			it.Close()
-			return api.ScanPage{}, fmt.Errorf("replica: scan: %w", err)
+			return ScanResult{}, fmt.Errorf("replica: scan: %w", err)
 		}
 		var rec Record
 		if err := DecodeRecord(v, &rec); err != nil {
 			it.Close()
-			return api.ScanPage{}, fmt.Errorf("key %q: %w", key, err)
+			return ScanResult{}, fmt.Errorf("key %q: %w", key, err)
 		}
-		if rec.Live(now) && (match == nil || match(key)) {
-			page.Keys = append(page.Keys, slices.Clone(key))
+		if len(rec.Live(now)) > 0 {
+			res.Count++
+			if !countOnly {
+				res.Keys = append(res.Keys, slices.Clone(key))
+			}
 		}
 	}
 	if err := it.Close(); err != nil {
-		return api.ScanPage{}, fmt.Errorf("replica: scan: %w", err)
+		return ScanResult{}, fmt.Errorf("replica: scan: %w", err)
 	}
 	if ok && last != ^uint64(0) {
-		page.Next = last + 1
+		res.Next = last + 1
+	} else {
+		res.Done = true
 	}
-	return page, nil
-}
-
-// Count implements api.KV.
-func (s *Store) Count(ctx context.Context, ns string) (int64, error) {
-	var n int64
-	var cursor uint64
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		page, err := s.Scan(ctx, ns, cursor, 4096, nil)
-		if err != nil {
-			return 0, err
-		}
-		n += int64(len(page.Keys))
-		if page.Next == 0 {
-			return n, nil
-		}
-		cursor = page.Next
-	}
+	return res, nil
 }

@@ -22,8 +22,14 @@ import (
 // stops growing.
 //
 // Every synced commit goes through the one committer goroutine, so synced
-// commits are totally ordered, and each batch's OnCommit hook runs in that
+// commits are totally ordered, and each batch's OnCommit hooks run in that
 // order, after its group is durable and before its writer is woken.
+//
+// The committer is pipelined: it applies a group to Pebble (memtable and
+// write-ahead log queue) without waiting for the fsync, and goes on to the
+// next group; a second goroutine waits for the fsyncs, which Pebble completes
+// in log order, and then runs the hooks and wakes the writers. So the fsync
+// of one group overlaps the work of the next.
 type committer struct {
 	db *pebble.DB
 
@@ -33,7 +39,16 @@ type committer struct {
 	closed  bool
 	lastLen int // size of the previous group: how many writers to expect
 
-	done chan struct{}
+	synced chan inflight // groups applied, waiting for their fsync
+	done   chan struct{}
+}
+
+// inflight is a group applied to Pebble whose fsync is pending.
+type inflight struct {
+	group   []*commitReq
+	batches []*pebble.Batch // to SyncWait, in order
+	merged  *pebble.Batch   // to close afterwards, if the group was merged
+	err     error           // the apply failed
 }
 
 type commitReq struct {
@@ -51,14 +66,19 @@ const maxGroupedBatch = 256 << 10
 const maxLinger = 200 * time.Microsecond
 
 func newCommitter(db *pebble.DB) *committer {
-	c := &committer{db: db, done: make(chan struct{})}
+	c := &committer{db: db, synced: make(chan inflight, 64), done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	go c.loop()
+	go c.syncLoop()
 	return c
 }
 
 // commit commits b durably, as part of a group.
-func (c *committer) commit(b *Batch) error {
+func (c *committer) commit(b *Batch) error { return c.enqueue(b)() }
+
+// enqueue queues b and returns a function that waits until b is durable.
+// Batches are committed in the order they are queued.
+func (c *committer) enqueue(b *Batch) (wait func() error) {
 	r := reqPool.Get().(*commitReq)
 	r.b = b
 	c.mu.Lock()
@@ -66,22 +86,23 @@ func (c *committer) commit(b *Batch) error {
 		c.mu.Unlock()
 		reqPool.Put(r)
 		b.committed(ErrClosed)
-		return ErrClosed
+		return func() error { return ErrClosed }
 	}
 	c.queue = append(c.queue, r)
 	if len(c.queue) == 1 {
 		c.cond.Signal()
 	}
 	c.mu.Unlock()
-	err := <-r.done
-	r.b = nil
-	reqPool.Put(r)
-	return err
+	return func() error {
+		err := <-r.done
+		r.b = nil
+		reqPool.Put(r)
+		return err
+	}
 }
 
 func (c *committer) loop() {
-	defer close(c.done)
-	var group []*commitReq
+	defer close(c.synced)
 	for {
 		c.mu.Lock()
 		for len(c.queue) == 0 && !c.closed {
@@ -104,50 +125,73 @@ func (c *committer) loop() {
 			}
 			n = len(c.queue)
 		}
-		group, c.queue = c.queue, group[:0]
+		group := c.queue
+		c.queue = nil
 		c.lastLen = len(group)
 		c.mu.Unlock()
-
-		err := c.commitGroup(group)
-		for _, r := range group {
-			r.b.committed(err)
-		}
-		for _, r := range group {
-			r.done <- err
-		}
-		clear(group)
+		c.synced <- c.apply(group)
 	}
 }
 
-func (c *committer) commitGroup(group []*commitReq) error {
-	if len(group) == 1 {
-		return group[0].b.b.Commit(pebble.Sync)
-	}
-	big := false
+// apply hands a group to Pebble without waiting for its fsync.
+func (c *committer) apply(group []*commitReq) inflight {
+	inf := inflight{group: group}
+	single := len(group) == 1
 	for _, r := range group {
-		big = big || len(r.b.b.Repr()) > maxGroupedBatch
+		single = single || len(r.b.b.Repr()) > maxGroupedBatch
 	}
-	if big {
-		// Commit each in order without waiting for the disk, then make them
-		// all durable with one sync of the log.
+	if single {
+		// Each as its own Pebble batch: no copy.
 		for _, r := range group {
-			if err := r.b.b.Commit(pebble.NoSync); err != nil {
-				return err
+			if err := c.db.ApplyNoSyncWait(r.b.b, pebble.Sync); err != nil {
+				inf.err = err
+				return inf
 			}
+			inf.batches = append(inf.batches, r.b.b)
 		}
-		return c.db.LogData(nil, pebble.Sync)
+		return inf
 	}
 	merged := c.db.NewBatch()
-	defer merged.Close()
+	inf.merged = merged
 	for _, r := range group {
 		if err := merged.Apply(r.b.b, nil); err != nil {
-			return err
+			inf.err = err
+			return inf
 		}
 	}
-	return merged.Commit(pebble.Sync)
+	if err := c.db.ApplyNoSyncWait(merged, pebble.Sync); err != nil {
+		inf.err = err
+		return inf
+	}
+	inf.batches = []*pebble.Batch{merged}
+	return inf
 }
 
-// close commits what is queued and stops the loop.
+// syncLoop waits for each applied group's fsync, in order, then runs its
+// hooks and wakes its writers.
+func (c *committer) syncLoop() {
+	defer close(c.done)
+	for inf := range c.synced {
+		err := inf.err
+		// Every applied batch must be waited for, even after an error.
+		for _, b := range inf.batches {
+			if werr := b.SyncWait(); err == nil {
+				err = werr
+			}
+		}
+		if inf.merged != nil {
+			_ = inf.merged.Close()
+		}
+		for _, r := range inf.group {
+			r.b.committed(err)
+		}
+		for _, r := range inf.group {
+			r.done <- err
+		}
+	}
+}
+
+// close commits what is queued and stops.
 func (c *committer) close() {
 	c.mu.Lock()
 	c.closed = true

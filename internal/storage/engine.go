@@ -170,8 +170,8 @@ func (e *Engine) Get(key []byte, fn func(value []byte) error) error {
 
 // Batch collects writes that commit atomically.
 type Batch struct {
-	b      *pebble.Batch
-	onDone func(error)
+	b     *pebble.Batch
+	hooks []func(error)
 }
 
 // NewBatch returns an empty batch. Commit or Close it.
@@ -189,17 +189,18 @@ func (b *Batch) DeleteRange(start, end []byte) { _ = b.b.DeleteRange(start, end,
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return int(b.b.Count()) }
 
-// OnCommit sets fn to run once the batch's commit has finished (with its
-// error, nil on success), before Commit returns. Hooks of synced batches run
+// OnCommit adds fn to run once the batch's commit has finished (with its
+// error, nil on success), before Commit returns. A batch's hooks run in the
+// order they were added. Hooks of synced batches run
 // in commit order, one at a time: a hook that updates a cache of what the
 // batch wrote keeps the cache in the order the writes reached the log, even
 // for concurrent writers of the same key. fn must be quick and must not
 // commit.
-func (b *Batch) OnCommit(fn func(error)) { b.onDone = fn }
+func (b *Batch) OnCommit(fn func(error)) { b.hooks = append(b.hooks, fn) }
 
 func (b *Batch) committed(err error) {
-	if b.onDone != nil {
-		b.onDone(err)
+	for _, h := range b.hooks {
+		h(err)
 	}
 }
 
@@ -230,6 +231,30 @@ func (e *Engine) Commit(b *Batch, sync bool) error {
 	}
 	e.syncs.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// CommitAsync queues b for a synced commit and returns at once with a
+// function that waits until b is durable (and closes it). Batches queued by
+// CommitAsync and Commit(sync) commit in the order they were queued, and
+// their OnCommit hooks run in that order: a caller can queue under a lock
+// and wait outside it, and still know that the next batch it queues under
+// that lock lands after this one.
+func (e *Engine) CommitAsync(b *Batch) (wait func() error) {
+	if e.closed.Load() {
+		b.committed(ErrClosed)
+		b.Close()
+		return func() error { return ErrClosed }
+	}
+	start := time.Now()
+	w := e.commit.enqueue(b)
+	return func() error {
+		defer b.Close()
+		if err := w(); err != nil {
+			return fmt.Errorf("storage: synced commit: %w", err)
+		}
+		e.syncs.Observe(time.Since(start).Seconds())
+		return nil
+	}
 }
 
 // Iter walks keys in order within bounds.

@@ -60,6 +60,13 @@ func DataSpan(ns string, from uint64) (lower, upper []byte) {
 	return lower, upper
 }
 
+// DataSpanTo returns the bounds of namespace ns's records whose hash is
+// below to.
+func DataSpanTo(ns string, to uint64) (lower, upper []byte) {
+	p := namespacePrefix(nil, ns)
+	return p, binary.BigEndian.AppendUint64(append([]byte(nil), p...), to)
+}
+
 // ParseDataKey splits a data key into namespace, hash and record key. The
 // returned slices alias k.
 func ParseDataKey(k []byte) (ns string, h uint64, key []byte, err error) {
