@@ -129,12 +129,19 @@ func apply(s *State, c *command) error {
 			return err
 		}
 		if old, ok := s.Namespaces[ns.Name]; ok {
-			if old == *ns {
+			retry := *ns
+			retry.DB = old.DB
+			if old == retry {
 				return nil // a retry
 			}
 			return fmt.Errorf("%w: namespace %s (n=%d, %s, %s)", ErrExists, old.Name, old.N, old.Model, old.Type)
 		}
-		s.Namespaces[ns.Name] = *ns
+		next := *ns
+		next.DB = 0
+		for _, o := range s.Namespaces {
+			next.DB = max(next.DB, o.DB+1)
+		}
+		s.Namespaces[ns.Name] = next
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)

@@ -127,6 +127,11 @@ func (s *Service) notify() {
 	s.changeMu.Unlock()
 }
 
+// Sync waits until this node's metadata includes every change the cluster
+// had committed when Sync was called (a Raft ReadIndex). Use it before
+// concluding that something, a namespace say, does not exist.
+func (s *Service) Sync(ctx context.Context) error { return s.group.ReadIndex(ctx) }
+
 // RaftStatus is the metadata group's Raft status on this node.
 func (s *Service) RaftStatus() raftgroup.Status { return s.group.Status() }
 

@@ -54,6 +54,9 @@ type Namespace struct {
 	// MaxSiblings bounds the concurrent values a key may hold before writes
 	// that would add one are refused.
 	MaxSiblings int `json:"max_siblings"`
+	// DB is the namespace's number, for Redis clients that SELECT a database
+	// by number. default is 0; each new namespace takes the next free one.
+	DB int `json:"db"`
 }
 
 // Defaults of new namespaces.
@@ -151,6 +154,16 @@ func (s *State) NamespaceNames() []string {
 	return names
 }
 
+// NamespaceByDB finds a namespace by its number.
+func (s *State) NamespaceByDB(db int) (Namespace, bool) {
+	for _, ns := range s.Namespaces {
+		if ns.DB == db {
+			return ns, true
+		}
+	}
+	return Namespace{}, false
+}
+
 // Replicas returns the effective replication factor of ns: its N, bounded
 // by the number of nodes that own partitions.
 func (s *State) Replicas(ns Namespace) int {
@@ -210,3 +223,30 @@ func decodeState(b []byte) (*State, error) {
 	}
 	return s.clone(), nil
 }
+
+// SingleNode returns the State of a one-node cluster that owns every
+// partition, with the default namespace and any others given: a fixed
+// metadata for tests and tools that need a coordinator without Raft.
+func SingleNode(id string, partitions int, namespaces ...Namespace) *State {
+	r, err := ring.New(partitions, []string{id}, TargetN)
+	if err != nil {
+		panic(fmt.Sprintf("metadata: single-node ring: %v", err))
+	}
+	s := (&State{ClusterID: "single-" + id, Partitions: partitions, Ring: r}).clone()
+	s.Members[id] = Member{ID: id, RaftID: 1, Voter: true}
+	s.Namespaces["default"] = Namespace{Name: "default", N: DefaultN, Model: Eventual, Type: Bytes, MaxSiblings: DefaultMaxSiblings}
+	for i, ns := range namespaces {
+		if ns.MaxSiblings == 0 {
+			ns.MaxSiblings = DefaultMaxSiblings
+		}
+		ns.DB = i + 1
+		s.Namespaces[ns.Name] = ns
+	}
+	return s
+}
+
+// Fixed is metadata that never changes.
+type Fixed struct{ S *State }
+
+// State returns the fixed state.
+func (f Fixed) State() *State { return f.S }

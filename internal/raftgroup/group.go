@@ -84,11 +84,14 @@ type Group struct {
 	running  atomic.Bool
 	props    chan proposal
 	confs    chan confProposal
+	reads    chan uint64
 	done     chan struct{}
 	stopped  atomic.Bool
 
-	mu      sync.Mutex
-	waiters map[uint64]chan result
+	mu          sync.Mutex
+	waiters     map[uint64]chan result
+	appliedCond *sync.Cond // broadcast when applied moves
+	appliedAt   uint64     // applied, readable under mu
 
 	status atomic.Pointer[Status]
 
@@ -143,9 +146,11 @@ func Open(cfg Config) (*Group, error) {
 		boots:    make(chan bootReq),
 		props:    make(chan proposal, 256),
 		confs:    make(chan confProposal, 16),
+		reads:    make(chan uint64, 64),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan result{},
 	}
+	g.appliedCond = sync.NewCond(&g.mu)
 	ms, _, err := g.store.load()
 	if err != nil {
 		return nil, err
@@ -161,6 +166,7 @@ func Open(cfg Config) (*Group, error) {
 		}
 		g.applied = snap.GetMetadata().GetIndex()
 		g.snapIndex = g.applied
+		g.appliedAt = g.applied
 	}
 	_, cs, err := ms.InitialState()
 	if err != nil {
@@ -312,6 +318,54 @@ func (g *Group) notify(id uint64, r result) {
 	}
 }
 
+// ReadIndex waits until this member has applied every entry the leader had
+// committed when the call began (Raft's ReadIndex, section 6.4 of Ongaro's
+// thesis): afterwards, reading the state machine on this member sees every
+// write committed before the call, wherever it was proposed.
+func (g *Group) ReadIndex(ctx context.Context) error {
+	id := rand.Uint64() | 1
+	ch := g.wait(id)
+	defer g.unwait(id)
+	select {
+	case g.reads <- id:
+	case <-ctx.Done():
+		return g.ctxErr(ctx)
+	case <-g.done:
+		return ErrStopped
+	}
+	var index uint64
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.err
+		}
+		index = r.index
+	case <-ctx.Done():
+		return g.ctxErr(ctx)
+	case <-g.done:
+		return ErrStopped
+	}
+	// Wait for the apply loop to reach the index.
+	stop := context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.appliedCond.Broadcast()
+		g.mu.Unlock()
+	})
+	defer stop()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.appliedAt < index {
+		if ctx.Err() != nil {
+			return g.ctxErr(ctx)
+		}
+		if g.stopped.Load() {
+			return ErrStopped
+		}
+		g.appliedCond.Wait()
+	}
+	return nil
+}
+
 // Status returns the latest summary.
 func (g *Group) Status() Status { return *g.status.Load() }
 
@@ -359,6 +413,9 @@ func (g *Group) Run(ctx context.Context) error {
 	defer func() {
 		g.stopped.Store(true)
 		close(g.done)
+		g.mu.Lock()
+		g.appliedCond.Broadcast()
+		g.mu.Unlock()
 	}()
 	t := time.NewTicker(g.cfg.TickInterval)
 	defer t.Stop()
@@ -382,6 +439,8 @@ func (g *Group) Run(ctx context.Context) error {
 			if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
 				g.notify(p.id, result{err: g.dropped(err)})
 			}
+		case id := <-g.reads:
+			g.rn.ReadIndex(encodeProposal(id, nil))
 		case c := <-g.confs:
 			if err := g.rn.ProposeConfChange(c.cc); err != nil {
 				g.notify(c.id, result{err: g.dropped(err)})
@@ -432,6 +491,17 @@ func (g *Group) handleReady() error {
 		for _, e := range rd.CommittedEntries {
 			g.apply(e)
 		}
+		for _, rs := range rd.ReadStates {
+			if id, _, ok := decodeProposal(rs.RequestCtx); ok {
+				g.notify(id, result{index: rs.Index})
+			}
+		}
+		g.mu.Lock()
+		if g.applied > g.appliedAt {
+			g.appliedAt = g.applied
+			g.appliedCond.Broadcast()
+		}
+		g.mu.Unlock()
 		g.rn.Advance(rd)
 		if err := g.maybeSnapshot(); err != nil {
 			return err

@@ -323,3 +323,35 @@ func TestAddMember(t *testing.T) {
 		eventually(t, "the new member's proposal everywhere", func() bool { return m.sm.get("from") == "four" })
 	}
 }
+
+// TestReadIndexSeesEarlierCommits: after ReadIndex returns on a member, its
+// state machine includes every command committed before the call, even one
+// proposed elsewhere and not yet applied here.
+func TestReadIndexSeesEarlierCommits(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 1000)
+	lead := c.leader()
+	var lag uint64 = 1
+	if lead == 1 {
+		lag = 2
+	}
+	for i := range 20 {
+		key := fmt.Sprintf("k%d v%d", i, i)
+		c.propose(lead, key)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := c.members[lag].g.ReadIndex(ctx); err != nil {
+			cancel()
+			t.Fatalf("read index on %d: %v", lag, err)
+		}
+		cancel()
+		if got := c.members[lag].sm.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("v%d", i) {
+			t.Fatalf("after ReadIndex, member %d has k%d=%q", lag, i, got)
+		}
+	}
+	// Without a quorum, ReadIndex cannot complete.
+	c.setCut(lag, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := c.members[lag].g.ReadIndex(ctx); err == nil {
+		t.Fatal("ReadIndex succeeded on a member cut off from the group")
+	}
+}
