@@ -18,8 +18,20 @@ var (
 	ErrRequestTooLarge = errors.New("request too large")
 	ErrEmptyKey        = errors.New("empty key")
 	ErrInvalidArgument = errors.New("invalid argument")
-	ErrUnavailable     = errors.New("unavailable")
-	ErrShuttingDown    = errors.New("node is shutting down")
+	// ErrNoNamespace is a namespace that does not exist.
+	ErrNoNamespace = errors.New("no such namespace")
+	// ErrTooManySiblings refuses a write that would give a key more
+	// concurrent values than its namespace allows.
+	ErrTooManySiblings = errors.New("too many siblings")
+	// ErrSiblings refuses an operation that needs one value (EXPIRE on a key
+	// with concurrent values).
+	ErrSiblings = errors.New("key has concurrent values")
+	// ErrExists is a definition that exists already, differently.
+	ErrExists = errors.New("already exists")
+	// ErrUnsupported is a feature this version does not have.
+	ErrUnsupported  = errors.New("not supported")
+	ErrUnavailable  = errors.New("unavailable")
+	ErrShuttingDown = errors.New("node is shutting down")
 )
 
 // Description is how an error appears on the wire.
@@ -48,6 +60,11 @@ var errorTable = []struct {
 	{ErrRequestTooLarge, "request_too_large", http.StatusRequestEntityTooLarge, "ERR"},
 	{ErrEmptyKey, "empty_key", http.StatusBadRequest, "ERR"},
 	{ErrInvalidArgument, "invalid_argument", http.StatusBadRequest, "ERR"},
+	{ErrNoNamespace, "no_namespace", http.StatusNotFound, "ERR"},
+	{ErrTooManySiblings, "too_many_siblings", http.StatusConflict, "SIBLINGS"},
+	{ErrSiblings, "siblings", http.StatusConflict, "SIBLINGS"},
+	{ErrExists, "exists", http.StatusConflict, "ERR"},
+	{ErrUnsupported, "unsupported", http.StatusNotImplemented, "ERR"},
 	{ErrUnavailable, "unavailable", http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{ErrShuttingDown, "shutting_down", http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},

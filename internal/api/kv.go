@@ -1,6 +1,42 @@
 package api
 
-import "context"
+import (
+	"context"
+
+	"github.com/pandodb/pando/quorum"
+)
+
+// ReadOptions shape a read.
+type ReadOptions struct {
+	// R is how many replicas must answer; the default is quorum.
+	R quorum.Level
+}
+
+// WriteOptions shape a write.
+type WriteOptions struct {
+	// W is how many replicas must acknowledge; the default is quorum.
+	W quorum.Level
+	// Context, when HasContext, is the causal context the client read (a
+	// token from GetVersions): the write supersedes exactly the versions it
+	// covers, and is concurrent with the rest. Without a context a write
+	// supersedes every version its coordinating replica holds.
+	Context    []byte
+	HasContext bool
+	// RequestID optionally identifies the client request, for idempotent
+	// retries.
+	RequestID string
+}
+
+// Versions are all the concurrent values (siblings) of a key, with the
+// context to write back with to resolve them.
+type Versions struct {
+	Values []Entry
+	// Picked is the index in Values of the value Get returns (when there
+	// are values).
+	Picked int
+	// Context is an opaque token: pass it back in WriteOptions.
+	Context []byte
+}
 
 // Entry is a stored value as a reader sees it.
 type Entry struct {
@@ -32,6 +68,7 @@ type PutOptions struct {
 	Cond Cond
 	// ReturnOld asks for the value that was replaced (Redis SET ... GET).
 	ReturnOld bool
+	Write     WriteOptions
 }
 
 // PutResult reports what a Put did.
@@ -74,21 +111,28 @@ type ScanPage struct {
 
 // KV is the key-value service behind the front ends. Namespaces are named by
 // string; keys and values are bytes. Every method may return a wrapped
-// sentinel from this package.
+// sentinel from this package. Where an API returns one value, a key with
+// siblings answers with one chosen by a deterministic rule, the same on
+// every node.
 type KV interface {
 	// Get returns the live value of key, or ErrNotFound.
-	Get(ctx context.Context, ns string, key []byte) (Entry, error)
+	Get(ctx context.Context, ns string, key []byte, opts ReadOptions) (Entry, error)
+	// GetVersions returns every live sibling and the key's context. A key
+	// with no live value has no values but may have a context (the history
+	// of a deleted key).
+	GetVersions(ctx context.Context, ns string, key []byte, opts ReadOptions) (Versions, error)
 	// Put writes value under key as opts say.
 	Put(ctx context.Context, ns string, key, value []byte, opts PutOptions) (PutResult, error)
-	// PutMany writes every pair, without expiry, atomically on each replica.
-	PutMany(ctx context.Context, ns string, kvs []KeyValue) error
+	// PutMany writes every pair, without expiry. Each key is written on its
+	// own: a failure may leave some written.
+	PutMany(ctx context.Context, ns string, kvs []KeyValue, opts WriteOptions) error
 	// Delete removes key and returns the value it held, if any.
-	Delete(ctx context.Context, ns string, key []byte) (old Entry, found bool, err error)
+	Delete(ctx context.Context, ns string, key []byte, opts WriteOptions) (old Entry, found bool, err error)
 	// SetExpiry gives key a new expiry (Unix ms; 0 removes it) if the key is
 	// live and cond holds. An expiry at or before now deletes the key.
-	SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond ExpireCond) (applied bool, err error)
-	// Scan examines up to count records from cursor onward (cursor 0 starts)
-	// and returns the live keys among them that match accepts (nil accepts
+	SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond ExpireCond, opts WriteOptions) (applied bool, err error)
+	// Scan examines keys from cursor onward (cursor 0 starts), about count
+	// of them, and returns the live ones that match accepts (nil accepts
 	// all). A full scan returns every key that was live throughout it at
 	// least once.
 	Scan(ctx context.Context, ns string, cursor uint64, count int, match func(key []byte) bool) (ScanPage, error)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +16,13 @@ import (
 	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/api/resp"
 	"github.com/pandodb/pando/internal/clock"
-	"github.com/pandodb/pando/internal/replica"
-	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/coordinator"
+	"github.com/pandodb/pando/internal/membership"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 )
 
 // Config is a node's configuration. Zero fields take the defaults of
@@ -27,20 +30,39 @@ import (
 type Config struct {
 	// DataDir holds the node's data.
 	DataDir string
+	// NodeID names the node; empty means the one stored in DataDir, or a
+	// new one on first start.
+	NodeID string
 	// RESPAddr is the Redis protocol listen address.
 	RESPAddr string
 	// HTTPAddr is the HTTP API listen address.
 	HTTPAddr string
+	// ClusterAddr is the node-to-node RPC listen address.
+	ClusterAddr string
+	// GossipAddr is the gossip listen address (UDP and TCP).
+	GossipAddr string
+	// Join lists gossip addresses of nodes to join; this node's own may be
+	// among them.
+	Join []string
+	// BootstrapExpect is how many nodes form a new cluster; 0 means 1
+	// without Join and the number of Join addresses with it.
+	BootstrapExpect int
+	// Partitions is the ring size of a new cluster.
+	Partitions int
+	// FastGossip tunes failure detection for one machine (dev clusters).
+	FastGossip bool
+	// RequestTimeout bounds a request's wait for replicas.
+	RequestTimeout time.Duration
 	// Limits bound keys and values.
 	Limits api.Limits
 	// CacheBytes is the storage block cache size in bytes.
 	CacheBytes int64
-	// WALMinSyncInterval is the least time between two fsyncs of the
-	// write-ahead log; writes arriving meanwhile share the next one.
-	WALMinSyncInterval time.Duration
 	// RecordCacheBytes bounds the cache of recently read records; 0 disables
 	// it.
 	RecordCacheBytes int64
+	// WALMinSyncInterval is the least time between two fsyncs of the
+	// write-ahead log; writes arriving meanwhile share the next one.
+	WALMinSyncInterval time.Duration
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
@@ -60,6 +82,10 @@ func DefaultConfig() Config {
 		DataDir:          "pando-data",
 		RESPAddr:         "127.0.0.1:6379",
 		HTTPAddr:         "127.0.0.1:8080",
+		ClusterAddr:      "127.0.0.1:7000",
+		GossipAddr:       "127.0.0.1:7946",
+		Partitions:       64,
+		RequestTimeout:   5 * time.Second,
 		Limits:           api.DefaultLimits(),
 		CacheBytes:       64 << 20,
 		RecordCacheBytes: 32 << 20,
@@ -75,49 +101,69 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir: must be set"))
 	}
-	for name, addr := range map[string]string{"resp addr": c.RESPAddr, "http addr": c.HTTPAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", name, addr))
+	for _, a := range []struct{ name, addr string }{
+		{"resp addr", c.RESPAddr}, {"http addr", c.HTTPAddr}, {"cluster addr", c.ClusterAddr}, {"gossip addr", c.GossipAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", a.name, a.addr))
 		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("join address %q: want HOST:PORT", j))
+		}
+	}
+	if p := c.Partitions; p < 1 || p > 1<<16 || p&(p-1) != 0 {
+		errs = append(errs, fmt.Errorf("partitions must be a power of two from 1 to 65536, got %d", p))
+	}
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap expect must not be negative, got %d", c.BootstrapExpect))
 	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ReapInterval <= 0 || c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("reap interval and shutdown timeout must be positive"))
+	if c.ReapInterval <= 0 || c.ShutdownTimeout <= 0 || c.RequestTimeout <= 0 {
+		errs = append(errs, errors.New("reap interval, request timeout and shutdown timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
 
-// Server is a running node.
+// Server is a running node with its listeners.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	eng      *storage.Engine
-	store    *replica.Store
+	node     *Node
+	gossip   *membership.Membership
+	grpcT    *transport.GRPC
+	grpcSrv  *grpc.Server
 	resp     *resp.Server
 	http     *httpapi.Server
 	respLn   net.Listener
 	httpLn   net.Listener
+	rpcLn    net.Listener
 	ready    atomic.Bool
 	shutOnce sync.Once
-	shutErr  error
 }
 
-// New opens the node's storage and binds its listeners.
+// New binds every listener, opens storage and joins gossip.
 func New(cfg Config) (s *Server, err error) {
 	def := DefaultConfig()
 	if cfg.Limits == (api.Limits{}) {
 		cfg.Limits = def.Limits
 	}
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&cfg.ReapInterval, def.ReapInterval}, {&cfg.ShutdownTimeout, def.ShutdownTimeout}, {&cfg.RequestTimeout, def.RequestTimeout}} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
+	}
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = def.CacheBytes
 	}
-	if cfg.ReapInterval == 0 {
-		cfg.ReapInterval = def.ReapInterval
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = def.ShutdownTimeout
+	if cfg.Partitions == 0 {
+		cfg.Partitions = def.Partitions
 	}
 	if cfg.Version == "" {
 		cfg.Version = def.Version
@@ -127,6 +173,9 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BootstrapExpect == 0 {
+		cfg.BootstrapExpect = max(1, distinct(cfg.Join))
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -140,6 +189,23 @@ func New(cfg Config) (s *Server, err error) {
 			}
 		}
 	}()
+	listen := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s listener: %w", what, err)
+		}
+		closers = append(closers, func() { ln.Close() })
+		return ln, nil
+	}
+	if s.respLn, err = listen("redis protocol", cfg.RESPAddr); err != nil {
+		return nil, err
+	}
+	if s.httpLn, err = listen("http", cfg.HTTPAddr); err != nil {
+		return nil, err
+	}
+	if s.rpcLn, err = listen("cluster", cfg.ClusterAddr); err != nil {
+		return nil, err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -149,65 +215,96 @@ func New(cfg Config) (s *Server, err error) {
 		ConstLabels: prometheus.Labels{"version": cfg.Version},
 	}, func() float64 { return 1 }))
 
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	s.eng, err = storage.Open(storage.Config{
-		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALMinSyncInterval: cfg.WALMinSyncInterval, Logger: cfg.Logger, Registerer: reg,
+	grpcT := transport.NewGRPC(transport.GRPCConfig{Resolve: s.resolve, Logger: cfg.Logger})
+	s.grpcT = grpcT
+	closers = append(closers, func() { grpcT.Close() })
+	s.node, err = OpenNode(NodeConfig{
+		ID: cfg.NodeID, DataDir: cfg.DataDir,
+		ClusterAddr: s.rpcLn.Addr().String(), RESPAddr: s.respLn.Addr().String(), HTTPAddr: s.httpLn.Addr().String(),
+		Transport: s.grpcT, NewGossip: s.startGossip,
+		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, RequestTimeout: cfg.RequestTimeout,
+		CacheBytes: cfg.CacheBytes, RecordCacheBytes: cfg.RecordCacheBytes, WALMinSync: cfg.WALMinSyncInterval,
+		ReapInterval: cfg.ReapInterval, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 	})
 	if err != nil {
+		if g := s.gossip; g != nil {
+			_ = g.Shutdown(time.Second)
+		}
 		return nil, err
 	}
-	closers = append(closers, func() { s.eng.Close() })
-	s.store, err = replica.New(replica.Config{
-		Engine: s.eng, Clock: cfg.Clock, ReapInterval: cfg.ReapInterval, Logger: cfg.Logger, Registerer: reg,
-		CacheBytes: recordCache(cfg.RecordCacheBytes),
-	})
-	if err != nil {
-		return nil, err
-	}
+	node, gossip := s.node, s.gossip
+	closers = append(closers, func() { node.eng.Close(); _ = gossip.Shutdown(time.Second) })
+	s.log = cfg.Logger.With("node", s.node.ID)
 	metrics, err := api.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
+	kv := s.node.KV()
 	s.resp, err = resp.New(resp.Config{
-		KV: s.store, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version,
+		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Limits: cfg.Limits, Clock: cfg.Clock,
+		Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version, NodeID: s.node.ID,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.http, err = httpapi.New(httpapi.Config{
-		KV: s.store, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
-		Ready: s.readyErr, Pprof: cfg.Pprof,
+		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
+		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if s.respLn, err = net.Listen("tcp", cfg.RESPAddr); err != nil {
-		return nil, fmt.Errorf("redis protocol listener: %w", err)
-	}
-	closers = append(closers, func() { s.respLn.Close() })
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("http listener: %w", err)
-	}
+	s.grpcSrv = transport.NewServer(s.node.Handler())
 	return s, nil
 }
 
-// recordCache maps the node setting (0 disables) to the replica's (negative
-// disables).
-func recordCache(n int64) int64 {
-	if n == 0 {
-		return -1
+func distinct(addrs []string) int {
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if a = strings.TrimSpace(a); a != "" {
+			seen[a] = true
+		}
 	}
-	return n
+	return len(seen)
+}
+
+func (s *Server) startGossip(id string) (Gossip, error) {
+	g, err := membership.New(membership.Config{
+		NodeID: id, BindAddr: s.cfg.GossipAddr, Join: s.cfg.Join, Fast: s.cfg.FastGossip, Logger: s.cfg.Logger,
+		Meta: membership.Meta{ClusterAddr: s.rpcLn.Addr().String(), RESPAddr: s.respLn.Addr().String(), HTTPAddr: s.httpLn.Addr().String()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.gossip = g
+	return g, nil
+}
+
+// resolve maps a node id to its cluster address: gossip knows the latest,
+// the metadata the last recorded.
+func (s *Server) resolve(id string) (string, bool) {
+	if s.gossip != nil {
+		if m, ok := s.gossip.Member(id); ok && m.ClusterAddr != "" {
+			return m.ClusterAddr, true
+		}
+	}
+	if s.node != nil {
+		if m, ok := s.node.Meta().State().Members[id]; ok && m.ClusterAddr != "" {
+			return m.ClusterAddr, true
+		}
+	}
+	return "", false
 }
 
 func (s *Server) readyErr() error {
 	if !s.ready.Load() {
-		return errors.New("node is starting or stopping")
+		return errors.New("node is starting, joining the cluster, or stopping")
 	}
 	return nil
 }
+
+// NodeID is the node's id.
+func (s *Server) NodeID() string { return s.node.ID }
 
 // RESPAddr is the bound Redis protocol address.
 func (s *Server) RESPAddr() net.Addr { return s.respLn.Addr() }
@@ -215,61 +312,155 @@ func (s *Server) RESPAddr() net.Addr { return s.respLn.Addr() }
 // HTTPAddr is the bound HTTP address.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 
+// ClusterAddr is the bound node-to-node address.
+func (s *Server) ClusterAddr() net.Addr { return s.rpcLn.Addr() }
+
+// GossipAddr is the gossip address peers use.
+func (s *Server) GossipAddr() string { return s.gossip.LocalAddr() }
+
 // Run serves until ctx ends, then shuts down. It returns the first error that
-// stopped a front end, or nil after a requested shutdown.
+// stopped a part, or nil after a requested shutdown.
 func (s *Server) Run(ctx context.Context) error {
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	errc := make(chan error, 3)
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	defer stopNode()
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	serve := func(what string, fn func() error, ignore ...error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && !errors.Is(err, ignore[0]) {
+				errc <- fmt.Errorf("%s: %w", what, err)
+			}
+		}()
+	}
+	serve("cluster rpc", func() error { return s.grpcSrv.Serve(s.rpcLn) }, grpc.ErrServerStopped)
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- s.node.Run(nodeCtx) }()
+	if err := s.gossip.Join(ctx); err != nil {
+		errc <- err
+	}
+	serve("redis protocol server", func() error { return s.resp.Serve(s.respLn) }, resp.ErrServerClosed)
+	serve("http server", func() error { return s.http.Serve(s.httpLn) }, http.ErrServerClosed)
 	go func() {
-		defer wg.Done()
-		if err := s.resp.Serve(s.respLn); err != nil && !errors.Is(err, resp.ErrServerClosed) {
-			errc <- fmt.Errorf("redis protocol server: %w", err)
+		if err := s.node.Meta().WaitReady(ctx); err == nil {
+			s.ready.Store(true)
+			s.log.Info("node serving", "resp", s.RESPAddr().String(), "http", s.HTTPAddr().String(),
+				"cluster", s.ClusterAddr().String(), "gossip", s.GossipAddr(), "data", s.cfg.DataDir,
+				"cluster_id", s.node.Meta().State().ClusterID)
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http server: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		_ = s.store.Run(bg)
-	}()
-	s.ready.Store(true)
-	s.log.Info("node serving", "resp", s.RESPAddr().String(), "http", s.HTTPAddr().String(), "data", s.cfg.DataDir)
+	s.log.Info("node starting", "resp", s.RESPAddr().String(), "http", s.HTTPAddr().String(),
+		"cluster", s.ClusterAddr().String(), "gossip", s.GossipAddr(), "bootstrap_expect", s.cfg.BootstrapExpect)
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case runErr = <-nodeDone:
+		nodeDone <- runErr
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err := s.shutdown(sctx, stopBG, &wg)
-	return errors.Join(runErr, err)
-}
-
-func (s *Server) shutdown(ctx context.Context, stopBG func(), wg *sync.WaitGroup) error {
+	var errs []error
 	s.shutOnce.Do(func() {
 		s.ready.Store(false)
 		s.log.Info("node stopping")
-		var errs []error
-		if err := s.http.Shutdown(ctx); err != nil {
+		if err := s.http.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
-		if err := s.resp.Shutdown(ctx); err != nil {
+		if err := s.resp.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("redis protocol shutdown: %w", err))
 		}
-		stopBG()
-		wg.Wait()
-		if err := s.eng.Close(); err != nil {
+		stopNode()
+		if err := <-nodeDone; err != nil {
 			errs = append(errs, err)
 		}
-		s.shutErr = errors.Join(errs...)
+		s.grpcSrv.Stop()
+		if err := s.gossip.Shutdown(time.Second); err != nil {
+			s.log.Debug("leaving gossip", "err", err)
+		}
+		s.grpcT.Close()
+		wg.Wait()
 		s.log.Info("node stopped")
 	})
-	return s.shutErr
+	return errors.Join(append([]error{runErr}, errs...)...)
+}
+
+// clusterView serves the HTTP admin endpoints.
+type clusterView struct{ s *Server }
+
+func (v clusterView) State() *metadata.State { return v.s.node.Meta().State() }
+
+func (v clusterView) CreateNamespace(ctx context.Context, ns metadata.Namespace) error {
+	err := v.s.node.Meta().CreateNamespace(ctx, ns)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, metadata.ErrExists):
+		return fmt.Errorf("%w: %s", api.ErrExists, strings.TrimPrefix(err.Error(), "already exists: "))
+	case errors.Is(err, metadata.ErrUnsupported):
+		return fmt.Errorf("%w: %s", api.ErrUnsupported, strings.TrimPrefix(err.Error(), "not supported: "))
+	case errors.Is(err, metadata.ErrInvalid):
+		return fmt.Errorf("%w: %s", api.ErrInvalidArgument, strings.TrimPrefix(err.Error(), "invalid: "))
+	case errors.Is(err, metadata.ErrNotInitialized):
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w: creating namespace: %v", api.ErrUnavailable, err)
+}
+
+func (v clusterView) Status(ctx context.Context) httpapi.Status {
+	st := v.s.node.Meta().State()
+	raft := v.s.node.Meta().RaftStatus()
+	out := httpapi.Status{ClusterID: st.ClusterID, Node: v.s.node.ID, Partitions: st.Partitions}
+	if m, ok := st.MemberByRaftID(raft.Leader); ok {
+		out.Leader = m.ID
+	}
+	voters := map[uint64]bool{}
+	for _, id := range raft.Voters {
+		voters[id] = true
+	}
+	nodes := map[string]*httpapi.NodeStatus{}
+	for id, m := range st.Members {
+		ns := &httpapi.NodeStatus{ID: id, State: "unknown", Member: true, Voter: voters[m.RaftID] || m.Voter,
+			ClusterAddr: m.ClusterAddr, RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr}
+		if st.Ring != nil {
+			ns.Partitions = len(st.Ring.PartitionsOf(id))
+		}
+		nodes[id] = ns
+	}
+	for _, g := range v.s.gossip.Members() {
+		ns, ok := nodes[g.ID]
+		if !ok {
+			ns = &httpapi.NodeStatus{ID: g.ID, ClusterAddr: g.ClusterAddr, RESPAddr: g.RESPAddr, HTTPAddr: g.HTTPAddr}
+			nodes[g.ID] = ns
+		}
+		switch g.State {
+		case membership.Alive, membership.Suspect:
+			ns.State = "up"
+		case membership.Dead:
+			ns.State = "down"
+		case membership.Left:
+			ns.State = "left"
+		}
+	}
+	for _, id := range sortedKeys(nodes) {
+		out.Nodes = append(out.Nodes, *nodes[id])
+	}
+	for _, name := range st.NamespaceNames() {
+		out.Namespaces = append(out.Namespaces, st.Namespaces[name])
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
 }

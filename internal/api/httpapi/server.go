@@ -17,6 +17,7 @@ import (
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/quorum"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -34,8 +35,11 @@ type Config struct {
 	// always.
 	Ready func() error
 	// Pprof serves Go's profiler under /debug/pprof/.
-	Pprof  bool
-	Logger *slog.Logger
+	Pprof bool
+	// Cluster, if set, serves the admin endpoints (/v1/status, /v1/ring,
+	// /v1/ns).
+	Cluster Cluster
+	Logger  *slog.Logger
 }
 
 // Server serves the HTTP API.
@@ -98,6 +102,14 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/kv/{key...}", s.handleKey)
 	mux.HandleFunc("/v1/kv", s.handleList)
+	mux.HandleFunc("/v1/ns/{ns}/kv/{key...}", s.handleKey)
+	mux.HandleFunc("/v1/ns/{ns}/kv", s.handleList)
+	if s.cfg.Cluster != nil {
+		mux.HandleFunc("GET /v1/status", s.handleStatus)
+		mux.HandleFunc("GET /v1/ring", s.handleRing)
+		mux.HandleFunc("GET /v1/ns", s.handleNamespaces)
+		mux.HandleFunc("POST /v1/ns", s.handleCreateNamespace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -132,6 +144,45 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// namespace is the request's namespace: from /v1/ns/{ns}/..., or default.
+func namespace(r *http.Request) string {
+	if ns := r.PathValue("ns"); ns != "" {
+		return ns
+	}
+	return "default"
+}
+
+// ContextHeader carries a key's causal context: returned by reads, accepted
+// by writes (base64url, as returned).
+const ContextHeader = "X-Pando-Context"
+
+func readOptions(r *http.Request) (api.ReadOptions, error) {
+	l, err := quorum.Parse(r.URL.Query().Get("r"))
+	if err != nil {
+		return api.ReadOptions{}, fmt.Errorf("%w: r: %v", api.ErrInvalidArgument, err)
+	}
+	return api.ReadOptions{R: l}, nil
+}
+
+func writeOptions(r *http.Request) (api.WriteOptions, error) {
+	l, err := quorum.Parse(r.URL.Query().Get("w"))
+	if err != nil {
+		return api.WriteOptions{}, fmt.Errorf("%w: w: %v", api.ErrInvalidArgument, err)
+	}
+	o := api.WriteOptions{W: l, RequestID: r.Header.Get("X-Pando-Request-Id")}
+	if h, ok := r.Header[http.CanonicalHeaderKey(ContextHeader)]; ok && len(h) > 0 {
+		ctx, err := base64.RawURLEncoding.DecodeString(h[0])
+		if err != nil {
+			return api.WriteOptions{}, fmt.Errorf("%w: %s is not a context Pando gave out", api.ErrInvalidArgument, ContextHeader)
+		}
+		if len(ctx) == 0 {
+			ctx = []byte{1, 0} // the empty context
+		}
+		o.Context, o.HasContext = ctx, true
+	}
+	return o, nil
+}
+
 func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 	key := []byte(r.PathValue("key"))
 	start := time.Now()
@@ -146,7 +197,7 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 		m, err = s.m.del, s.del(w, r, key)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on /v1/kv/{key}")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on a key")
 		return
 	}
 	if err != nil {
@@ -156,28 +207,59 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 	m.Observe(start, err != nil && !errors.Is(err, api.ErrNotFound))
 }
 
+// sibling is one value in a ?siblings=all answer.
+type sibling struct {
+	Value     []byte `json:"value"` // base64 in JSON
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
 func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if err := s.cfg.Limits.CheckKey(key); err != nil {
 		return err
 	}
-	e, err := s.cfg.KV.Get(r.Context(), "default", key)
-	if errors.Is(err, api.ErrNotFound) {
-		return fmt.Errorf("key %q: %w", key, err)
+	ro, err := readOptions(r)
+	if err != nil {
+		return err
 	}
+	vs, err := s.cfg.KV.GetVersions(r.Context(), namespace(r), key, ro)
 	if err != nil {
 		return err
 	}
 	h := w.Header()
+	h.Set(ContextHeader, base64.RawURLEncoding.EncodeToString(vs.Context))
+	h.Set("X-Pando-Siblings", strconv.Itoa(len(vs.Values)))
+	if r.URL.Query().Get("siblings") == "all" {
+		out := struct {
+			Context string    `json:"context"`
+			Values  []sibling `json:"values"`
+		}{Context: base64.RawURLEncoding.EncodeToString(vs.Context), Values: []sibling{}}
+		for _, v := range vs.Values {
+			out.Values = append(out.Values, sibling{Value: v.Value, ExpiresAt: expiry(v.ExpireAt)})
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	if len(vs.Values) == 0 {
+		return fmt.Errorf("key %q: %w", key, api.ErrNotFound)
+	}
+	e := vs.Values[vs.Picked]
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
 	if e.ExpireAt != 0 {
-		h.Set("X-Pando-Expires-At", time.UnixMilli(e.ExpireAt).UTC().Format(time.RFC3339Nano))
+		h.Set("X-Pando-Expires-At", expiry(e.ExpireAt))
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Value)
 	}
 	return nil
+}
+
+func expiry(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
@@ -188,7 +270,11 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if r.ContentLength > int64(lim) {
 		return s.cfg.Limits.CheckValue(int(min(r.ContentLength, 1<<62)))
 	}
-	var opts api.PutOptions
+	wo, err := writeOptions(r)
+	if err != nil {
+		return err
+	}
+	opts := api.PutOptions{Write: wo}
 	if ttl := r.URL.Query().Get("ttl"); ttl != "" {
 		d, err := time.ParseDuration(ttl)
 		if err != nil || d <= 0 {
@@ -203,7 +289,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if len(value) > lim {
 		return fmt.Errorf("%w: more than %d bytes, the limit is %d", api.ErrValueTooLarge, lim, lim)
 	}
-	if _, err := s.cfg.KV.Put(r.Context(), "default", key, value, opts); err != nil {
+	if _, err := s.cfg.KV.Put(r.Context(), namespace(r), key, value, opts); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -214,7 +300,11 @@ func (s *Server) del(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if err := s.cfg.Limits.CheckKey(key); err != nil {
 		return err
 	}
-	if _, _, err := s.cfg.KV.Delete(r.Context(), "default", key); err != nil {
+	wo, err := writeOptions(r)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.cfg.KV.Delete(r.Context(), namespace(r), key, wo); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -280,7 +370,7 @@ func (s *Server) list(r *http.Request) (*listPage, error) {
 		// Asking for at most the keys still wanted never overshoots the
 		// limit, so the cursor needs no position inside a page.
 		want := limit - len(page.Keys)
-		p, err := s.cfg.KV.Scan(r.Context(), "default", cursor, want, match)
+		p, err := s.cfg.KV.Scan(r.Context(), namespace(r), cursor, want, match)
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/internal/coordinator"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +48,7 @@ func start(t *testing.T, limits api.Limits) *env {
 	}
 	ready := true
 	srv, err := httpapi.New(httpapi.Config{
-		KV: store, Limits: limits, Clock: clk, Metrics: m, Gatherer: reg,
+		KV: coordinator.Local(store, metadata.Namespace{Name: "users", N: 1, Model: metadata.Eventual, Type: metadata.Bytes}), Limits: limits, Clock: clk, Metrics: m, Gatherer: reg,
 		Ready: func() error {
 			if !ready {
 				return fmt.Errorf("node is starting")
@@ -276,4 +278,59 @@ func TestHealthReadyMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+func TestNamespacesLevelsAndContexts(t *testing.T) {
+	e := start(t, api.DefaultLimits())
+	if resp, _ := do(t, "PUT", e.url+"/v1/ns/users/kv/alice", []byte("a")); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT in users: %d", resp.StatusCode)
+	}
+	if resp, body := do(t, "GET", e.url+"/v1/ns/users/kv/alice?r=one", nil); resp.StatusCode != 200 || string(body) != "a" {
+		t.Fatalf("GET in users: %d %q", resp.StatusCode, body)
+	}
+	resp, body := do(t, "GET", e.url+"/v1/kv/alice", nil)
+	wantError(t, resp, body, http.StatusNotFound, "not_found", "not found")
+	resp, body = do(t, "GET", e.url+"/v1/ns/nope/kv/alice", nil)
+	wantError(t, resp, body, http.StatusNotFound, "no_namespace", `"nope"`)
+	resp, body = do(t, "GET", e.url+"/v1/ns/users/kv/alice?r=2", nil)
+	wantError(t, resp, body, http.StatusBadRequest, "invalid_argument", "2 replicas required, the namespace keeps 1")
+	resp, body = do(t, "PUT", e.url+"/v1/ns/users/kv/alice?w=most", []byte("x"))
+	wantError(t, resp, body, http.StatusBadRequest, "invalid_argument", "w:")
+	// Two writes with the empty context make siblings; reading returns the
+	// context; writing it back resolves them.
+	for _, v := range []string{"x", "y"} {
+		req, _ := http.NewRequest("PUT", e.url+"/v1/kv/doc", strings.NewReader(v))
+		req.Header.Set("X-Pando-Context", "")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil || r.StatusCode != 204 {
+			t.Fatalf("PUT with empty context: %v %v", r, err)
+		}
+		r.Body.Close()
+	}
+	resp, body = do(t, "GET", e.url+"/v1/kv/doc?siblings=all", nil)
+	var all struct {
+		Context string
+		Values  []struct{ Value []byte }
+	}
+	if err := json.Unmarshal(body, &all); err != nil || len(all.Values) != 2 {
+		t.Fatalf("siblings=all: %s", body)
+	}
+	if resp.Header.Get("X-Pando-Siblings") != "2" || resp.Header.Get("X-Pando-Context") != all.Context {
+		t.Fatalf("sibling headers: %v", resp.Header)
+	}
+	req, _ := http.NewRequest("PUT", e.url+"/v1/kv/doc", strings.NewReader("xy"))
+	req.Header.Set("X-Pando-Context", all.Context)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 204 {
+		t.Fatalf("PUT with context: %v %v", r, err)
+	}
+	resp, body = do(t, "GET", e.url+"/v1/kv/doc", nil)
+	if string(body) != "xy" || resp.Header.Get("X-Pando-Siblings") != "1" {
+		t.Fatalf("after resolution: %q %v", body, resp.Header)
+	}
+	req, _ = http.NewRequest("PUT", e.url+"/v1/kv/doc", strings.NewReader("z"))
+	req.Header.Set("X-Pando-Context", "!!!")
+	r, _ := http.DefaultClient.Do(req)
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	wantError(t, r, b, http.StatusBadRequest, "invalid_argument", "X-Pando-Context")
 }

@@ -59,7 +59,7 @@ func (c *conn) flushSets() {
 	for i, p := range c.sets {
 		kvs[i] = api.KeyValue{Key: c.setsBuf[p.k:p.v], Value: c.setsBuf[p.v:p.end]}
 	}
-	err := c.s.cfg.KV.PutMany(c.s.ctx, c.ns, kvs)
+	err := c.s.cfg.KV.PutMany(c.s.ctx, c.ns, kvs, c.wo)
 	m := c.s.commands["set"].metrics
 	for range c.sets {
 		if err != nil {

@@ -46,7 +46,12 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "ping", arity: -1, flags: []string{"fast"}, summary: "Returns PONG, or the argument.", run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, summary: "Returns the argument.", run: cmdEcho},
 		{name: "hello", arity: -1, flags: []string{"fast", "noauth"}, summary: "Handshake: replies with server facts in RESP2.", run: cmdHello},
-		{name: "select", arity: 2, flags: []string{"fast"}, summary: "Selects database 0, the default namespace.", run: cmdSelect},
+		{name: "select", arity: 2, flags: []string{"fast"}, summary: "Selects the namespace with this number (0 is default).", run: cmdSelect},
+		{name: "namespace", arity: -1, flags: []string{"fast"}, summary: "Switches the connection's namespace, or names it.", run: cmdNamespace},
+		{name: "consistency", arity: -1, flags: []string{"fast"}, summary: "Sets the connection's read and write levels: one, quorum, all or a number.", run: cmdConsistency},
+		{name: "siblings", arity: 2, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, step: 1, summary: "Returns a key's context and all its concurrent values.", run: cmdSiblings},
+		{name: "putctx", arity: -4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, summary: "Writes a value superseding the versions a context covers.", run: cmdPutCtx},
+		{name: "delctx", arity: 3, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, summary: "Deletes the versions a context covers.", run: cmdDelCtx},
 		{name: "quit", arity: -1, flags: []string{"fast"}, summary: "Closes the connection.", run: cmdQuit},
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Returns the value of a key.", run: cmdGet},
 		{name: "set", arity: -3, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, summary: "Sets a key's value, with optional expiry and condition.", run: cmdSet},
@@ -256,25 +261,12 @@ func cmdHello(c *conn, args [][]byte) error {
 	return nil
 }
 
-func cmdSelect(c *conn, args [][]byte) error {
-	n, err := parseInt(args[1])
-	if err != nil {
-		return errNotInt
-	}
-	if n != 0 {
-		return replyError("ERR DB index is out of range")
-	}
-	c.ns = "default"
-	c.w.WriteString("OK")
-	return nil
-}
-
 func cmdGet(c *conn, args [][]byte) error {
 	key, err := c.key(args[1])
 	if err != nil {
 		return err
 	}
-	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key)
+	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
 	if errors.Is(err, api.ErrNotFound) {
 		c.w.WriteNull()
 		return nil
@@ -320,6 +312,7 @@ func cmdSet(c *conn, args [][]byte) error {
 			return errSyntax
 		}
 	}
+	opts.Write = c.wo
 	res, err := c.s.cfg.KV.Put(c.s.ctx, c.ns, key, value, opts)
 	if err != nil {
 		return err
@@ -378,7 +371,7 @@ func cmdSetNX(c *conn, args [][]byte) error {
 	if err := c.s.cfg.Limits.CheckValue(len(args[2])); err != nil {
 		return err
 	}
-	res, err := c.s.cfg.KV.Put(c.s.ctx, c.ns, key, args[2], api.PutOptions{Cond: api.IfAbsent})
+	res, err := c.s.cfg.KV.Put(c.s.ctx, c.ns, key, args[2], api.PutOptions{Cond: api.IfAbsent, Write: c.wo})
 	if err != nil {
 		return err
 	}
@@ -398,7 +391,7 @@ func cmdGetDel(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	old, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, key)
+	old, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, key, c.wo)
 	if err != nil {
 		return err
 	}
@@ -418,7 +411,7 @@ func cmdMGet(c *conn, args [][]byte) error {
 	}
 	c.w.WriteArray(len(args) - 1)
 	for _, k := range args[1:] {
-		e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, k)
+		e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, k, c.ro)
 		switch {
 		case err == nil:
 			c.w.WriteBulk(e.Value)
@@ -447,7 +440,7 @@ func cmdMSet(c *conn, args [][]byte) error {
 		}
 		kvs = append(kvs, api.KeyValue{Key: args[i], Value: args[i+1]})
 	}
-	if err := c.s.cfg.KV.PutMany(c.s.ctx, c.ns, kvs); err != nil {
+	if err := c.s.cfg.KV.PutMany(c.s.ctx, c.ns, kvs, c.wo); err != nil {
 		return err
 	}
 	c.w.WriteString("OK")
@@ -462,7 +455,7 @@ func cmdDel(c *conn, args [][]byte) error {
 		}
 	}
 	for _, k := range args[1:] {
-		_, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, k)
+		_, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, k, c.wo)
 		if err != nil {
 			return err
 		}
@@ -478,7 +471,7 @@ func cmdExists(c *conn, args [][]byte) error {
 		if _, err := c.key(k); err != nil {
 			return err
 		}
-		_, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, k)
+		_, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, k, c.ro)
 		switch {
 		case err == nil:
 			n++
@@ -495,7 +488,7 @@ func cmdType(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.s.cfg.KV.Get(c.s.ctx, c.ns, key)
+	_, err = c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
 	switch {
 	case err == nil:
 		c.w.WriteString("string")
@@ -555,7 +548,7 @@ func expireCmd(unit time.Duration, absolute bool) func(*conn, [][]byte) error {
 			}
 			cond = next
 		}
-		ok, err := c.s.cfg.KV.SetExpiry(c.s.ctx, c.ns, key, at, cond)
+		ok, err := c.s.cfg.KV.SetExpiry(c.s.ctx, c.ns, key, at, cond, c.wo)
 		if err != nil {
 			return err
 		}
@@ -571,7 +564,7 @@ func ttlCmd(unit time.Duration) func(*conn, [][]byte) error {
 		if err != nil {
 			return err
 		}
-		e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key)
+		e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
 		switch {
 		case errors.Is(err, api.ErrNotFound):
 			c.w.WriteInt(-2)
@@ -596,7 +589,7 @@ func cmdPersist(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	ok, err := c.s.cfg.KV.SetExpiry(c.s.ctx, c.ns, key, 0, api.ExpireIfSome)
+	ok, err := c.s.cfg.KV.SetExpiry(c.s.ctx, c.ns, key, 0, api.ExpireIfSome, c.wo)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/tidwall/redcon"
@@ -105,7 +106,8 @@ func FuzzCommands(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv, err := New(Config{KV: store, Limits: api.Limits{MaxKeyBytes: 32, MaxValueBytes: 64}, Clock: clk, Version: "fuzz"})
+	kv := coordinator.Local(store)
+	srv, err := New(Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: api.Limits{MaxKeyBytes: 32, MaxValueBytes: 64}, Clock: clk, Version: "fuzz"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	Version string
 	// NodeID is reported by INFO.
 	NodeID string
+	// Catalog, if set, checks NAMESPACE and maps SELECT numbers.
+	Catalog Catalog
 }
 
 // Server serves the Redis protocol.
@@ -197,6 +199,8 @@ type conn struct {
 	cmd     Command
 	name    string
 	ns      string
+	ro      api.ReadOptions
+	wo      api.WriteOptions
 	closing bool
 	stopped atomic.Bool
 	// sets are pipelined plain SETs waiting to commit as one batch.

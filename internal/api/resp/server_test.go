@@ -15,6 +15,8 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/api/resp"
 	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/internal/coordinator"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/redis/go-redis/v9"
@@ -41,7 +43,8 @@ func start(t *testing.T, limits api.Limits) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := resp.New(resp.Config{KV: store, Limits: limits, Clock: clk, Version: "test"})
+	kv := coordinator.Local(store, metadata.Namespace{Name: "users", N: 1, Model: metadata.Eventual, Type: metadata.Bytes})
+	srv, err := resp.New(resp.Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: limits, Clock: clk, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +364,7 @@ func TestConnectionCommands(t *testing.T) {
 		t.Fatalf("HELLO 2: %v", hello)
 	}
 	must[string](t)(c.Do(ctx, "select", "0").Text())
-	_, err = c.Do(ctx, "select", "1").Result()
+	_, err = c.Do(ctx, "select", "9").Result()
 	wantErr(t, err, "ERR DB index is out of range")
 	must[string](t)(c.Do(ctx, "client", "setname", "worker-1").Text())
 	if name := must[string](t)(c.ClientGetName(ctx).Result()); name != "worker-1" {
@@ -578,5 +581,85 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	}
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection not closed by shutdown: %v", err)
+	}
+}
+
+func TestNamespacesAndConsistency(t *testing.T) {
+	ts := start(t, api.DefaultLimits())
+	c := ts.client(t)
+	must[string](t)(c.Set(ctx, "k", "in default", 0).Result())
+	if ns := must[string](t)(c.Do(ctx, "namespace").Text()); ns != "default" {
+		t.Fatalf("NAMESPACE: %q", ns)
+	}
+	must[string](t)(c.Do(ctx, "namespace", "users").Text())
+	if _, err := c.Get(ctx, "k").Result(); err != redis.Nil {
+		t.Fatalf("key of default visible in users: %v", err)
+	}
+	must[string](t)(c.Set(ctx, "k", "in users", 0).Result())
+	_, err := c.Do(ctx, "namespace", "nope").Result()
+	wantErr(t, err, `ERR no such namespace: "nope"`)
+	// SELECT reaches namespaces by number, so a client's DB option works.
+	c1 := redis.NewClient(&redis.Options{Addr: ts.addr, DB: 1})
+	defer c1.Close()
+	if v := must[string](t)(c1.Get(ctx, "k").Result()); v != "in users" {
+		t.Fatalf("DB 1 is users: %q", v)
+	}
+	if v := must[string](t)(ts.client(t).Get(ctx, "k").Result()); v != "in default" {
+		t.Fatalf("a new connection starts in default: %q", v)
+	}
+	levels := must[[]any](t)(c.Do(ctx, "consistency").Slice())
+	if levels[0] != "quorum" || levels[1] != "quorum" {
+		t.Fatalf("default levels: %v", levels)
+	}
+	must[string](t)(c.Do(ctx, "consistency", "one", "all").Text())
+	levels = must[[]any](t)(c.Do(ctx, "consistency").Slice())
+	if levels[0] != "one" || levels[1] != "all" {
+		t.Fatalf("levels after CONSISTENCY one all: %v", levels)
+	}
+	must[string](t)(c.Do(ctx, "consistency", "1").Text())
+	_, err = c.Do(ctx, "consistency", "most").Result()
+	wantErr(t, err, `ERR invalid argument: "most" is not one, quorum, all or a number`)
+	// A level above N (1 on this node) is refused clearly.
+	must[string](t)(c.Do(ctx, "consistency", "2").Text())
+	_, err = c.Get(ctx, "k").Result()
+	wantErr(t, err, "ERR invalid argument: invalid consistency level: 2 replicas required, the namespace keeps 1")
+}
+
+func TestSiblingsWithContexts(t *testing.T) {
+	ts := start(t, api.DefaultLimits())
+	c := ts.client(t)
+	// Two writes with the empty context are concurrent: two siblings.
+	must[string](t)(c.Do(ctx, "putctx", "k", "", "a").Text())
+	must[string](t)(c.Do(ctx, "putctx", "k", "", "b").Text())
+	sib := must[[]any](t)(c.Do(ctx, "siblings", "k").Slice())
+	vals := sib[1].([]any)
+	if len(vals) != 2 {
+		t.Fatalf("SIBLINGS: %v", sib)
+	}
+	got := must[string](t)(c.Get(ctx, "k").Result())
+	if got != "a" && got != "b" {
+		t.Fatalf("GET picked %q", got)
+	}
+	// Writing back with the context resolves them.
+	token := sib[0].(string)
+	must[string](t)(c.Do(ctx, "putctx", "k", token, "a+b").Text())
+	sib = must[[]any](t)(c.Do(ctx, "siblings", "k").Slice())
+	if vals := sib[1].([]any); len(vals) != 1 || vals[0] != "a+b" {
+		t.Fatalf("after resolving: %v", sib)
+	}
+	_, err := c.Do(ctx, "putctx", "k", "not-a-context", "x").Result()
+	wantErr(t, err, "ERR invalid argument: the context is not one Pando gave out")
+	if n := must[int64](t)(c.Do(ctx, "delctx", "k", sib[0]).Int64()); n != 1 {
+		t.Fatalf("DELCTX: %d", n)
+	}
+	if _, err := c.Get(ctx, "k").Result(); err != redis.Nil {
+		t.Fatalf("GET after DELCTX: %v", err)
+	}
+	// A plain SET supersedes what the node holds: no siblings.
+	must[string](t)(c.Set(ctx, "p", "1", 0).Result())
+	must[string](t)(c.Set(ctx, "p", "2", 0).Result())
+	sib = must[[]any](t)(c.Do(ctx, "siblings", "p").Slice())
+	if vals := sib[1].([]any); len(vals) != 1 || vals[0] != "2" {
+		t.Fatalf("plain SETs made siblings: %v", sib)
 	}
 }

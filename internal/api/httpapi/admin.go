@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
+)
+
+// Cluster is what the admin endpoints serve. Its errors should wrap the
+// sentinels of package api.
+type Cluster interface {
+	Status(ctx context.Context) Status
+	State() *metadata.State
+	CreateNamespace(ctx context.Context, ns metadata.Namespace) error
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	ClusterID  string               `json:"cluster_id"`
+	Node       string               `json:"node"`
+	Leader     string               `json:"leader"`
+	Partitions int                  `json:"partitions"`
+	Nodes      []NodeStatus         `json:"nodes"`
+	Namespaces []metadata.Namespace `json:"namespaces"`
+}
+
+// NodeStatus is one node in Status.
+type NodeStatus struct {
+	ID string `json:"id"`
+	// State is up, down, left or unknown (gossip has not seen it).
+	State string `json:"state"`
+	// Member is whether the node is in the cluster's metadata.
+	Member bool `json:"member"`
+	Voter  bool `json:"voter"`
+	// Partitions is how many partitions the node owns.
+	Partitions  int    `json:"partitions"`
+	ClusterAddr string `json:"cluster_addr,omitempty"`
+	RESPAddr    string `json:"resp_addr,omitempty"`
+	HTTPAddr    string `json:"http_addr,omitempty"`
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Cluster.Status(r.Context()))
+}
+
+// RingView is the answer of GET /v1/ring.
+type RingView struct {
+	Partitions []PartitionView `json:"partitions"`
+}
+
+// PartitionView is one partition of RingView.
+type PartitionView struct {
+	Partition int `json:"partition"`
+	// Range is the partition's hash range, as hexadecimal [from, to).
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Replicas is the preference list for the namespace asked (default N=3).
+	Replicas []string `json:"replicas"`
+}
+
+func (s *Server) handleRing(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Cluster.State()
+	if !st.Initialized() {
+		fail(w, fmt.Errorf("%w: the cluster has not formed yet", api.ErrUnavailable))
+		return
+	}
+	nsName := r.URL.Query().Get("ns")
+	if nsName == "" {
+		nsName = "default"
+	}
+	ns, ok := st.Namespace(nsName)
+	if !ok {
+		fail(w, fmt.Errorf("%w: %q", api.ErrNoNamespace, nsName))
+		return
+	}
+	n := st.Replicas(ns)
+	var v RingView
+	for p := range st.Ring.Partitions() {
+		lo, hi, last := st.Ring.Range(p)
+		to := fmt.Sprintf("%016x", hi)
+		if last {
+			to = "end"
+		}
+		v.Partitions = append(v.Partitions, PartitionView{Partition: p, From: fmt.Sprintf("%016x", lo), To: to, Replicas: st.Ring.Preference(p, n)})
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Cluster.State()
+	out := struct {
+		Namespaces []metadata.Namespace `json:"namespaces"`
+	}{Namespaces: []metadata.Namespace{}}
+	for _, name := range st.NamespaceNames() {
+		out.Namespaces = append(out.Namespaces, st.Namespaces[name])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleCreateNamespace(w http.ResponseWriter, r *http.Request) {
+	var ns metadata.Namespace
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ns); err != nil {
+		fail(w, fmt.Errorf("%w: namespace definition: %v", api.ErrInvalidArgument, err))
+		return
+	}
+	if ns.N == 0 {
+		ns.N = metadata.DefaultN
+	}
+	if ns.Model == "" {
+		ns.Model = metadata.Eventual
+	}
+	if ns.Type == "" {
+		ns.Type = metadata.Bytes
+	}
+	if err := s.cfg.Cluster.CreateNamespace(r.Context(), ns); err != nil {
+		fail(w, err)
+		return
+	}
+	created, _ := s.cfg.Cluster.State().Namespace(ns.Name)
+	writeJSON(w, http.StatusCreated, created)
+}

@@ -1,0 +1,180 @@
+package resp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/quorum"
+)
+
+// Catalog tells the front end which namespaces exist.
+type Catalog interface {
+	// Namespace reports whether a namespace exists.
+	Namespace(name string) bool
+	// NamespaceByDB finds a namespace by its number (SELECT n).
+	NamespaceByDB(db int) (string, bool)
+}
+
+// cmdNamespace: NAMESPACE [name]. With a name, switches the connection's
+// namespace; without, returns the current one.
+func cmdNamespace(c *conn, args [][]byte) error {
+	if len(args) == 1 {
+		c.w.WriteBulkString(c.ns)
+		return nil
+	}
+	if len(args) != 2 {
+		return wrongArity("namespace")
+	}
+	name := string(args[1])
+	if c.s.cfg.Catalog != nil && !c.s.cfg.Catalog.Namespace(name) {
+		return fmt.Errorf("%w: %q (create it with: pando ns create %s)", api.ErrNoNamespace, sanitize(args[1]), sanitize(args[1]))
+	}
+	c.ns = name
+	c.w.WriteString("OK")
+	return nil
+}
+
+// cmdSelect: SELECT db switches to the namespace with that number; 0 is
+// default.
+func cmdSelect(c *conn, args [][]byte) error {
+	n, err := parseInt(args[1])
+	if err != nil {
+		return errNotInt
+	}
+	if n == 0 {
+		c.ns = "default"
+		c.w.WriteString("OK")
+		return nil
+	}
+	if c.s.cfg.Catalog != nil && n > 0 && n < 1<<20 {
+		if name, ok := c.s.cfg.Catalog.NamespaceByDB(int(n)); ok {
+			c.ns = name
+			c.w.WriteString("OK")
+			return nil
+		}
+	}
+	return replyError("ERR DB index is out of range")
+}
+
+// cmdConsistency: CONSISTENCY [level | r w]. Sets the connection's read and
+// write levels (one, quorum, all or a number), as cqlsh's CONSISTENCY does;
+// without arguments returns them.
+func cmdConsistency(c *conn, args [][]byte) error {
+	switch len(args) {
+	case 1:
+		c.w.WriteArray(2)
+		c.w.WriteBulkString(c.ro.R.Or(quorum.Quorum).String())
+		c.w.WriteBulkString(c.wo.W.Or(quorum.Quorum).String())
+		return nil
+	case 2, 3:
+		r, err := quorum.Parse(string(args[1]))
+		if err != nil || r.IsDefault() {
+			return fmt.Errorf("%w: %q is not one, quorum, all or a number", api.ErrInvalidArgument, sanitize(args[1]))
+		}
+		wl := r
+		if len(args) == 3 {
+			if wl, err = quorum.Parse(string(args[2])); err != nil || wl.IsDefault() {
+				return fmt.Errorf("%w: %q is not one, quorum, all or a number", api.ErrInvalidArgument, sanitize(args[2]))
+			}
+		}
+		c.ro.R, c.wo.W = r, wl
+		c.w.WriteString("OK")
+		return nil
+	}
+	return wrongArity("consistency")
+}
+
+// cmdSiblings: SIBLINGS key. Replies with the key's context and every
+// concurrent value: *2, then the context (a bulk string to pass back to
+// PUTCTX or DELCTX), then an array of the values.
+func cmdSiblings(c *conn, args [][]byte) error {
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	vs, err := c.s.cfg.KV.GetVersions(c.s.ctx, c.ns, key, c.ro)
+	if err != nil {
+		return err
+	}
+	c.w.WriteArray(2)
+	c.w.WriteBulk(vs.Context)
+	c.w.WriteArray(len(vs.Values))
+	for _, v := range vs.Values {
+		c.w.WriteBulk(v.Value)
+	}
+	return nil
+}
+
+// contextArg validates a context argument; the empty string is the empty
+// context (concurrent with every version).
+func contextArg(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return []byte{1, 0}, nil
+	}
+	if len(b) > 1<<16 {
+		return nil, fmt.Errorf("%w: context too long", api.ErrInvalidArgument)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// cmdPutCtx: PUTCTX key context value [EX s | PX ms]. Writes value
+// superseding exactly the versions the context (from SIBLINGS) covers.
+func cmdPutCtx(c *conn, args [][]byte) error {
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	ctxTok, err := contextArg(args[2])
+	if err != nil {
+		return err
+	}
+	if err := c.s.cfg.Limits.CheckValue(len(args[3])); err != nil {
+		return err
+	}
+	opts := api.PutOptions{Write: c.wo}
+	opts.Write.Context, opts.Write.HasContext = ctxTok, true
+	rest := args[4:]
+	switch {
+	case len(rest) == 0:
+	case len(rest) == 2 && (eq(rest[0], "ex") || eq(rest[0], "px")):
+		if opts.ExpireAt, err = c.expiryArg(rest[0], rest[1], "putctx"); err != nil {
+			return err
+		}
+	default:
+		return errSyntax
+	}
+	if _, err := c.s.cfg.KV.Put(c.s.ctx, c.ns, key, args[3], opts); err != nil {
+		return contextErr(err)
+	}
+	c.w.WriteString("OK")
+	return nil
+}
+
+// cmdDelCtx: DELCTX key context. Deletes the versions the context covers.
+func cmdDelCtx(c *conn, args [][]byte) error {
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	ctxTok, err := contextArg(args[2])
+	if err != nil {
+		return err
+	}
+	wo := c.wo
+	wo.Context, wo.HasContext = ctxTok, true
+	_, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, key, wo)
+	if err != nil {
+		return contextErr(err)
+	}
+	c.w.WriteInt(boolInt(found))
+	return nil
+}
+
+func contextErr(err error) error {
+	if errors.Is(err, api.ErrInvalidArgument) && strings.Contains(err.Error(), "context") {
+		return fmt.Errorf("%w (pass the context SIBLINGS returned, or \"\" for none)", err)
+	}
+	return err
+}

@@ -1,0 +1,228 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/quorum"
+)
+
+// MetaView is the metadata a coordinator reads.
+type MetaView interface {
+	State() *metadata.State
+}
+
+// Liveness tells whether a node is believed up.
+type Liveness interface {
+	Up(node string) bool
+}
+
+// Config configures a coordinator.
+type Config struct {
+	// Self is this node's id.
+	Self string
+	// Store is this node's replica.
+	Store *replica.Store
+	// Meta provides the ring and namespaces.
+	Meta MetaView
+	// Liveness tells which nodes to ask; nil means all are up.
+	Liveness Liveness
+	// Transport reaches the other nodes.
+	Transport transport.Transport
+	// Timeout bounds a request's wait for replicas (default 5s).
+	Timeout time.Duration
+	// DefaultR and DefaultW apply when a request names no level (default
+	// quorum).
+	DefaultR, DefaultW quorum.Level
+	Logger             *slog.Logger
+}
+
+// Coordinator serves api.KV over the cluster.
+type Coordinator struct {
+	cfg   Config
+	log   *slog.Logger
+	store *replica.Store
+	self  string
+}
+
+var _ api.KV = (*Coordinator)(nil)
+
+func init() {
+	for code, err := range map[string]error{
+		"unavailable":       api.ErrUnavailable,
+		"no_namespace":      api.ErrNoNamespace,
+		"too_many_siblings": api.ErrTooManySiblings,
+		"siblings":          api.ErrSiblings,
+		"invalid_argument":  api.ErrInvalidArgument,
+		"not_replica":       errNotReplica,
+	} {
+		transport.RegisterError(code, err)
+	}
+}
+
+var errNotReplica = errors.New("not a replica of the key")
+
+// New returns a coordinator.
+func New(cfg Config) (*Coordinator, error) {
+	if cfg.Self == "" || cfg.Store == nil || cfg.Meta == nil || cfg.Transport == nil {
+		return nil, errors.New("coordinator: config needs Self, Store, Meta and Transport")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	cfg.DefaultR = cfg.DefaultR.Or(quorum.Quorum)
+	cfg.DefaultW = cfg.DefaultW.Or(quorum.Quorum)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self}, nil
+}
+
+// Meta is the metadata the coordinator reads.
+func (c *Coordinator) Meta() MetaView { return c.cfg.Meta }
+
+func (c *Coordinator) up(node string) bool {
+	return node == c.self || c.cfg.Liveness == nil || c.cfg.Liveness.Up(node)
+}
+
+// placement is where a key lives.
+type placement struct {
+	ns        metadata.Namespace
+	n         int
+	partition int
+	hash      uint64
+	// pref is the preference list: the n replicas.
+	pref []string
+}
+
+// placeSynced places a key, and if its namespace is unknown here, first
+// catches the metadata up with the cluster (a namespace created through
+// another node a moment ago) before concluding it does not exist.
+func (c *Coordinator) placeSynced(ctx context.Context, nsName string, key []byte) (*metadata.State, placement, error) {
+	st := c.cfg.Meta.State()
+	pl, err := c.place(st, nsName, key)
+	if !errors.Is(err, api.ErrNoNamespace) {
+		return st, pl, err
+	}
+	syncer, ok := c.cfg.Meta.(interface{ Sync(context.Context) error })
+	if !ok {
+		return st, pl, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if syncer.Sync(sctx) != nil {
+		return st, pl, err
+	}
+	st = c.cfg.Meta.State()
+	pl, err = c.place(st, nsName, key)
+	return st, pl, err
+}
+
+func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (placement, error) {
+	if !st.Initialized() {
+		return placement{}, fmt.Errorf("%w: the cluster has not formed yet", api.ErrUnavailable)
+	}
+	ns, ok := st.Namespace(nsName)
+	if !ok {
+		return placement{}, fmt.Errorf("%w: %q", api.ErrNoNamespace, nsName)
+	}
+	h := storage.Hash(nsName, key)
+	p := st.Ring.Partition(h)
+	n := st.Replicas(ns)
+	return placement{ns: ns, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}, nil
+}
+
+// candidates orders the replicas to try as coordinator or to read from:
+// this node first if it is one, then the others that are up, in preference
+// order.
+func (c *Coordinator) candidates(pref []string) []string {
+	out := make([]string, 0, len(pref))
+	if slices.Contains(pref, c.self) {
+		out = append(out, c.self)
+	}
+	for _, r := range pref {
+		if r != c.self && c.up(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func required(l, def quorum.Level, n int) (int, error) {
+	k, err := l.Or(def).Required(n)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", api.ErrInvalidArgument, err)
+	}
+	return k, nil
+}
+
+func (c *Coordinator) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.Timeout)
+}
+
+// Handler serves the data part of the node-to-node protocol (Write,
+// Replicate, Read, Scan) for a coordinator. The node combines it with the
+// metadata's Raft and Propose.
+type Handler struct{ c *Coordinator }
+
+// Handler returns the coordinator's node-to-node handler.
+func (c *Coordinator) Handler() Handler { return Handler{c} }
+
+// Local returns a coordinator for a lone node that owns every partition,
+// with fixed metadata and no peers: for tests and tools that need the
+// key-value service without a cluster.
+func Local(store *replica.Store, namespaces ...metadata.Namespace) *Coordinator {
+	c, err := New(Config{
+		Self: "local", Store: store,
+		Meta:      metadata.Fixed{S: metadata.SingleNode("local", 16, namespaces...)},
+		Transport: transport.NewMemNetwork().Transport(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Catalog adapts the metadata to the front ends' view of namespaces.
+type Catalog struct{ Meta MetaView }
+
+// Namespace reports whether a namespace exists, catching up with the
+// cluster's metadata before saying no.
+func (c Catalog) Namespace(name string) bool {
+	ok := c.lookup(func(st *metadata.State) bool { _, ok := st.Namespace(name); return ok })
+	return ok
+}
+
+// NamespaceByDB finds a namespace by number.
+func (c Catalog) NamespaceByDB(db int) (string, bool) {
+	var name string
+	ok := c.lookup(func(st *metadata.State) bool {
+		ns, ok := st.NamespaceByDB(db)
+		name = ns.Name
+		return ok
+	})
+	return name, ok
+}
+
+func (c Catalog) lookup(found func(*metadata.State) bool) bool {
+	if found(c.Meta.State()) {
+		return true
+	}
+	if s, ok := c.Meta.(interface{ Sync(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if s.Sync(ctx) == nil {
+			return found(c.Meta.State())
+		}
+	}
+	return false
+}

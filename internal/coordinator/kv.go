@@ -1,0 +1,218 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/internal/transport/nodepb"
+	"github.com/pandodb/pando/ring"
+)
+
+// Put implements api.KV.
+func (c *Coordinator) Put(ctx context.Context, ns string, key, value []byte, o api.PutOptions) (api.PutResult, error) {
+	req := &nodepb.WriteRequest{
+		Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_PUT, Value: value,
+		ExpireAt: o.ExpireAt, KeepTtl: o.KeepTTL, ReturnOld: o.ReturnOld, Cond: nodepb.Cond(o.Cond),
+	}
+	resp, err := c.write(ctx, req, o.Write)
+	if err != nil {
+		return api.PutResult{}, err
+	}
+	return api.PutResult{Applied: resp.Applied, OldFound: resp.OldFound, Old: api.Entry{Value: resp.OldValue, ExpireAt: resp.OldExpireAt}}, nil
+}
+
+// Delete implements api.KV.
+func (c *Coordinator) Delete(ctx context.Context, ns string, key []byte, o api.WriteOptions) (api.Entry, bool, error) {
+	resp, err := c.write(ctx, &nodepb.WriteRequest{Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_DELETE}, o)
+	if err != nil {
+		return api.Entry{}, false, err
+	}
+	return api.Entry{Value: resp.OldValue, ExpireAt: resp.OldExpireAt}, resp.OldFound, nil
+}
+
+// SetExpiry implements api.KV.
+func (c *Coordinator) SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond api.ExpireCond, o api.WriteOptions) (bool, error) {
+	resp, err := c.write(ctx, &nodepb.WriteRequest{
+		Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_EXPIRE, ExpireAt: expireAt, ExpireCond: nodepb.ExpireCond(cond),
+	}, o)
+	if err != nil {
+		return false, err
+	}
+	return resp.Applied, nil
+}
+
+// PutMany implements api.KV. Keys this node coordinates are written in one
+// synced batch; the others are forwarded to their coordinators in parallel.
+func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue, o api.WriteOptions) error {
+	if o.HasContext {
+		return fmt.Errorf("%w: a multi-key write takes no context", api.ErrInvalidArgument)
+	}
+	st, _, err := c.placeSynced(ctx, ns, nil)
+	if err != nil {
+		return err
+	}
+	var local []api.KeyValue
+	var localPl []placement
+	var remote []api.KeyValue
+	w := 0
+	for _, kv := range kvs {
+		pl, err := c.place(st, ns, kv.Key)
+		if err != nil {
+			return err
+		}
+		if w, err = required(o.W, c.cfg.DefaultW, pl.n); err != nil {
+			return err
+		}
+		if cands := c.candidates(pl.pref); len(cands) > 0 && cands[0] == c.self {
+			local = append(local, kv)
+			localPl = append(localPl, pl)
+		} else {
+			remote = append(remote, kv)
+		}
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	note := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil && err != nil {
+			firstErr = err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, kv := range remote {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Put(ctx, ns, kv.Key, kv.Value, api.PutOptions{Write: o})
+			note(err)
+		}()
+	}
+	if len(local) > 0 {
+		note(c.putManyLocal(ctx, ns, localPl, local, w))
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// scanReplica picks the replica to scan partition p on: this node if it is
+// one, else the first replica that is up.
+func (c *Coordinator) scanReplica(r *ring.Ring, p, n int) (string, bool) {
+	cands := c.candidates(r.Preference(p, n))
+	if len(cands) == 0 {
+		return "", false
+	}
+	return cands[0], true
+}
+
+func (c *Coordinator) scanOn(ctx context.Context, node string, req *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
+	if node == c.self {
+		return Handler{c}.Scan(ctx, req)
+	}
+	return c.cfg.Transport.Peer(node).Scan(ctx, req)
+}
+
+// Scan serves another node's scan of this replica: one step of a range.
+func (h Handler) Scan(ctx context.Context, req *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
+	res, err := h.c.store.ScanRange(req.Namespace, req.From, req.To, req.ToEnd, int(req.Count), req.CountOnly)
+	if err != nil {
+		return nil, err
+	}
+	return &nodepb.ScanResponse{Keys: res.Keys, Next: res.Next, Done: res.Done, Count: res.Count}, nil
+}
+
+// ScanNS implements api.KV's Scan: the cursor is a position in hash space,
+// walked partition by partition, each read from one replica.
+func (c *Coordinator) Scan(ctx context.Context, ns string, cursor uint64, count int, match func([]byte) bool) (api.ScanPage, error) {
+	st, _, err := c.placeSynced(ctx, ns, nil)
+	if err != nil {
+		return api.ScanPage{}, err
+	}
+	if count < 1 {
+		count = 10
+	}
+	nsDef, _ := st.Namespace(ns)
+	n := st.Replicas(nsDef)
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	var page api.ScanPage
+	cur := cursor
+	// Walk partitions until count keys are found or hash space ends: each
+	// partition's scan examines at most count records, so a call's work is
+	// bounded by count per partition visited.
+	for {
+		p := st.Ring.Partition(cur)
+		_, hi, last := st.Ring.Range(p)
+		node, ok := c.scanReplica(st.Ring, p, n)
+		if !ok {
+			return api.ScanPage{}, fmt.Errorf("%w: no replica of partition %d is up", api.ErrUnavailable, p)
+		}
+		resp, err := c.scanOn(ctx, node, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: uint32(count - len(page.Keys))})
+		if err != nil {
+			return api.ScanPage{}, unavailableScan(p, err)
+		}
+		for _, k := range resp.Keys {
+			if match == nil || match(k) {
+				page.Keys = append(page.Keys, k)
+			}
+		}
+		if !resp.Done {
+			cur = resp.Next
+		} else {
+			if last {
+				return page, nil // Next 0: complete
+			}
+			cur = hi
+		}
+		if len(page.Keys) >= count {
+			break
+		}
+	}
+	page.Next = cur
+	return page, nil
+}
+
+func unavailableScan(p int, err error) error {
+	if errors.Is(err, transport.ErrUnreachable) {
+		return fmt.Errorf("%w: partition %d: %v", api.ErrUnavailable, p, err)
+	}
+	return err
+}
+
+// Count implements api.KV: one replica of each partition counts its range.
+func (c *Coordinator) Count(ctx context.Context, ns string) (int64, error) {
+	st, _, err := c.placeSynced(ctx, ns, nil)
+	if err != nil {
+		return 0, err
+	}
+	nsDef, _ := st.Namespace(ns)
+	n := st.Replicas(nsDef)
+	ctx, cancel := context.WithTimeout(ctx, 4*c.cfg.Timeout)
+	defer cancel()
+	var total int64
+	for p := range st.Ring.Partitions() {
+		lo, hi, last := st.Ring.Range(p)
+		node, ok := c.scanReplica(st.Ring, p, n)
+		if !ok {
+			return 0, fmt.Errorf("%w: no replica of partition %d is up", api.ErrUnavailable, p)
+		}
+		for cur := lo; ; {
+			resp, err := c.scanOn(ctx, node, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: 100000, CountOnly: true})
+			if err != nil {
+				return 0, unavailableScan(p, err)
+			}
+			total += resp.Count
+			if resp.Done {
+				break
+			}
+			cur = resp.Next
+		}
+	}
+	return total, nil
+}

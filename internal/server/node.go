@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/internal/coordinator"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/internal/transport/nodepb"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Gossip is what a node needs of membership: the member list, its own
+// metadata, and who is up.
+type Gossip interface {
+	metadata.Gossip
+	Up(id string) bool
+}
+
+// NodeConfig configures the data and control planes of one node, without
+// its listeners: the part an in-process cluster builds directly.
+type NodeConfig struct {
+	// ID is the node id; empty means the one stored in DataDir, or a new
+	// one on first start.
+	ID      string
+	DataDir string
+	// Advertised addresses, recorded in the metadata.
+	ClusterAddr, GossipAddr, RESPAddr, HTTPAddr string
+	Transport                                   transport.Transport
+	// Gossip is the membership view; or NewGossip makes it once the node's
+	// id is known (the id lives in the data directory).
+	Gossip          Gossip
+	NewGossip       func(id string) (Gossip, error)
+	BootstrapExpect int
+	Partitions      int
+	// RaftTick is the metadata group's Raft tick (default 100ms).
+	RaftTick time.Duration
+	// RequestTimeout bounds a request's wait for replicas (default 5s).
+	RequestTimeout   time.Duration
+	CacheBytes       int64
+	RecordCacheBytes int64 // 0 disables
+	WALMinSync       time.Duration
+	ReapInterval     time.Duration
+	Clock            clock.Clock
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
+}
+
+// Node is one node's storage, replica, metadata member and coordinator.
+type Node struct {
+	ID    string
+	eng   *storage.Engine
+	store *replica.Store
+	meta  *metadata.Service
+	coord *coordinator.Coordinator
+	log   *slog.Logger
+}
+
+// ErrNodeIDMismatch means --node-id differs from the id the data directory
+// was created with.
+var ErrNodeIDMismatch = errors.New("node id does not match the data directory")
+
+// OpenNode opens a node's storage and builds its parts.
+func OpenNode(cfg NodeConfig) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Transport == nil || (cfg.Gossip == nil && cfg.NewGossip == nil) {
+		return nil, errors.New("server: node needs a transport and gossip")
+	}
+	eng, err := storage.Open(storage.Config{
+		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALMinSyncInterval: cfg.WALMinSync,
+		Logger: cfg.Logger, Registerer: cfg.Registerer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			eng.Close()
+		}
+	}()
+	id, err := nodeID(eng, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Gossip == nil {
+		if cfg.Gossip, err = cfg.NewGossip(id); err != nil {
+			return nil, err
+		}
+	}
+	log := cfg.Logger.With("node", id)
+	store, err := replica.New(replica.Config{
+		Engine: eng, Clock: cfg.Clock, ReapInterval: cfg.ReapInterval, Logger: log,
+		Registerer: cfg.Registerer, CacheBytes: recordCache(cfg.RecordCacheBytes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.Open(metadata.Config{
+		Self:   metadata.Member{ID: id, ClusterAddr: cfg.ClusterAddr, GossipAddr: cfg.GossipAddr, RESPAddr: cfg.RESPAddr, HTTPAddr: cfg.HTTPAddr},
+		Engine: eng, Transport: cfg.Transport, Gossip: cfg.Gossip,
+		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, TickInterval: cfg.RaftTick, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	coord, err := coordinator.New(coordinator.Config{
+		Self: id, Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
+		Timeout: cfg.RequestTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Node{ID: id, eng: eng, store: store, meta: meta, coord: coord, log: log}, nil
+}
+
+// recordCache maps the node setting (0 disables) to the replica's (negative
+// disables).
+func recordCache(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// nodeID returns the node's id: the stored one, checked against want, or
+// want (or a new random id) stored on first start.
+func nodeID(eng *storage.Engine, want string) (string, error) {
+	var stored string
+	err := eng.Get(storage.MetaKey("node-id"), func(v []byte) error { stored = string(v); return nil })
+	switch {
+	case err == nil:
+		if want != "" && want != stored {
+			return "", fmt.Errorf("%w: the directory belongs to node %q, not %q", ErrNodeIDMismatch, stored, want)
+		}
+		return stored, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", err
+	}
+	id := want
+	if id == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		id = "n-" + hex.EncodeToString(b)
+	}
+	b := eng.NewBatch()
+	b.Set(storage.MetaKey("node-id"), []byte(id))
+	if err := eng.Commit(b, true); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// KV is the node's client-facing key-value service.
+func (n *Node) KV() *coordinator.Coordinator { return n.coord }
+
+// Meta is the node's view of the cluster metadata.
+func (n *Node) Meta() *metadata.Service { return n.meta }
+
+// Store is the node's replica.
+func (n *Node) Store() *replica.Store { return n.store }
+
+// Handler serves the node-to-node protocol.
+func (n *Node) Handler() transport.Peer { return nodeHandler{Handler: n.coord.Handler(), meta: n.meta} }
+
+type nodeHandler struct {
+	coordinator.Handler
+	meta *metadata.Service
+}
+
+func (h nodeHandler) Raft(_ context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
+	if r.Group != metadata.Group {
+		return nil, fmt.Errorf("no raft group %d on this node", r.Group)
+	}
+	return &nodepb.RaftResponse{}, h.meta.Step(r)
+}
+
+func (h nodeHandler) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
+	return nil, errors.New("propose is not served: proposals reach the leader through raft")
+}
+
+// Run runs the metadata member and the reaper until ctx ends, then closes
+// storage.
+func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = n.store.Run(ctx) }()
+	err := n.meta.Run(ctx)
+	wg.Wait()
+	if cerr := n.eng.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
