@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 )
 
@@ -11,10 +13,17 @@ func newRootCmd() *cobra.Command {
 		Long: `Pando is a distributed key-value database. Clients connect to any node over
 the Redis protocol or HTTP/JSON.
 
-Start a local node with "pando dev", a production node with "pando server".`,
+Start a local cluster with "pando dev", a production node with "pando server";
+the other commands talk to a node's HTTP API (--http).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd())
+	def := "127.0.0.1:8080"
+	if v := os.Getenv("PANDO_HTTP"); v != "" {
+		def = v
+	}
+	root.PersistentFlags().StringVar(&httpFlag, "http", def, "HTTP address of the node that client and admin commands talk to (env PANDO_HTTP)")
+	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd(),
+		newStatusCmd(), newRingCmd(), newNSCmd(), newGetCmd(), newPutCmd(), newDelCmd(), newBenchCmd())
 	return root
 }

@@ -20,8 +20,16 @@ import (
 type nodeFlags struct {
 	configFile      string
 	dataDir         string
+	nodeID          string
 	respAddr        string
 	httpAddr        string
+	clusterAddr     string
+	gossipAddr      string
+	join            []string
+	bootstrapExpect int
+	partitions      int
+	requestTimeout  time.Duration
+	gossipProfile   string
 	maxKey          int64
 	maxValue        int64
 	cache           int64
@@ -40,6 +48,14 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.StringVar(&n.dataDir, "data-dir", dataDirDefault, "directory holding the node's data")
 	fs.StringVar(&n.respAddr, "resp-addr", def.RESPAddr, "Redis protocol listen address, HOST:PORT")
 	fs.StringVar(&n.httpAddr, "http-addr", def.HTTPAddr, "HTTP API listen address, HOST:PORT")
+	fs.StringVar(&n.nodeID, "node-id", "", "this node's id (default: the one stored in the data directory, or a new one)")
+	fs.StringVar(&n.clusterAddr, "cluster-addr", def.ClusterAddr, "node-to-node RPC listen address, HOST:PORT")
+	fs.StringVar(&n.gossipAddr, "gossip-addr", def.GossipAddr, "gossip listen address (UDP and TCP), HOST:PORT")
+	fs.StringSliceVar(&n.join, "join", nil, "gossip addresses of nodes to join, comma-separated; may include this node's own")
+	fs.IntVar(&n.bootstrapExpect, "bootstrap-expect", 0, "how many nodes form a new cluster (default: 1, or the number of --join addresses)")
+	fs.IntVar(&n.partitions, "partitions", def.Partitions, "partitions of a new cluster's ring (a power of two; fixed at creation)")
+	fs.DurationVar(&n.requestTimeout, "request-timeout", def.RequestTimeout, "how long a request waits for replicas")
+	fs.StringVar(&n.gossipProfile, "gossip-profile", "lan", "failure-detection timings: lan (seconds) or local (sub-second, one machine)")
 	fs.Var(newSize(&n.maxKey, int64(def.Limits.MaxKeyBytes)), "max-key-size", "largest key accepted")
 	fs.Var(newSize(&n.maxValue, int64(def.Limits.MaxValueBytes)), "max-value-size", "largest value accepted")
 	fs.Var(newSize(&n.cache, def.CacheBytes), "cache-size", "storage block cache")
@@ -72,14 +88,25 @@ func (n *nodeFlags) config() (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	if n.gossipProfile != "lan" && n.gossipProfile != "local" {
+		return server.Config{}, fmt.Errorf("--gossip-profile %q: want lan or local", n.gossipProfile)
+	}
 	const maxInt = int64(^uint(0) >> 1)
 	if n.maxKey > maxInt || n.maxValue > maxInt {
 		return server.Config{}, fmt.Errorf("size limits too large")
 	}
 	return server.Config{
 		DataDir:            n.dataDir,
+		NodeID:             n.nodeID,
 		RESPAddr:           n.respAddr,
 		HTTPAddr:           n.httpAddr,
+		ClusterAddr:        n.clusterAddr,
+		GossipAddr:         n.gossipAddr,
+		Join:               n.join,
+		BootstrapExpect:    n.bootstrapExpect,
+		Partitions:         n.partitions,
+		RequestTimeout:     n.requestTimeout,
+		FastGossip:         n.gossipProfile == "local",
 		Limits:             api.Limits{MaxKeyBytes: int(n.maxKey), MaxValueBytes: int(n.maxValue)},
 		CacheBytes:         n.cache,
 		RecordCacheBytes:   n.recordCache,

@@ -66,7 +66,8 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 func (n *node) start(env []string) {
 	n.t.Helper()
 	args := append([]string{"server", "--data-dir", n.dataDir,
-		"--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, n.args...)
+		"--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--cluster-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--log-format", "json"}, n.args...)
 	n.cmd = exec.Command(pandoBin, args...)
 	n.cmd.Env = append(os.Environ(), env...)
 	stderr, err := n.cmd.StderrPipe()

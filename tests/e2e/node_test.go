@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -335,8 +336,11 @@ func TestNewerFormatIsRefused(t *testing.T) {
 
 func TestDevCommand(t *testing.T) {
 	dir := t.TempDir()
+	ports := freePorts(t, 12)
+	// Four runs of three consecutive free ports: dev gives node i base+i.
+	base := func(k int) string { return fmt.Sprint(ports[3*k]) }
 	cmd := exec.Command(pandoBin, "dev", "--data-dir", filepath.Join(dir, "dev"),
-		"--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+		"--resp-port", base(0), "--http-port", base(1), "--cluster-port", base(2), "--gossip-port", base(3))
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -345,29 +349,27 @@ func TestDevCommand(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer cmd.Process.Kill()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for !strings.Contains(stdout.String(), "Press Ctrl-C to stop.") {
 		select {
 		case err := <-exited:
 			t.Fatalf("dev exited early (%v): %s %s", err, stdout.String(), stderr.String())
 		case <-deadline:
-			t.Fatalf("no banner within 30s: %s %s", stdout.String(), stderr.String())
-		case <-time.After(10 * time.Millisecond):
+			t.Fatalf("no banner within 60s: %s %s", stdout.String(), stderr.String())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	text := stdout.String()
-	contains(t, text, "redis-cli -h 127.0.0.1 -p ")
-	contains(t, text, "curl -X PUT --data-binary world http://127.0.0.1:")
-	var addr string
-	for _, l := range strings.Split(text, "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "Redis" {
-			addr = f[2]
-		}
+	contains(t, text, "a local cluster of 3 nodes")
+	n1 := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + base(0)})
+	defer n1.Close()
+	n3 := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", ports[2])})
+	defer n3.Close()
+	if err := n1.Set(ctx, "hello", "world", 0).Err(); err != nil {
+		t.Fatalf("write through n1: %v", err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	if err := c.Set(ctx, "hello", "world", 0).Err(); err != nil {
-		t.Fatalf("dev node at %q: %v", addr, err)
+	if v, err := n3.Get(ctx, "hello").Result(); err != nil || v != "world" {
+		t.Fatalf("read through n3: %q %v", v, err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -381,6 +383,31 @@ func TestDevCommand(t *testing.T) {
 		t.Fatal("dev did not stop within 30s of Ctrl-C")
 	}
 	contains(t, stdout.String(), "Stopped cleanly.")
+}
+
+// freePorts finds n free TCP ports on 127.0.0.1 in runs of three
+// consecutive ports (as dev's per-node ports need).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	for start := 20000 + (os.Getpid()%2000)*10; len(out) < n && start < 60000; start += 3 {
+		ok := true
+		for p := start; p < start+3; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			out = append(out, start, start+1, start+2)
+		}
+	}
+	if len(out) < n {
+		t.Fatal("no free ports")
+	}
+	return out
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a poller.

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// httpFlag is the global --http flag: the node client and admin commands talk
+// to.
+var httpFlag string
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// apiError is the HTTP API's error body.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// call performs a request against --http and decodes a JSON answer into out
+// (when not nil). A JSON error body becomes the returned error.
+func call(method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
+	u := "http://" + httpFlag + path
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach a node at %s (set --http or PANDO_HTTP): %w", httpFlag, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode >= 400 {
+		var e apiError
+		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+			return resp, data, fmt.Errorf("%s (%s)", e.Error.Message, e.Error.Code)
+		}
+		return resp, data, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp, data, fmt.Errorf("unexpected answer from %s: %w", u, err)
+		}
+	}
+	return resp, data, nil
+}
+
+type namespaceView struct {
+	Name        string `json:"name"`
+	N           int    `json:"n"`
+	Model       string `json:"model"`
+	Type        string `json:"type"`
+	MaxSiblings int    `json:"max_siblings"`
+	DB          int    `json:"db"`
+}
+
+type statusView struct {
+	ClusterID  string `json:"cluster_id"`
+	Node       string `json:"node"`
+	Leader     string `json:"leader"`
+	Partitions int    `json:"partitions"`
+	Nodes      []struct {
+		ID          string `json:"id"`
+		State       string `json:"state"`
+		Member      bool   `json:"member"`
+		Voter       bool   `json:"voter"`
+		Partitions  int    `json:"partitions"`
+		ClusterAddr string `json:"cluster_addr"`
+		RESPAddr    string `json:"resp_addr"`
+		HTTPAddr    string `json:"http_addr"`
+	} `json:"nodes"`
+	Namespaces []namespaceView `json:"namespaces"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster: nodes (up or down, voter or not, partitions owned) and namespaces",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var st statusView
+			_, raw, err := call("GET", "/v1/status", nil, nil, &st)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				_, err := out.Write(raw)
+				return err
+			}
+			fmt.Fprintf(out, "cluster %s, %d partitions, metadata leader %s (asked %s)\n\n", orDash(st.ClusterID), st.Partitions, orDash(st.Leader), st.Node)
+			fmt.Fprintf(out, "%-16s %-8s %-9s %-10s %-22s %-22s\n", "NODE", "STATE", "ROLE", "PARTITIONS", "REDIS", "HTTP")
+			for _, n := range st.Nodes {
+				role := "voter"
+				switch {
+				case !n.Member:
+					role = "joining"
+				case !n.Voter:
+					role = "learner"
+				}
+				fmt.Fprintf(out, "%-16s %-8s %-9s %-10d %-22s %-22s\n", n.ID, n.State, role, n.Partitions, orDash(n.RESPAddr), orDash(n.HTTPAddr))
+			}
+			fmt.Fprintln(out)
+			printNamespaces(out, st.Namespaces)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printNamespaces(out io.Writer, nss []namespaceView) {
+	fmt.Fprintf(out, "%-20s %-4s %-3s %-9s %-6s %-12s\n", "NAMESPACE", "DB", "N", "MODEL", "TYPE", "MAX-SIBLINGS")
+	for _, ns := range nss {
+		fmt.Fprintf(out, "%-20s %-4d %-3d %-9s %-6s %-12d\n", ns.Name, ns.DB, ns.N, ns.Model, ns.Type, ns.MaxSiblings)
+	}
+}
+
+func newRingCmd() *cobra.Command {
+	var ns string
+	cmd := &cobra.Command{
+		Use:   "ring",
+		Short: "Show which nodes replicate each partition",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ring struct {
+				Partitions []struct {
+					Partition int      `json:"partition"`
+					From      string   `json:"from"`
+					To        string   `json:"to"`
+					Replicas  []string `json:"replicas"`
+				} `json:"partitions"`
+			}
+			if _, _, err := call("GET", "/v1/ring?ns="+url.QueryEscape(ns), nil, nil, &ring); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			owned := map[string]int{}
+			fmt.Fprintf(out, "%-9s %-35s %s\n", "PARTITION", "HASH RANGE", "REPLICAS (first is the owner)")
+			for _, p := range ring.Partitions {
+				fmt.Fprintf(out, "%-9d %s-%-18s %s\n", p.Partition, p.From, p.To, strings.Join(p.Replicas, " "))
+				if len(p.Replicas) > 0 {
+					owned[p.Replicas[0]]++
+				}
+			}
+			fmt.Fprintln(out)
+			for _, id := range sortedStrings(owned) {
+				fmt.Fprintf(out, "%s owns %d partitions\n", id, owned[id])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ns, "ns", "default", "namespace whose replication factor sets the replica lists")
+	return cmd
+}
+
+func sortedStrings(m map[string]int) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+func newNSCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ns", Short: "Create and list namespaces"}
+	var def namespaceView
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a namespace",
+		Long: `Create a namespace: a keyspace with its own replication factor (--n),
+consistency model and value type. Redis clients reach it with NAMESPACE NAME,
+or SELECT with the number it gets (shown by "pando ns list").`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			def.Name = args[0]
+			body, _ := json.Marshal(def)
+			var created namespaceView
+			if _, _, err := call("POST", "/v1/ns", http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body), &created); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created namespace %s (db %d, n=%d, %s, %s, max %d siblings)\n", created.Name, created.DB, created.N, created.Model, created.Type, created.MaxSiblings)
+			return nil
+		},
+	}
+	create.Flags().IntVar(&def.N, "n", 3, "replication factor")
+	create.Flags().StringVar(&def.Model, "model", "eventual", "eventual or strong")
+	create.Flags().StringVar(&def.Type, "type", "bytes", "bytes, counter, set, map, register or flag")
+	create.Flags().IntVar(&def.MaxSiblings, "max-siblings", 16, "concurrent values a key may hold before writes that add one are refused")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List namespaces",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var l struct {
+				Namespaces []namespaceView `json:"namespaces"`
+			}
+			if _, _, err := call("GET", "/v1/ns", nil, nil, &l); err != nil {
+				return err
+			}
+			printNamespaces(cmd.OutOrStdout(), l.Namespaces)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list)
+	return cmd
+}
+
+// keyPath is the HTTP path of a key in a namespace.
+func keyPath(ns, key string, q url.Values) string {
+	p := "/v1/ns/" + url.PathEscape(ns) + "/kv/" + url.PathEscape(key)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return p
+}
+
+func newGetCmd() *cobra.Command {
+	var ns, r string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print a key's value (or all its concurrent values with --all)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			if r != "" {
+				q.Set("r", r)
+			}
+			if all {
+				q.Set("siblings", "all")
+			}
+			_, data, err := call("GET", keyPath(ns, args[0], q), nil, nil, nil)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			if err == nil && !all && len(data) > 0 && data[len(data)-1] != '\n' && isTerminal(cmd.OutOrStdout()) {
+				fmt.Fprintln(cmd.OutOrStdout())
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&ns, "ns", "default", "namespace")
+	cmd.Flags().StringVar(&r, "r", "", "read level: one, quorum, all or a number")
+	cmd.Flags().BoolVar(&all, "all", false, "print every concurrent value and the context, as JSON")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newPutCmd() *cobra.Command {
+	var ns, w, ctx, ttl string
+	cmd := &cobra.Command{
+		Use:   "put KEY [VALUE]",
+		Short: "Write a key (the value from the argument, or from stdin)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var body io.Reader = os.Stdin
+			if len(args) == 2 {
+				body = strings.NewReader(args[1])
+			}
+			q := url.Values{}
+			if w != "" {
+				q.Set("w", w)
+			}
+			if ttl != "" {
+				q.Set("ttl", ttl)
+			}
+			h := http.Header{}
+			if cmd.Flags().Changed("context") {
+				h.Set("X-Pando-Context", ctx)
+			}
+			_, _, err := call("PUT", keyPath(ns, args[0], q), h, body, nil)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&ns, "ns", "default", "namespace")
+	cmd.Flags().StringVar(&w, "w", "", "write level: one, quorum, all or a number")
+	cmd.Flags().StringVar(&ctx, "context", "", "causal context from get --all: supersede exactly what it covers")
+	cmd.Flags().StringVar(&ttl, "ttl", "", "expire after this long (30s, 1h)")
+	return cmd
+}
+
+func newDelCmd() *cobra.Command {
+	var ns, w, ctx string
+	cmd := &cobra.Command{
+		Use:   "del KEY",
+		Short: "Delete a key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			if w != "" {
+				q.Set("w", w)
+			}
+			h := http.Header{}
+			if cmd.Flags().Changed("context") {
+				h.Set("X-Pando-Context", ctx)
+			}
+			_, _, err := call("DELETE", keyPath(ns, args[0], q), h, nil, nil)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&ns, "ns", "default", "namespace")
+	cmd.Flags().StringVar(&w, "w", "", "write level: one, quorum, all or a number")
+	cmd.Flags().StringVar(&ctx, "context", "", "causal context from get --all: delete exactly what it covers")
+	return cmd
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// startCluster runs n pando processes that form one cluster: fixed gossip
+// ports (each node's --join lists them all, its own included), kernel-chosen
+// ports for the rest.
+func startCluster(t *testing.T, n int) []*node {
+	t.Helper()
+	ports := freePorts(t, n)
+	var join []string
+	for i := range n {
+		join = append(join, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+	}
+	nodes := make([]*node, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		nodes[i] = &node{t: t, dataDir: t.TempDir(), args: []string{
+			"--node-id", fmt.Sprintf("n%d", i+1), "--bootstrap-expect", fmt.Sprint(n),
+			"--join", strings.Join(join, ","), "--gossip-profile", "local", "--request-timeout", "2s",
+		}}
+	}
+	// The harness passes --gossip-addr 127.0.0.1:0; a later flag wins.
+	for i := range n {
+		nodes[i].args = append(nodes[i].args, "--gossip-addr", join[i])
+	}
+	errs := make(chan string, n)
+	for _, nd := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs <- fmt.Sprint(r)
+				}
+			}()
+			nd.start(nil)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	return nodes
+}
+
+func TestClusterWriteThroughOneReadThroughAnother(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c1, c3 := nodes[0].client(t), nodes[2].client(t)
+	for i := range 100 {
+		if err := c1.Set(ctx, fmt.Sprint("key:", i), fmt.Sprint("value:", i), 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		if v, err := c3.Get(ctx, fmt.Sprint("key:", i)).Result(); err != nil || v != fmt.Sprint("value:", i) {
+			t.Fatalf("key:%d through n3: %q %v", i, v, err)
+		}
+	}
+	if n, err := nodes[1].client(t).DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Fatalf("DBSIZE through n2: %d %v", n, err)
+	}
+	// A namespace created through n2's HTTP API is usable through n1 at once.
+	resp, err := http.Post("http://"+nodes[1].http+"/v1/ns", "application/json", strings.NewReader(`{"name":"users","n":2}`))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create namespace: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	single := redis.NewClient(&redis.Options{Addr: nodes[0].resp, PoolSize: 1})
+	defer single.Close()
+	if err := single.Do(ctx, "namespace", "users").Err(); err != nil {
+		t.Fatalf("NAMESPACE users through n1 right after creating it through n2: %v", err)
+	}
+	if err := single.Set(ctx, "alice", "a", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, nil, "get", "--http", nodes[2].http, "--ns", "users", "alice")
+	if err != nil || out != "a" {
+		t.Fatalf("pando get through n3: %q %v", out, err)
+	}
+	out, err = run(t, nil, "status", "--http", nodes[2].http)
+	if err != nil || strings.Count(out, " up ") != 3 || !strings.Contains(out, "users") {
+		t.Fatalf("pando status:\n%s %v", out, err)
+	}
+}
+
+// TestClusterKillDuringQuorumWrites: clients write unique keys at QUORUM
+// through two nodes while the third is killed with SIGKILL and restarted.
+// Every acknowledged write must be readable afterwards.
+func TestClusterKillDuringQuorumWrites(t *testing.T) {
+	nodes := startCluster(t, 3)
+	var acked sync.Map
+	var count, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, via := range []*node{nodes[0], nodes[2]} {
+		c := redis.NewClient(&redis.Options{Addr: via.resp, PoolSize: 8, MaxRetries: -1})
+		defer c.Close()
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k := fmt.Sprintf("%s-w%d-%d", via.resp, w, i)
+					if err := c.Set(ctx, k, k, 0).Err(); err == nil {
+						acked.Store(k, true)
+						count.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	waitFor := func(n int64) {
+		deadline := time.Now().Add(60 * time.Second)
+		for count.Load() < n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polling a counter
+		}
+	}
+	waitFor(500)
+	nodes[1].kill()
+	before := count.Load()
+	waitFor(before + 500) // writes go on with one node down
+	if count.Load() < before+500 {
+		t.Fatalf("writes stalled with one node down: %d acknowledged after the kill", count.Load()-before)
+	}
+	nodes[1].restart()
+	waitFor(count.Load() + 300)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d writes acknowledged, %d refused", count.Load(), failed.Load())
+	c2 := redis.NewClient(&redis.Options{Addr: nodes[1].resp, PoolSize: 1})
+	defer c2.Close()
+	if err := c2.Do(ctx, "consistency", "all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	acked.Range(func(k, _ any) bool {
+		if v, err := c2.Get(ctx, k.(string)).Result(); err != nil || v != k {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged %s: %q %v", k, v, err)
+			}
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Fatalf("%d acknowledged writes lost", missing)
+	}
+}
