@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
@@ -30,6 +31,13 @@ type Liveness interface {
 type Config struct {
 	// Self is this node's id.
 	Self string
+	// Actor names this node's write events in version vectors. It must
+	// change every time the node starts (Pando uses id.epoch): writes are
+	// sent to other replicas before they are durable here, so after a crash
+	// a node must never stamp a new write with a dot an earlier, lost one
+	// may already have on another replica. Default: Self, safe only for a
+	// node with no peers.
+	Actor string
 	// Store is this node's replica.
 	Store *replica.Store
 	// Meta provides the ring and namespaces.
@@ -52,6 +60,9 @@ type Coordinator struct {
 	log   *slog.Logger
 	store *replica.Store
 	self  string
+
+	repMu sync.Mutex
+	reps  map[string]*replicator // by peer
 }
 
 var _ api.KV = (*Coordinator)(nil)
@@ -76,6 +87,9 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Self == "" || cfg.Store == nil || cfg.Meta == nil || cfg.Transport == nil {
 		return nil, errors.New("coordinator: config needs Self, Store, Meta and Transport")
 	}
+	if cfg.Actor == "" {
+		cfg.Actor = cfg.Self
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -84,7 +98,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self}, nil
+	return &Coordinator{cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self, reps: map[string]*replicator{}}, nil
 }
 
 // Meta is the metadata the coordinator reads.

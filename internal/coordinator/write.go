@@ -76,17 +76,19 @@ func (c *Coordinator) coordinate(ctx context.Context, req *nodepb.WriteRequest) 
 		return nil, fmt.Errorf("%w: %s is not among %v", errNotReplica, c.self, pl.pref)
 	}
 	var resp nodepb.WriteResponse
-	rec, err := c.store.Update(req.Namespace, req.Key, func(cur replica.Record, found bool) (replica.Record, bool, error) {
+	recs, wait, err := c.store.UpdateManyAsync(req.Namespace, [][]byte{req.Key}, func(_ int, cur replica.Record, found bool) (replica.Record, bool, error) {
 		return c.applyWrite(pl, req, cur, &resp)
 	})
 	if err != nil {
 		return nil, err
 	}
+	rec := recs[0]
 	resp.Context = rec.Set.Context().Encode()
 	if !resp.Applied {
-		return &resp, nil
+		return &resp, wait()
 	}
-	if acks := c.replicate(ctx, pl, req.Namespace, req.Key, rec, int(req.W)); acks < int(req.W) {
+	// The local fsync and the other replicas' run at the same time.
+	if acks := c.replicate(ctx, pl, req.Namespace, req.Key, rec, int(req.W), wait); acks < int(req.W) {
 		return nil, unavailableWrite(acks, int(req.W))
 	}
 	return &resp, nil
@@ -149,7 +151,7 @@ func (c *Coordinator) applyWrite(pl placement, req *nodepb.WriteRequest, cur rep
 	default:
 		return cur, false, fmt.Errorf("%w: unknown write op %v", api.ErrInvalidArgument, req.Op)
 	}
-	next := dvv.Update(ctx, cur.Set, c.self, sib)
+	next := dvv.Update(ctx, cur.Set, c.cfg.Actor, sib)
 	if n := next.Len(); n > pl.ns.MaxSiblings && n > cur.Set.Len() {
 		return cur, false, fmt.Errorf("%w: the key would hold %d concurrent values, namespace %s allows %d; read them with SIBLINGS and write back with their context to resolve",
 			api.ErrTooManySiblings, n, pl.ns.Name, pl.ns.MaxSiblings)
@@ -175,38 +177,34 @@ func expiryCondHolds(cond nodepb.ExpireCond, cur, next int64) bool {
 }
 
 // replicate sends a record this node just wrote to the key's other replicas
-// that are up, and returns once w replicas (this one included) hold it, or
-// once that can no longer happen. Calls still in flight finish in the
-// background.
-func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, w int) int {
+// that are up, and returns once w replicas hold it (this one counts once
+// local waits for its fsync), or once that can no longer happen. Calls still
+// in flight finish in the background.
+func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, w int, local func() error) int {
 	var others []string
 	for _, r := range pl.pref {
 		if r != c.self && c.up(r) {
 			others = append(others, r)
 		}
 	}
-	acks := 1
 	if len(others) == 0 {
-		return acks
+		if local() != nil {
+			return 0
+		}
+		return 1
 	}
+	acks := 0
 	// The calls may outlive this request: they must not share the caller's
 	// key, which a front end reuses for its next command.
 	req := &nodepb.ReplicateRequest{Namespace: ns, Key: bytes.Clone(key), Record: replica.AppendRecord(nil, &rec)}
-	results := make(chan error, len(others))
+	results := make(chan error, len(others)+1)
 	for _, r := range others {
-		go func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
-			defer cancel()
-			_, err := c.cfg.Transport.Peer(r).Replicate(rctx, req)
-			if err != nil {
-				c.log.Debug("replicating", "to", r, "err", err)
-			}
-			results <- err
-		}()
+		c.replicatorFor(r).send(req, results)
 	}
+	go func() { results <- local() }()
 	// Wait until w hold it, or, when that cannot happen, for every answer,
 	// so the count reported is the true one.
-	for pending := len(others); pending > 0 && acks < w; pending-- {
+	for pending := len(others) + 1; pending > 0 && acks < w; pending-- {
 		select {
 		case err := <-results:
 			if err == nil {
@@ -249,16 +247,17 @@ func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placeme
 		keys[i] = kv.Key
 	}
 	resps := make([]nodepb.WriteResponse, len(kvs))
-	recs, err := c.store.UpdateMany(ns, keys, func(i int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+	recs, wait, err := c.store.UpdateManyAsync(ns, keys, func(i int, cur replica.Record, _ bool) (replica.Record, bool, error) {
 		req := &nodepb.WriteRequest{Op: nodepb.WriteOp_WRITE_OP_PUT, Value: kvs[i].Value}
 		return c.applyWrite(pls[i], req, cur, &resps[i])
 	})
 	if err != nil {
 		return err
 	}
-	if w <= 1 && allLocalOnly(pls, c.self) {
-		return nil
+	if allLocalOnly(pls, c.self) {
+		return wait()
 	}
+	local := sync.OnceValue(wait)
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
@@ -266,7 +265,7 @@ func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placeme
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if acks := c.replicate(ctx, pls[i], ns, kvs[i].Key, recs[i], w); acks < w {
+			if acks := c.replicate(ctx, pls[i], ns, kvs[i].Key, recs[i], w, local); acks < w {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = unavailableWrite(acks, w)

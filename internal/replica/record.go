@@ -193,3 +193,6 @@ func (r *Record) reclaimAt() int64 {
 
 // sameRecord reports whether two encoded records are equal.
 func sameRecord(a, b []byte) bool { return slices.Equal(a, b) }
+
+// SameRecord reports whether two records are equal.
+func SameRecord(a, b *Record) bool { return sameRecord(AppendRecord(nil, a), AppendRecord(nil, b)) }

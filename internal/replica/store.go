@@ -224,6 +224,25 @@ func (s *Store) Update(ns string, key []byte, fn UpdateFunc) (Record, error) {
 // synced batch. fn is called with each key's index. If fn fails for any key,
 // nothing is written.
 func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, found bool) (Record, bool, error)) ([]Record, error) {
+	recs, wait, err := s.UpdateManyAsync(ns, keys, fn)
+	if err != nil {
+		return nil, err
+	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// UpdateManyAsync is UpdateMany that returns as soon as the batch is queued
+// for commit: the records are final, and wait blocks until they are durable
+// (or reports why they may not be). The next writer of these keys already
+// builds on them. Callers may act on the records before they are durable
+// (send them to other replicas, say) only if a crash before the fsync cannot
+// make this node reuse their dots; Pando's coordinators stamp events with a
+// per-start epoch for that reason.
+func (s *Store) UpdateManyAsync(ns string, keys [][]byte, fn func(i int, cur Record, found bool) (Record, bool, error)) (recs []Record, wait func() error, err error) {
+	nothing := func() error { return nil }
 	hashes := make([]uint64, len(keys))
 	dataKeys := make([][]byte, len(keys))
 	idx := make([]int, 0, len(keys))
@@ -257,14 +276,14 @@ func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, 
 			if cur, found, err = s.current(s.lockFor(hashes[i]), hashes[i], dataKeys[i]); err != nil {
 				b.Close()
 				unlock()
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		next, write, err := fn(i, cur, found)
 		if err != nil {
 			b.Close()
 			unlock()
-			return nil, err
+			return nil, nil, err
 		}
 		if !write {
 			out[i] = cur
@@ -277,7 +296,7 @@ func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, 
 	if b.Len() == 0 {
 		b.Close()
 		unlock()
-		return out, nil
+		return out, nothing, nil
 	}
 	// Publish the queued records to the next writers of these keys, and
 	// withdraw each once its batch is in storage.
@@ -296,12 +315,9 @@ func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, 
 			st.Unlock()
 		})
 	}
-	wait := s.eng.CommitAsync(b)
+	wait = s.eng.CommitAsync(b)
 	unlock()
-	if err := wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, wait, nil
 }
 
 // Merge folds a record from another replica into this one's copy of key,

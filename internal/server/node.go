@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -102,6 +103,10 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	epoch, err := nextEpoch(eng)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger.With("node", id)
 	store, err := replica.New(replica.Config{
 		Engine: eng, Clock: cfg.Clock, ReapInterval: cfg.ReapInterval, Logger: log,
@@ -119,7 +124,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		return nil, err
 	}
 	coord, err := coordinator.New(coordinator.Config{
-		Self: id, Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
+		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
 		Timeout: cfg.RequestTimeout, Logger: log,
 	})
 	if err != nil {
@@ -163,6 +168,31 @@ func nodeID(eng *storage.Engine, want string) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// nextEpoch counts this start of the node, durably, before it writes
+// anything: its write events are stamped id.epoch, so no event after a crash
+// can reuse a dot of one before it (see coordinator.Config.Actor).
+func nextEpoch(eng *storage.Engine) (uint64, error) {
+	var epoch uint64
+	err := eng.Get(storage.MetaKey("epoch"), func(v []byte) error {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			return fmt.Errorf("server: corrupt epoch %x", v)
+		}
+		epoch = n
+		return nil
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return 0, err
+	}
+	epoch++
+	b := eng.NewBatch()
+	b.Set(storage.MetaKey("epoch"), binary.AppendUvarint(nil, epoch))
+	if err := eng.Commit(b, true); err != nil {
+		return 0, err
+	}
+	return epoch, nil
 }
 
 // KV is the node's client-facing key-value service.

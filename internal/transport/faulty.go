@@ -169,6 +169,10 @@ func (p faultyPeer) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (
 	return faulty(ctx, p, r, Peer.Replicate)
 }
 
+func (p faultyPeer) ReplicateBatch(ctx context.Context, r *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
+	return faulty(ctx, p, r, Peer.ReplicateBatch)
+}
+
 func (p faultyPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
 	return faulty(ctx, p, r, Peer.Read)
 }

@@ -186,6 +186,10 @@ func (p grpcPeer) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (*n
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Replicate)
 }
 
+func (p grpcPeer) ReplicateBatch(ctx context.Context, r *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.ReplicateBatch)
+}
+
 func (p grpcPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Read)
 }
@@ -226,6 +230,11 @@ func (s server) Write(ctx context.Context, r *nodepb.WriteRequest) (*nodepb.Writ
 
 func (s server) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error) {
 	resp, err := s.h.Replicate(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) ReplicateBatch(ctx context.Context, r *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
+	resp, err := s.h.ReplicateBatch(ctx, r)
 	return resp, toStatus(err)
 }
 

@@ -80,6 +80,10 @@ func (p memPeer) Replicate(ctx context.Context, r *nodepb.ReplicateRequest) (*no
 	return call(ctx, p, r, Peer.Replicate)
 }
 
+func (p memPeer) ReplicateBatch(ctx context.Context, r *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
+	return call(ctx, p, r, Peer.ReplicateBatch)
+}
+
 func (p memPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
 	return call(ctx, p, r, Peer.Read)
 }

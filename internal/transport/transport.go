@@ -16,6 +16,7 @@ var ErrUnreachable = errors.New("transport: peer unreachable")
 type Peer interface {
 	Write(context.Context, *nodepb.WriteRequest) (*nodepb.WriteResponse, error)
 	Replicate(context.Context, *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error)
+	ReplicateBatch(context.Context, *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error)
 	Read(context.Context, *nodepb.ReadRequest) (*nodepb.ReadResponse, error)
 	Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error)
 	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)

@@ -34,6 +34,10 @@ func (r *recorder) Replicate(context.Context, *nodepb.ReplicateRequest) (*nodepb
 	r.calls.Add(1)
 	return &nodepb.ReplicateResponse{}, nil
 }
+func (r *recorder) ReplicateBatch(context.Context, *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
+	r.calls.Add(1)
+	return &nodepb.ReplicateBatchResponse{}, nil
+}
 func (r *recorder) Read(_ context.Context, q *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
 	r.calls.Add(1)
 	return &nodepb.ReadResponse{Found: true, Record: q.Key}, nil

@@ -500,6 +500,95 @@ func (*ReplicateResponse) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{3}
 }
 
+type ReplicateBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReplicateRequest    `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicateBatchRequest) Reset() {
+	*x = ReplicateBatchRequest{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicateBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicateBatchRequest) ProtoMessage() {}
+
+func (x *ReplicateBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicateBatchRequest.ProtoReflect.Descriptor instead.
+func (*ReplicateBatchRequest) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReplicateBatchRequest) GetItems() []*ReplicateRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ReplicateBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per item: empty when the item is durable here, else the error.
+	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicateBatchResponse) Reset() {
+	*x = ReplicateBatchResponse{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicateBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicateBatchResponse) ProtoMessage() {}
+
+func (x *ReplicateBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicateBatchResponse.ProtoReflect.Descriptor instead.
+func (*ReplicateBatchResponse) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReplicateBatchResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -510,7 +599,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +611,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +624,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadRequest) GetNamespace() string {
@@ -562,7 +651,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +663,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +676,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -620,7 +709,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +721,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +734,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScanRequest) GetNamespace() string {
@@ -703,7 +792,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +804,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +817,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ScanResponse) GetKeys() [][]byte {
@@ -770,7 +859,7 @@ type RaftRequest struct {
 
 func (x *RaftRequest) Reset() {
 	*x = RaftRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +871,7 @@ func (x *RaftRequest) String() string {
 func (*RaftRequest) ProtoMessage() {}
 
 func (x *RaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +884,7 @@ func (x *RaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRequest.ProtoReflect.Descriptor instead.
 func (*RaftRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RaftRequest) GetGroup() uint64 {
@@ -820,7 +909,7 @@ type RaftResponse struct {
 
 func (x *RaftResponse) Reset() {
 	*x = RaftResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +921,7 @@ func (x *RaftResponse) String() string {
 func (*RaftResponse) ProtoMessage() {}
 
 func (x *RaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +934,7 @@ func (x *RaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftResponse.ProtoReflect.Descriptor instead.
 func (*RaftResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
 }
 
 type ProposeRequest struct {
@@ -858,7 +947,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +959,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +972,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -905,7 +994,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1006,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1019,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposeResponse) GetIndex() uint64 {
@@ -981,7 +1070,11 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
 	"\x06record\x18\x03 \x01(\fR\x06record\"\x13\n" +
-	"\x11ReplicateResponse\"=\n" +
+	"\x11ReplicateResponse\"N\n" +
+	"\x15ReplicateBatchRequest\x125\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"0\n" +
+	"\x16ReplicateBatchResponse\x12\x16\n" +
+	"\x06errors\x18\x01 \x03(\tR\x06errors\"=\n" +
 	"\vReadRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\"<\n" +
@@ -1025,10 +1118,11 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\xa7\x03\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x042\x86\x04\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
-	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12?\n" +
+	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
+	"\x0eReplicateBatch\x12$.pando.node.v1.ReplicateBatchRequest\x1a%.pando.node.v1.ReplicateBatchResponse\x12?\n" +
 	"\x04Read\x12\x1a.pando.node.v1.ReadRequest\x1a\x1b.pando.node.v1.ReadResponse\x12?\n" +
 	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12?\n" +
 	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
@@ -1047,45 +1141,50 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
-	(WriteOp)(0),              // 0: pando.node.v1.WriteOp
-	(Cond)(0),                 // 1: pando.node.v1.Cond
-	(ExpireCond)(0),           // 2: pando.node.v1.ExpireCond
-	(*WriteRequest)(nil),      // 3: pando.node.v1.WriteRequest
-	(*WriteResponse)(nil),     // 4: pando.node.v1.WriteResponse
-	(*ReplicateRequest)(nil),  // 5: pando.node.v1.ReplicateRequest
-	(*ReplicateResponse)(nil), // 6: pando.node.v1.ReplicateResponse
-	(*ReadRequest)(nil),       // 7: pando.node.v1.ReadRequest
-	(*ReadResponse)(nil),      // 8: pando.node.v1.ReadResponse
-	(*ScanRequest)(nil),       // 9: pando.node.v1.ScanRequest
-	(*ScanResponse)(nil),      // 10: pando.node.v1.ScanResponse
-	(*RaftRequest)(nil),       // 11: pando.node.v1.RaftRequest
-	(*RaftResponse)(nil),      // 12: pando.node.v1.RaftResponse
-	(*ProposeRequest)(nil),    // 13: pando.node.v1.ProposeRequest
-	(*ProposeResponse)(nil),   // 14: pando.node.v1.ProposeResponse
+	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
+	(Cond)(0),                      // 1: pando.node.v1.Cond
+	(ExpireCond)(0),                // 2: pando.node.v1.ExpireCond
+	(*WriteRequest)(nil),           // 3: pando.node.v1.WriteRequest
+	(*WriteResponse)(nil),          // 4: pando.node.v1.WriteResponse
+	(*ReplicateRequest)(nil),       // 5: pando.node.v1.ReplicateRequest
+	(*ReplicateResponse)(nil),      // 6: pando.node.v1.ReplicateResponse
+	(*ReplicateBatchRequest)(nil),  // 7: pando.node.v1.ReplicateBatchRequest
+	(*ReplicateBatchResponse)(nil), // 8: pando.node.v1.ReplicateBatchResponse
+	(*ReadRequest)(nil),            // 9: pando.node.v1.ReadRequest
+	(*ReadResponse)(nil),           // 10: pando.node.v1.ReadResponse
+	(*ScanRequest)(nil),            // 11: pando.node.v1.ScanRequest
+	(*ScanResponse)(nil),           // 12: pando.node.v1.ScanResponse
+	(*RaftRequest)(nil),            // 13: pando.node.v1.RaftRequest
+	(*RaftResponse)(nil),           // 14: pando.node.v1.RaftResponse
+	(*ProposeRequest)(nil),         // 15: pando.node.v1.ProposeRequest
+	(*ProposeResponse)(nil),        // 16: pando.node.v1.ProposeResponse
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
 	1,  // 1: pando.node.v1.WriteRequest.cond:type_name -> pando.node.v1.Cond
 	2,  // 2: pando.node.v1.WriteRequest.expire_cond:type_name -> pando.node.v1.ExpireCond
-	3,  // 3: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	5,  // 4: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	7,  // 5: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	9,  // 6: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	11, // 7: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	13, // 8: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
-	4,  // 9: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	6,  // 10: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	8,  // 11: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	10, // 12: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	12, // 13: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	14, // 14: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	5,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
+	3,  // 4: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	5,  // 5: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	7,  // 6: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	9,  // 7: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	11, // 8: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	13, // 9: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	15, // 10: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
+	4,  // 11: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	6,  // 12: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	8,  // 13: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	10, // 14: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	12, // 15: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	14, // 16: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	16, // 17: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -1099,7 +1198,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,12 +21,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Node_Write_FullMethodName     = "/pando.node.v1.Node/Write"
-	Node_Replicate_FullMethodName = "/pando.node.v1.Node/Replicate"
-	Node_Read_FullMethodName      = "/pando.node.v1.Node/Read"
-	Node_Scan_FullMethodName      = "/pando.node.v1.Node/Scan"
-	Node_Raft_FullMethodName      = "/pando.node.v1.Node/Raft"
-	Node_Propose_FullMethodName   = "/pando.node.v1.Node/Propose"
+	Node_Write_FullMethodName          = "/pando.node.v1.Node/Write"
+	Node_Replicate_FullMethodName      = "/pando.node.v1.Node/Replicate"
+	Node_ReplicateBatch_FullMethodName = "/pando.node.v1.Node/ReplicateBatch"
+	Node_Read_FullMethodName           = "/pando.node.v1.Node/Read"
+	Node_Scan_FullMethodName           = "/pando.node.v1.Node/Scan"
+	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
+	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
 )
 
 // NodeClient is the client API for Node service.
@@ -41,6 +42,8 @@ type NodeClient interface {
 	Write(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	// Replicate merges a key's record into this node's copy, durably.
 	Replicate(ctx context.Context, in *ReplicateRequest, opts ...grpc.CallOption) (*ReplicateResponse, error)
+	// ReplicateBatch merges several records, durably, in one commit.
+	ReplicateBatch(ctx context.Context, in *ReplicateBatchRequest, opts ...grpc.CallOption) (*ReplicateBatchResponse, error)
 	// Read returns this node's copy of a key's record.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
@@ -73,6 +76,16 @@ func (c *nodeClient) Replicate(ctx context.Context, in *ReplicateRequest, opts .
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicateResponse)
 	err := c.cc.Invoke(ctx, Node_Replicate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) ReplicateBatch(ctx context.Context, in *ReplicateBatchRequest, opts ...grpc.CallOption) (*ReplicateBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicateBatchResponse)
+	err := c.cc.Invoke(ctx, Node_ReplicateBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +144,8 @@ type NodeServer interface {
 	Write(context.Context, *WriteRequest) (*WriteResponse, error)
 	// Replicate merges a key's record into this node's copy, durably.
 	Replicate(context.Context, *ReplicateRequest) (*ReplicateResponse, error)
+	// ReplicateBatch merges several records, durably, in one commit.
+	ReplicateBatch(context.Context, *ReplicateBatchRequest) (*ReplicateBatchResponse, error)
 	// Read returns this node's copy of a key's record.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
@@ -154,6 +169,9 @@ func (UnimplementedNodeServer) Write(context.Context, *WriteRequest) (*WriteResp
 }
 func (UnimplementedNodeServer) Replicate(context.Context, *ReplicateRequest) (*ReplicateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Replicate not implemented")
+}
+func (UnimplementedNodeServer) ReplicateBatch(context.Context, *ReplicateBatchRequest) (*ReplicateBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReplicateBatch not implemented")
 }
 func (UnimplementedNodeServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Read not implemented")
@@ -220,6 +238,24 @@ func _Node_Replicate_Handler(srv interface{}, ctx context.Context, dec func(inte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(NodeServer).Replicate(ctx, req.(*ReplicateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_ReplicateBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicateBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ReplicateBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ReplicateBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ReplicateBatch(ctx, req.(*ReplicateBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -310,6 +346,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Replicate",
 			Handler:    _Node_Replicate_Handler,
+		},
+		{
+			MethodName: "ReplicateBatch",
+			Handler:    _Node_ReplicateBatch_Handler,
 		},
 		{
 			MethodName: "Read",
