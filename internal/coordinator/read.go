@@ -41,19 +41,30 @@ func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.Re
 		return c.store.Read(ns, key)
 	}
 	ctx, cancel := c.deadline(ctx)
+	// Ask R replicas (this node first), and one more each time one fails,
+	// as Cassandra does: a healthy read costs R calls, not N.
 	results := make(chan readResult, len(targets))
-	for _, t := range targets {
+	asked := 0
+	ask := func() {
+		t := targets[asked]
+		asked++
 		go func() { results <- c.readOne(ctx, t, ns, key) }()
+	}
+	for asked < r {
+		ask()
 	}
 	var got []readResult
 	ok := 0
-	for len(got) < len(targets) && ok < r && ok+len(targets)-len(got) >= r {
+	for ok < r && len(got) < asked {
 		res := <-results
 		got = append(got, res)
 		if res.err == nil {
 			ok++
+		} else if asked < len(targets) {
+			ask()
 		}
 	}
+	targets = targets[:asked]
 	if ok < r {
 		cancel()
 		return replica.Record{}, false, fmt.Errorf("%w: %d of %d required replicas answered", api.ErrUnavailable, ok, r)
