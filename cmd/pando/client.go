@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,7 +172,7 @@ func newRingCmd() *cobra.Command {
 				}
 			}
 			fmt.Fprintln(out)
-			for _, id := range sortedStrings(owned) {
+			for _, id := range slices.Sorted(maps.Keys(owned)) {
 				fmt.Fprintf(out, "%s owns %d partitions\n", id, owned[id])
 			}
 			return nil
@@ -178,19 +180,6 @@ func newRingCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&ns, "ns", "default", "namespace whose replication factor sets the replica lists")
 	return cmd
-}
-
-func sortedStrings(m map[string]int) []string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 func newNSCmd() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -378,17 +379,9 @@ func (g *Group) publishStatus() {
 	for id := range st.Config.Learners {
 		s.Learners = append(s.Learners, id)
 	}
-	sortIDs(s.Voters)
-	sortIDs(s.Learners)
+	slices.Sort(s.Voters)
+	slices.Sort(s.Learners)
 	g.status.Store(s)
-}
-
-func sortIDs(ids []uint64) {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
 }
 
 // Campaign makes this member try to become leader now (tests, and a lone
