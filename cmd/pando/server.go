@@ -40,6 +40,7 @@ type nodeFlags struct {
 	logLevel        string
 	logFormat       string
 	pprof           bool
+	debugClock      bool
 }
 
 func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
@@ -64,6 +65,8 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
+	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
+	_ = fs.MarkHidden("debug-clock")
 	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&n.logFormat, "log-format", "text", "text or json")
 }
@@ -114,6 +117,7 @@ func (n *nodeFlags) config() (server.Config, error) {
 		WALMinSyncInterval: n.walSync,
 		ShutdownTimeout:    n.shutdownTimeout,
 		Pprof:              n.pprof,
+		DebugClock:         n.debugClock,
 		Version:            pandoVersion(),
 		Logger:             log,
 	}, nil

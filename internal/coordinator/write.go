@@ -76,6 +76,9 @@ func (c *Coordinator) coordinate(ctx context.Context, req *nodepb.WriteRequest) 
 		return nil, fmt.Errorf("%w: %s is not among %v", errNotReplica, c.self, pl.pref)
 	}
 	var resp nodepb.WriteResponse
+	if sabotage == "ack-unwritten" && sabotaged.Add(1)%20 == 0 {
+		return &nodepb.WriteResponse{Applied: true}, nil
+	}
 	recs, wait, err := c.store.UpdateManyAsync(req.Namespace, [][]byte{req.Key}, func(_ int, cur replica.Record, found bool) (replica.Record, bool, error) {
 		return c.applyWrite(pl, req, cur, &resp)
 	})
@@ -86,6 +89,10 @@ func (c *Coordinator) coordinate(ctx context.Context, req *nodepb.WriteRequest) 
 	resp.Context = rec.Set.Context().Encode()
 	if !resp.Applied {
 		return &resp, wait()
+	}
+	if sabotage == "ack-early" {
+		go func() { _ = wait() }()
+		return &resp, nil
 	}
 	// The local fsync and the other replicas' run at the same time.
 	if acks := c.replicate(ctx, pl, req.Namespace, req.Key, rec, int(req.W), wait); acks < int(req.W) {

@@ -152,7 +152,43 @@ func New(cfg Config) (*Membership, error) {
 	}
 	m.ml = ml
 	m.record(ml.LocalNode(), Alive)
+	interval := 10 * time.Second
+	if cfg.Fast {
+		interval = time.Second
+	}
+	m.wg.Add(1)
+	go m.reconnect(interval)
 	return m, nil
+}
+
+// reconnect keeps contacting members gossip declared dead (not those that
+// left). Gossip stops probing a dead member, and after a partition each side
+// gossips only with its own survivors, so without this the two sides of a
+// healed partition would never meet again (Serf's reconnect loop solves the
+// same problem).
+func (m *Membership) reconnect(interval time.Duration) {
+	defer m.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		var dead []string
+		for _, mb := range m.Members() {
+			if mb.State == Dead && mb.GossipAddr != "" {
+				dead = append(dead, mb.GossipAddr)
+			}
+		}
+		if len(dead) == 0 {
+			continue
+		}
+		if n, _ := m.ml.Join(dead); n > 0 {
+			m.log.Info("reconnected to members declared dead", "contacted", n)
+		}
+	}
 }
 
 func splitHostPort(addr string) (string, int, error) {

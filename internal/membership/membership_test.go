@@ -80,3 +80,26 @@ func TestJoinRetriesUntilAPeerAppears(t *testing.T) {
 	defer a.Shutdown(time.Second)
 	eventually(t, "b to see a", func() bool { return b.Up("a") })
 }
+
+// TestDeadMembersAreReconnected: after a node is declared dead and comes back
+// on the same address (as after a healed partition), the others find it
+// again without being told.
+func TestDeadMembersAreReconnected(t *testing.T) {
+	a := start(t, "a")
+	defer a.Shutdown(time.Second)
+	b := start(t, "b", a.LocalAddr())
+	addr := b.LocalAddr()
+	eventually(t, "a to see b", func() bool { return a.Up("b") })
+	// b vanishes without leaving; a declares it dead.
+	b.ml.Shutdown()
+	close(b.stop)
+	b.wg.Wait()
+	eventually(t, "b to be dead", func() bool { mb, _ := a.Member("b"); return mb.State == Dead })
+	// b comes back on the same address, joining nobody: a must reconnect.
+	b2, err := New(Config{NodeID: "b", BindAddr: addr, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Shutdown(time.Second)
+	eventually(t, "a to reconnect to b", func() bool { return a.Up("b") })
+}

@@ -71,6 +71,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
 	Pprof bool
+	// DebugClock runs the node on an adjustable clock, moved through POST
+	// /v1/debug/clock: for the verifier's clock nemesis. Never in
+	// production.
+	DebugClock bool
 	// Version is reported by INFO and /metrics.
 	Version string
 	// Clock is the node's clock (default: the real one).
@@ -170,6 +174,11 @@ func New(cfg Config) (s *Server, err error) {
 	if cfg.Version == "" {
 		cfg.Version = def.Version
 	}
+	var debugClock *clock.Offset
+	if cfg.DebugClock {
+		debugClock = clock.NewOffset(0)
+		cfg.Clock = debugClock
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -251,7 +260,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	s.http, err = httpapi.New(httpapi.Config{
 		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
-		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s},
+		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock,
 	})
 	if err != nil {
 		return nil, err

@@ -39,7 +39,10 @@ type Config struct {
 	// Cluster, if set, serves the admin endpoints (/v1/status, /v1/ring,
 	// /v1/ns).
 	Cluster Cluster
-	Logger  *slog.Logger
+	// DebugClock, if set, serves POST /v1/debug/clock, which moves the
+	// node's clock: for the verifier's clock nemesis only.
+	DebugClock *clock.Offset
+	Logger     *slog.Logger
 }
 
 // Server serves the HTTP API.
@@ -115,6 +118,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	if s.cfg.DebugClock != nil {
+		mux.HandleFunc("POST /v1/debug/clock", s.handleDebugClock)
+	}
 	if s.cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -417,4 +423,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// handleDebugClock sets the node's clock offset: {"offset_ms": n}.
+func (s *Server) handleDebugClock(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		OffsetMs *int64 `json:"offset_ms"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil || req.OffsetMs == nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", `want {"offset_ms": N}`)
+		return
+	}
+	s.cfg.DebugClock.Set(time.Duration(*req.OffsetMs) * time.Millisecond)
+	writeJSON(w, http.StatusOK, map[string]int64{"offset_ms": *req.OffsetMs})
 }

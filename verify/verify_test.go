@@ -1,0 +1,215 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+var bin, sabotagedBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pando-verify-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin, sabotagedBin = filepath.Join(dir, "pando"), filepath.Join(dir, "pando-sabotaged")
+	for _, b := range []struct{ out, tags string }{{bin, ""}, {sabotagedBin, "pando_sabotage"}} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "github.com/pandodb/pando/cmd/pando")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building pando:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestScheduleIsDeterministic(t *testing.T) {
+	a := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5)
+	b := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5)
+	if len(a) < 4 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("same seed, different schedules:\n%v\n%v", a, b)
+	}
+	if c := schedule(43, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5); fmt.Sprint(a) == fmt.Sprint(c) {
+		t.Fatal("different seeds gave the same schedule")
+	}
+	for i, f := range a {
+		if f.End <= f.Start || f.End > 54*time.Second || (i > 0 && f.Start < a[i-1].End) {
+			t.Fatalf("fault %d out of bounds or overlapping: %+v", i, f)
+		}
+	}
+}
+
+func TestPartitionShapes(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		seen := map[string]bool{}
+		for seed := range uint64(200) {
+			s := schedule(seed, []string{"partition"}, time.Minute, n)
+			for _, f := range s {
+				shape := strings.Fields(f.Detail)[0]
+				seen[shape] = true
+				if len(f.cuts) == 0 {
+					t.Fatalf("%s cuts nothing", f.Detail)
+				}
+				for l := range f.cuts {
+					if shape != "ring" && !f.cuts[[2]int{l[1], l[0]}] {
+						t.Fatalf("%s: cut %v is one-way", f.Detail, l)
+					}
+				}
+				if shape == "bridge" {
+					bridge := f.Detail[len("bridge n")] - '1'
+					for l := range f.cuts {
+						if l[0] == int(bridge) || l[1] == int(bridge) {
+							t.Fatalf("%s: the bridge is cut off: %v", f.Detail, l)
+						}
+					}
+				}
+			}
+		}
+		want := []string{"isolate", "majority", "halves", "bridge"}
+		if n >= 4 {
+			want = append(want, "ring")
+		}
+		for _, w := range want {
+			if !seen[w] {
+				t.Errorf("n=%d: no %s partition in 200 schedules", n, w)
+			}
+		}
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	for msg, want := range map[string]string{
+		"UNAVAILABLE 2 of 3 required replicas are up; nothing was written":                          "fail",
+		"UNAVAILABLE 1 of 2 required replicas acknowledged; the write may still have landed on some": "info",
+		"ERR value too large: 9 bytes, the limit is 8":                                               "fail",
+		"i/o timeout": "info",
+		"dial tcp 127.0.0.1:1: connect: connection refused": "fail",
+		"EOF": "info",
+	} {
+		if got := outcome(errors.New(msg)); got != want {
+			t.Errorf("%q: %s, want %s", msg, got, want)
+		}
+	}
+}
+
+// TestRegisterCheckerCanFail feeds the checker a stale read: a read that
+// starts after a write of "a" finished and returns the older value.
+func TestRegisterCheckerCanFail(t *testing.T) {
+	ev := func(p int, typ, f, key, value string, at int64) Event {
+		return Event{Process: p, Type: typ, F: f, Key: key, Value: value, Time: at}
+	}
+	good := []Event{
+		ev(0, "invoke", "write", "r0", "a", 0), ev(0, "ok", "write", "r0", "a", 10),
+		ev(1, "invoke", "read", "r0", "", 20), ev(1, "ok", "read", "r0", "a", 30),
+	}
+	stale := []Event{
+		ev(0, "invoke", "write", "r0", "a", 0), ev(0, "ok", "write", "r0", "a", 10),
+		ev(1, "invoke", "read", "r0", "", 20), ev(1, "ok", "read", "r0", "", 30),
+	}
+	// A write whose outcome is unknown may have happened at any later time.
+	maybe := []Event{
+		ev(0, "invoke", "write", "r0", "b", 0), ev(0, "info", "write", "r0", "b", 10),
+		ev(1, "invoke", "read", "r0", "", 20), ev(1, "ok", "read", "r0", "", 30),
+		ev(1, "invoke", "read", "r0", "", 40), ev(1, "ok", "read", "r0", "b", 50),
+	}
+	for name, tc := range map[string]struct {
+		h    []Event
+		want bool
+	}{"good": {good, true}, "stale": {stale, false}, "maybe": {maybe, true}} {
+		if got := porcupine.CheckOperations(registerModel, registerOps(tc.h)); got != tc.want {
+			t.Errorf("%s history: linearizable=%v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func runVerify(t *testing.T, cfg Config) *Summary {
+	t.Helper()
+	cfg.Out = t.TempDir()
+	if cfg.Binary == "" {
+		cfg.Binary = bin
+	}
+	var log strings.Builder
+	cfg.Log = &log
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sum, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("verify run: %v\n%s", err, log.String())
+	}
+	t.Logf("%s", lastLines(log.String(), 14))
+	if _, err := os.Stat(filepath.Join(cfg.Out, "summary.json")); err != nil {
+		t.Fatal("no summary.json")
+	}
+	return sum
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func TestSetSurvivesKillAndPause(t *testing.T) {
+	sum := runVerify(t, Config{Nodes: 3, Workload: "set", Nemeses: []string{"kill", "pause"}, Time: 12 * time.Second, Rate: 150, Seed: 7, BasePort: 31000})
+	if !sum.Passed() || sum.Stats["acknowledged"].(int) < 500 {
+		t.Fatalf("run: %s, %v acknowledged, violations %v", sum.Verdict, sum.Stats["acknowledged"], sum.Violations)
+	}
+}
+
+// TestSabotagedNodesAreCaught: nodes built with the pando_sabotage tag lie
+// about writes on purpose; the checker must say so.
+func TestSabotagedNodesAreCaught(t *testing.T) {
+	for _, tc := range []struct {
+		mode, stat string
+	}{{"ack-unwritten", "lost"}, {"ack-early", "under-replicated"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			sum := runVerify(t, Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},
+				Nodes: 3, Workload: "set", Time: 6 * time.Second, Rate: 150, Seed: 3, BasePort: 32000})
+			if sum.Passed() || sum.Stats[tc.stat].(int) == 0 {
+				t.Fatalf("sabotage %s not caught: verdict %s, %s=%v", tc.mode, sum.Verdict, tc.stat, sum.Stats[tc.stat])
+			}
+		})
+	}
+}
+
+func TestRegisterSelfTest(t *testing.T) {
+	sum := runVerify(t, Config{Nodes: 3, Workload: "register", Time: 8 * time.Second, Rate: 100, Seed: 5, BasePort: 33000})
+	if !sum.Passed() || sum.Stats["linearizable"] != true {
+		t.Fatalf("register without faults: %s %v", sum.Verdict, sum.Violations)
+	}
+	if _, err := Run(context.Background(), Config{Nodes: 3, Workload: "register", Nemeses: []string{"kill"}, Time: time.Second, Rate: 1, Out: t.TempDir(), Binary: bin, Log: io.Discard}); err == nil {
+		t.Fatal("register with faults on an eventual namespace was accepted")
+	}
+}
+
+func TestPartitionsAndConvergence(t *testing.T) {
+	if err := netnsAvailable(); err != nil {
+		t.Skipf("partitions need network namespaces: %v", err)
+	}
+	sum := runVerify(t, Config{Nodes: 3, Workload: "convergence", Nemeses: []string{"partition"}, Time: 12 * time.Second, Rate: 150, Seed: 11})
+	if !sum.Passed() {
+		t.Fatalf("convergence under partitions: %v", sum.Violations)
+	}
+	partitions := 0
+	for _, f := range sum.Faults {
+		if f.Kind == "partition" {
+			partitions++
+		}
+	}
+	if partitions == 0 {
+		t.Fatal("no partition was injected")
+	}
+}
