@@ -93,7 +93,7 @@ func TestPartitionShapes(t *testing.T) {
 
 func TestOutcomes(t *testing.T) {
 	for msg, want := range map[string]string{
-		"UNAVAILABLE 2 of 3 required replicas are up; nothing was written":                          "fail",
+		"UNAVAILABLE 2 of 3 required replicas are up; nothing was written":                           "fail",
 		"UNAVAILABLE 1 of 2 required replicas acknowledged; the write may still have landed on some": "info",
 		"ERR value too large: 9 bytes, the limit is 8":                                               "fail",
 		"i/o timeout": "info",
