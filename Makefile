@@ -1,6 +1,6 @@
 # The test command of the README: vet, the whole suite under the race
 # detector, and a short run of every fuzz target.
-.PHONY: test vet race fuzz-short bench build proto
+.PHONY: test vet race fuzz-short bench build proto verify-short verify-long
 
 FUZZTIME ?= 10s
 
@@ -37,3 +37,20 @@ proto:
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		internal/transport/nodepb/node.proto
+
+# Short verification runs of every workload (CI). Partitions need root:
+# without it the runs use the other nemeses.
+VERIFY_TIME ?= 30s
+NEMESES_ALL := $(shell [ "$$(id -u)" = 0 ] && command -v iptables >/dev/null && echo partition,)
+verify-short: build
+	bin/pando verify --workload set --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --seed 1 --out $$(mktemp -d)/set
+	bin/pando verify --workload durability --nemesis kill --time $(VERIFY_TIME) --seed 2 --out $$(mktemp -d)/durability
+	bin/pando verify --workload register --time 20s --seed 3 --out $$(mktemp -d)/register
+	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --seed 4 --out $$(mktemp -d)/convergence
+
+# Long runs, as docs/verification.md reports them.
+verify-long: build
+	bin/pando verify --nodes 5 --workload set --nemesis partition,kill,pause,clock --time 10m --seed 101 --out verify-long/set
+	bin/pando verify --nodes 5 --workload durability --nemesis kill --time 10m --seed 102 --out verify-long/durability
+	bin/pando verify --nodes 3 --workload register --time 10m --seed 103 --out verify-long/register
+	bin/pando verify --nodes 5 --workload convergence --nemesis partition,kill,pause,clock --time 10m --seed 104 --out verify-long/convergence
