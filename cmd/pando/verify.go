@@ -40,7 +40,11 @@ Example:
 				cfg.Out = "verify-" + time.Now().UTC().Format("20060102-150405")
 			}
 			cfg.Log = cmd.OutOrStdout()
-			sum, err := verify.Run(cmd.Context(), cfg)
+			// Ctrl-C ends the run early; the nodes are stopped and any
+			// network namespaces removed on the way out.
+			ctx, stop := signalContext()
+			defer stop()
+			sum, err := verify.Run(ctx, cfg)
 			if err != nil {
 				return err
 			}
