@@ -199,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	wg.Wait()
 	<-nemDone
 	r.healAll()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted after %s: nothing was checked (history in %s)", time.Since(hist.start).Round(time.Second), cfg.Out)
+	}
 	r.logf("workload done; healing and waiting for every node (at most %s)", cfg.Recover)
 	healStart := time.Now()
 	if err := r.cluster.waitReady(ctx, r.cluster.nodes, cfg.Recover); err != nil {
