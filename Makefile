@@ -43,10 +43,10 @@ proto:
 VERIFY_TIME ?= 30s
 NEMESES_ALL := $(shell [ "$$(id -u)" = 0 ] && command -v iptables >/dev/null && echo partition,)
 verify-short: build
-	bin/pando verify --workload set --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 35000 --seed 1 --out $$(mktemp -d)/set
-	bin/pando verify --workload durability --nemesis kill --time $(VERIFY_TIME) --base-port 35000 --seed 2 --out $$(mktemp -d)/durability
-	bin/pando verify --workload register --time 20s --base-port 35000 --seed 3 --out $$(mktemp -d)/register
-	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 35000 --seed 4 --out $$(mktemp -d)/convergence
+	bin/pando verify --workload set --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 29000 --seed 1 --out $$(mktemp -d)/set
+	bin/pando verify --workload durability --nemesis kill --time $(VERIFY_TIME) --base-port 29000 --seed 2 --out $$(mktemp -d)/durability
+	bin/pando verify --workload register --time 20s --base-port 29000 --seed 3 --out $$(mktemp -d)/register
+	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 29000 --seed 4 --out $$(mktemp -d)/convergence
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build

@@ -177,7 +177,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 	}{{"ack-unwritten", "lost"}, {"ack-early", "under-replicated"}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			sum := runVerify(t, Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},
-				Nodes: 3, Workload: "set", Time: 6 * time.Second, Rate: 150, Seed: 3, BasePort: 32000})
+				Nodes: 3, Workload: "set", Time: 6 * time.Second, Rate: 150, Seed: 3, BasePort: 31100})
 			if sum.Passed() || sum.Stats[tc.stat].(int) == 0 {
 				t.Fatalf("sabotage %s not caught: verdict %s, %s=%v", tc.mode, sum.Verdict, tc.stat, sum.Stats[tc.stat])
 			}
@@ -186,7 +186,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 }
 
 func TestRegisterSelfTest(t *testing.T) {
-	sum := runVerify(t, Config{Nodes: 3, Workload: "register", Time: 8 * time.Second, Rate: 100, Seed: 5, BasePort: 33000})
+	sum := runVerify(t, Config{Nodes: 3, Workload: "register", Time: 8 * time.Second, Rate: 100, Seed: 5, BasePort: 31200})
 	if !sum.Passed() || sum.Stats["linearizable"] != true {
 		t.Fatalf("register without faults: %s %v", sum.Verdict, sum.Violations)
 	}

@@ -386,12 +386,12 @@ func TestDevCommand(t *testing.T) {
 }
 
 // freePorts finds n free TCP ports on 127.0.0.1 in runs of three
-// consecutive ports (as dev's per-node ports need), above 41000: the
-// verifier's tests, which run alongside, use fixed ports below.
+// consecutive ports (as dev's per-node ports need), in 20000-28500: below
+// the kernel's ephemeral ports and apart from the verifier's fixed ones.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
-	for start := 41000 + (os.Getpid()%1500)*10; len(out) < n && start < 60000; start += 3 {
+	for start := 20000 + (os.Getpid()%800)*10; len(out) < n && start < 28500; start += 3 {
 		ok := true
 		for p := start; p < start+3; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
