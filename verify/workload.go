@@ -245,6 +245,9 @@ func (s *setWorkload) check(ctx context.Context, r *runner) checkResult {
 				res.violations = append(res.violations, "unexpected element "+iter.Val()+" was never added")
 			}
 		}
+		if err := iter.Err(); err != nil {
+			res.violations = append(res.violations, "cannot list the elements after healing: "+err.Error())
+		}
 		c.Close()
 	}
 	recovered := 0

@@ -101,21 +101,29 @@ func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue
 	return firstErr
 }
 
-// scanReplica picks the replica to scan partition p on: this node if it is
-// one, else the first replica that is up.
-func (c *Coordinator) scanReplica(r *ring.Ring, p, n int) (string, bool) {
+// scanPartition scans one step of partition p on one replica: this node if
+// it is one, else the replicas that are up in preference order, until one
+// answers.
+func (c *Coordinator) scanPartition(ctx context.Context, r *ring.Ring, p, n int, req *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	cands := c.candidates(r.Preference(p, n))
 	if len(cands) == 0 {
-		return "", false
+		return nil, fmt.Errorf("%w: no replica of partition %d is up", api.ErrUnavailable, p)
 	}
-	return cands[0], true
-}
-
-func (c *Coordinator) scanOn(ctx context.Context, node string, req *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
-	if node == c.self {
-		return Handler{c}.Scan(ctx, req)
+	var lastErr error
+	for _, node := range cands {
+		var resp *nodepb.ScanResponse
+		var err error
+		if node == c.self {
+			resp, err = Handler{c}.Scan(ctx, req)
+		} else {
+			resp, err = c.cfg.Transport.Peer(node).Scan(ctx, req)
+		}
+		if err == nil || !errors.Is(err, transport.ErrUnreachable) {
+			return resp, err
+		}
+		lastErr = err
 	}
-	return c.cfg.Transport.Peer(node).Scan(ctx, req)
+	return nil, unavailableScan(p, lastErr)
 }
 
 // Scan serves another node's scan of this replica: one step of a range.
@@ -149,13 +157,9 @@ func (c *Coordinator) Scan(ctx context.Context, ns string, cursor uint64, count 
 	for {
 		p := st.Ring.Partition(cur)
 		_, hi, last := st.Ring.Range(p)
-		node, ok := c.scanReplica(st.Ring, p, n)
-		if !ok {
-			return api.ScanPage{}, fmt.Errorf("%w: no replica of partition %d is up", api.ErrUnavailable, p)
-		}
-		resp, err := c.scanOn(ctx, node, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: uint32(count - len(page.Keys))})
+		resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: uint32(count - len(page.Keys))})
 		if err != nil {
-			return api.ScanPage{}, unavailableScan(p, err)
+			return api.ScanPage{}, err
 		}
 		for _, k := range resp.Keys {
 			if match == nil || match(k) {
@@ -198,14 +202,10 @@ func (c *Coordinator) Count(ctx context.Context, ns string) (int64, error) {
 	var total int64
 	for p := range st.Ring.Partitions() {
 		lo, hi, last := st.Ring.Range(p)
-		node, ok := c.scanReplica(st.Ring, p, n)
-		if !ok {
-			return 0, fmt.Errorf("%w: no replica of partition %d is up", api.ErrUnavailable, p)
-		}
 		for cur := lo; ; {
-			resp, err := c.scanOn(ctx, node, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: 100000, CountOnly: true})
+			resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: 100000, CountOnly: true})
 			if err != nil {
-				return 0, unavailableScan(p, err)
+				return 0, err
 			}
 			total += resp.Count
 			if resp.Done {
