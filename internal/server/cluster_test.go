@@ -457,3 +457,37 @@ func TestCallerMayReuseItsBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestScanAndCountRouteAroundAnUnreachableReplica: with five nodes some
+// partitions do not include the asking node; when the first replica of such
+// a partition is cut off (and gossip has not noticed yet), SCAN and DBSIZE
+// use the next one.
+func TestScanAndCountRouteAroundAnUnreachableReplica(t *testing.T) {
+	s := newSim(t, 5)
+	for i := range 60 {
+		if _, err := s.kv("n2").Put(bg, "default", fmt.Appendf(nil, "k%d", i), []byte("v"), api.PutOptions{Write: w(quorum.All)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3", "n4", "n5"})
+	defer s.faults.Heal()
+	if n, err := s.kv("n2").Count(bg, "default"); err != nil || n != 60 {
+		t.Fatalf("count with n1 cut off: %d %v", n, err)
+	}
+	seen := 0
+	var cursor uint64
+	for {
+		page, err := s.kv("n2").Scan(bg, "default", cursor, 10, nil)
+		if err != nil {
+			t.Fatalf("scan with n1 cut off: %v", err)
+		}
+		seen += len(page.Keys)
+		if page.Next == 0 {
+			break
+		}
+		cursor = page.Next
+	}
+	if seen != 60 {
+		t.Fatalf("scan with n1 cut off found %d keys, want 60", seen)
+	}
+}
