@@ -6,19 +6,27 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/redis/go-redis/v9"
 )
 
-// registerWorkload reads and writes a few keys and checks the history for
-// linearizability with porcupine, one key at a time. Writes with an unknown
+// registerWorkload reads and writes keys and checks the history for
+// linearizability with porcupine, one key at a time. Three keys are in play
+// at once, and every opsPerGroup operations the workers move on to three
+// fresh keys (as Jepsen's independent keys do), so that each key's history
+// stays small enough to check however long the run. Writes with an unknown
 // outcome may take effect at any time after they began; reads with an
 // unknown outcome say nothing and are dropped.
 type registerWorkload struct {
 	keys int
+	ops  atomic.Int64
 }
+
+// opsPerGroup is how many operations the three keys of a group receive.
+const opsPerGroup = 300
 
 func (w *registerWorkload) accepts(cfg Config) error {
 	if len(cfg.Nemeses) > 0 {
@@ -38,7 +46,8 @@ func (w *registerWorkload) worker(ctx context.Context, r *runner, process int, n
 	seq := 0
 	for l.wait() {
 		seq++
-		key := fmt.Sprintf("r%d", (process+seq)%w.keys)
+		op := w.ops.Add(1)
+		key := fmt.Sprintf("r%d-%d", op/opsPerGroup, op%int64(w.keys))
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if seq%2 == 0 {
 			v := fmt.Sprintf("p%d-%d", process, seq)
