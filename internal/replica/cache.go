@@ -7,8 +7,9 @@ import (
 
 // recordCache keeps recently written and read records in memory, so a hot key
 // is served without a Pebble lookup (Cassandra's row cache, in spirit). It
-// holds encoded records, which are immutable once cached, and is bounded in
-// bytes.
+// holds encoded records, which are immutable once cached, and keys known to
+// be absent, so a lookup of a key never written (every first write of a key
+// reads it) costs no Pebble search either. It is bounded in bytes.
 //
 // Coherence: every write stores what it committed (or drops the key) from
 // its storage commit hook, which runs in commit order after the commit and
@@ -59,8 +60,8 @@ func newRecordCache(capBytes int64) *recordCache {
 
 func (c *recordCache) shard(h uint64) *cacheShard { return &c.shards[(h>>32)%cacheShards] }
 
-// get returns the cached record for dataKey, or, on a miss, the epoch to pass
-// to put.
+// get returns the cached record for dataKey (nil if the key is known to be
+// absent), or, on a miss, the epoch to pass to put.
 func (c *recordCache) get(h uint64, dataKey []byte) (rec []byte, epoch uint64, ok bool) {
 	s := c.shard(h)
 	s.mu.Lock()
@@ -70,11 +71,15 @@ func (c *recordCache) get(h uint64, dataKey []byte) (rec []byte, epoch uint64, o
 	if !ok || !bytes.Equal(e.buf[:e.klen], dataKey) {
 		return nil, epoch, false
 	}
+	if e.klen == len(e.buf) {
+		return nil, epoch, true // absent: no encoded record is empty
+	}
 	return e.buf[e.klen:], epoch, true
 }
 
-// put caches a copy of rec, read from storage after a miss, if no write
-// touched the shard since epoch was read and no entry has appeared.
+// put caches a copy of rec, read from storage after a miss (nil: the key is
+// absent), if no write touched the shard since epoch was read and no entry
+// has appeared.
 func (c *recordCache) put(h uint64, dataKey, rec []byte, epoch uint64) {
 	buf := make([]byte, 0, len(dataKey)+len(rec))
 	e := cacheEntry{buf: append(append(buf, dataKey...), rec...), klen: len(dataKey)}

@@ -1,10 +1,15 @@
 package replica
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestCacheNeverServesAReplacedValue runs writers that count keys upwards and
@@ -104,5 +109,55 @@ func TestCacheStaysWithinBudget(t *testing.T) {
 	}
 	if total < 32*1024 {
 		t.Fatalf("cache holds only %d bytes of a 65536 budget", total)
+	}
+}
+
+// TestCacheRemembersAbsentKeys checks that a key read while absent is then
+// answered from the cache, and that a write, and the reaper's deletion,
+// replace what the cache says of it.
+func TestCacheRemembersAbsentKeys(t *testing.T) {
+	s, clk, eng := newStore(t, 0)
+	h := storage.Hash("ns", []byte("k"))
+	dk := storage.DataKey(nil, "ns", []byte("k"))
+	if _, found := value(t, s, "k"); found {
+		t.Fatal("a key never written was found")
+	}
+	if raw, _, hit := s.cache.get(h, dk); !hit || raw != nil {
+		t.Fatalf("after reading an absent key the cache has hit=%v raw=%x, want it known absent", hit, raw)
+	}
+	hits := testutil.ToFloat64(s.hits)
+	if _, found := value(t, s, "k"); found {
+		t.Fatal("absent key found on the second read")
+	}
+	if got := testutil.ToFloat64(s.hits); got != hits+1 {
+		t.Fatalf("second read of an absent key: %v cache hits, want %v", got, hits+1)
+	}
+
+	// A write replaces the absence.
+	exp := s.Now() + 1000
+	if _, err := s.Update("ns", []byte("k"), overwrite("n1", []byte("v"), exp)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := value(t, s, "k"); v != "v" {
+		t.Fatalf("after a write of an absent-cached key: %q", v)
+	}
+
+	// The reaper deletes it from disk; the cache must not keep serving it
+	// as present, and a new write after that must be seen.
+	clk.Advance(2 * time.Second)
+	if n, err := s.ReapOnce(); err != nil || n != 1 {
+		t.Fatalf("reaped %d, %v", n, err)
+	}
+	if err := eng.Get(dk, func([]byte) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("reaped record still on disk: %v", err)
+	}
+	if _, found := value(t, s, "k"); found {
+		t.Fatal("reaped key found")
+	}
+	if _, err := s.Update("ns", []byte("k"), overwrite("n1", []byte("w"), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := value(t, s, "k"); v != "w" {
+		t.Fatalf("after reap and rewrite: %q", v)
 	}
 }

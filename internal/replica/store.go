@@ -147,6 +147,9 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 		raw, e, hit := s.cache.get(h, dataKey)
 		if hit {
 			s.hits.Inc()
+			if raw == nil {
+				return Record{}, false, nil // known absent
+			}
 			if err := DecodeRecord(raw, &rec); err != nil {
 				return Record{}, false, fmt.Errorf("key %q: %w", dataKey, err)
 			}
@@ -167,6 +170,9 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
+		if s.cache != nil {
+			s.cache.put(h, dataKey, nil, epoch)
+		}
 		return Record{}, false, nil
 	}
 	return rec, err == nil, err
