@@ -76,6 +76,9 @@ func (r *Ring) Owners() []NodeID { return slices.Clone(r.owners) }
 // is not among them.
 func (r *Ring) Nodes() []NodeID { return slices.Clone(r.nodes) }
 
+// NumNodes is len(r.Nodes()), without the copy.
+func (r *Ring) NumNodes() int { return len(r.nodes) }
+
 // PartitionsOf returns the partitions node owns, in increasing order; nil if
 // it owns none.
 func (r *Ring) PartitionsOf(node NodeID) []int {

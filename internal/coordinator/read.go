@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
@@ -25,21 +26,21 @@ func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.Re
 	if err != nil {
 		return replica.Record{}, false, err
 	}
-	// Stragglers and read repair outlive this request: they must not share
-	// the caller's key, which a front end reuses for its next command.
-	key = bytes.Clone(key)
 	r, err := required(ro.R, c.cfg.DefaultR, pl.n)
 	if err != nil {
 		return replica.Record{}, false, err
+	}
+	// One replica is enough and this node is one: read it directly.
+	if r == 1 && slices.Contains(pl.pref, c.self) {
+		return c.store.ReadHashed(ns, pl.hash, key)
 	}
 	targets := c.candidates(pl.pref)
 	if len(targets) < r {
 		return replica.Record{}, false, fmt.Errorf("%w: 0 of %d required replicas answered (%d of %d replicas up)", api.ErrUnavailable, r, len(targets), len(pl.pref))
 	}
-	// One replica is enough and this node is one: read it directly.
-	if r == 1 && targets[0] == c.self {
-		return c.store.Read(ns, key)
-	}
+	// Stragglers and read repair outlive this request: they must not share
+	// the caller's key, which a front end reuses for its next command.
+	key = bytes.Clone(key)
 	ctx, cancel := c.deadline(ctx)
 	// Ask R replicas (this node first), and one more each time one fails,
 	// as Cassandra does: a healthy read costs R calls, not N.

@@ -170,7 +170,7 @@ func (s *State) Replicas(ns Namespace) int {
 	if s.Ring == nil {
 		return 0
 	}
-	return min(ns.N, len(s.Ring.Nodes()))
+	return min(ns.N, s.Ring.NumNodes())
 }
 
 func (s *State) clone() *State {

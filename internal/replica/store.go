@@ -180,7 +180,11 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 
 // Read returns this replica's record of key.
 func (s *Store) Read(ns string, key []byte) (Record, bool, error) {
-	h := storage.Hash(ns, key)
+	return s.ReadHashed(ns, storage.Hash(ns, key), key)
+}
+
+// ReadHashed is Read for a caller that has key's hash, storage.Hash(ns, key).
+func (s *Store) ReadHashed(ns string, h uint64, key []byte) (Record, bool, error) {
 	return s.read(h, storage.DataKeyHashed(nil, ns, h, key))
 }
 

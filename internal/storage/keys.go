@@ -37,6 +37,9 @@ func DataKey(dst []byte, ns string, key []byte) []byte {
 
 // DataKeyHashed is DataKey for a caller that already has h = Hash(ns, key).
 func DataKeyHashed(dst []byte, ns string, h uint64, key []byte) []byte {
+	if dst == nil {
+		dst = make([]byte, 0, 2+len(ns)+8+len(key))
+	}
 	dst = namespacePrefix(dst, ns)
 	dst = binary.BigEndian.AppendUint64(dst, h)
 	return append(dst, key...)
