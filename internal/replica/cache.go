@@ -7,9 +7,10 @@ import (
 
 // recordCache keeps recently written and read records in memory, so a hot key
 // is served without a Pebble lookup (Cassandra's row cache, in spirit). It
-// holds encoded records, which are immutable once cached, and keys known to
-// be absent, so a lookup of a key never written (every first write of a key
-// reads it) costs no Pebble search either. It is bounded in bytes.
+// holds encoded records, which are immutable once cached, and keys found
+// absent, so that looking up a missing key again (GETs of keys never
+// written, a write after a miss) costs no Pebble search either. The first
+// lookup of a key still searches. It is bounded in bytes.
 //
 // Coherence: every write stores what it committed (or drops the key) from
 // its storage commit hook, which runs in commit order after the commit and
