@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/pandodb/pando/internal/testutil"
 )
 
 var bin, sabotagedBin string
@@ -25,9 +26,7 @@ func TestMain(m *testing.M) {
 	}
 	bin, sabotagedBin = filepath.Join(dir, "pando"), filepath.Join(dir, "pando-sabotaged")
 	for _, b := range []struct{ out, tags string }{{bin, ""}, {sabotagedBin, "pando_sabotage"}} {
-		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "github.com/pandodb/pando/cmd/pando")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
+		if err := testutil.BuildPando(b.out, b.tags); err != nil {
 			fmt.Fprintln(os.Stderr, "building pando:", err)
 			os.Exit(1)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pandodb/pando/internal/testutil"
 )
 
 func start(t *testing.T, id string, join ...string) *Membership {
@@ -22,18 +24,6 @@ func start(t *testing.T, id string, join ...string) *Membership {
 	return m
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func states(m *Membership) string {
 	s := ""
 	for _, mb := range m.Members() {
@@ -49,7 +39,7 @@ func TestGossipFindsAndLosesNodes(t *testing.T) {
 	// c gets a list that includes its own address and a dead one.
 	c := start(t, "c", "127.0.0.1:1", a.LocalAddr())
 	for _, m := range []*Membership{a, b, c} {
-		eventually(t, "three alive members", func() bool { return states(m) == "a=alive b=alive c=alive " })
+		testutil.Eventually(t, "three alive members", func() bool { return states(m) == "a=alive b=alive c=alive " })
 	}
 	mb, _ := a.Member("c")
 	if mb.ClusterAddr != "c-c" || mb.RESPAddr != "r-c" || mb.HTTPAddr != "h-c" {
@@ -59,14 +49,14 @@ func TestGossipFindsAndLosesNodes(t *testing.T) {
 	if err := c.Shutdown(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "c to have left", func() bool { mb, _ := a.Member("c"); return mb.State == Left })
+	testutil.Eventually(t, "c to have left", func() bool { mb, _ := a.Member("c"); return mb.State == Left })
 	if a.Up("c") {
 		t.Fatal("a left node is up")
 	}
 	// A node that stops answering is detected as dead.
 	b.ml.Shutdown()
 	close(b.stop)
-	eventually(t, "b to be dead", func() bool { mb, _ := a.Member("b"); return mb.State == Dead })
+	testutil.Eventually(t, "b to be dead", func() bool { mb, _ := a.Member("b"); return mb.State == Dead })
 	if !a.Up("a") {
 		t.Fatal("a does not see itself up")
 	}
@@ -78,7 +68,7 @@ func TestJoinRetriesUntilAPeerAppears(t *testing.T) {
 	defer b.Shutdown(time.Second)
 	a := start(t, "a", b.LocalAddr())
 	defer a.Shutdown(time.Second)
-	eventually(t, "b to see a", func() bool { return b.Up("a") })
+	testutil.Eventually(t, "b to see a", func() bool { return b.Up("a") })
 }
 
 // TestDeadMembersAreReconnected: after a node is declared dead and comes back
@@ -89,17 +79,17 @@ func TestDeadMembersAreReconnected(t *testing.T) {
 	defer a.Shutdown(time.Second)
 	b := start(t, "b", a.LocalAddr())
 	addr := b.LocalAddr()
-	eventually(t, "a to see b", func() bool { return a.Up("b") })
+	testutil.Eventually(t, "a to see b", func() bool { return a.Up("b") })
 	// b vanishes without leaving; a declares it dead.
 	b.ml.Shutdown()
 	close(b.stop)
 	b.wg.Wait()
-	eventually(t, "b to be dead", func() bool { mb, _ := a.Member("b"); return mb.State == Dead })
+	testutil.Eventually(t, "b to be dead", func() bool { mb, _ := a.Member("b"); return mb.State == Dead })
 	// b comes back on the same address, joining nobody: a must reconnect.
 	b2, err := New(Config{NodeID: "b", BindAddr: addr, Fast: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b2.Shutdown(time.Second)
-	eventually(t, "a to reconnect to b", func() bool { return a.Up("b") })
+	testutil.Eventually(t, "a to reconnect to b", func() bool { return a.Up("b") })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pandodb/pando/internal/membership"
 	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -134,17 +135,6 @@ func ready(t *testing.T, n *node) *State {
 	return n.svc.State()
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestThreeNodesFormOneCluster(t *testing.T) {
 	c := newTestCluster(t, 3)
 	for _, id := range []string{"n2", "n1", "n3"} {
@@ -157,7 +147,7 @@ func TestThreeNodesFormOneCluster(t *testing.T) {
 			first = st
 			continue
 		}
-		eventually(t, "the same metadata everywhere", func() bool {
+		testutil.Eventually(t, "the same metadata everywhere", func() bool {
 			st = c.nodes[id].svc.State()
 			return st.ClusterID == first.ClusterID && len(st.Members) == 3
 		})
@@ -211,7 +201,7 @@ func TestNamespacesAndRestart(t *testing.T) {
 		}
 	}
 	for _, n := range c.nodes {
-		eventually(t, "users everywhere", func() bool { _, ok := n.svc.State().Namespace("users"); return ok })
+		testutil.Eventually(t, "users everywhere", func() bool { _, ok := n.svc.State().Namespace("users"); return ok })
 	}
 	clusterID := c.nodes["n1"].svc.State().ClusterID
 	// Restart every node: the metadata comes back from the log.
@@ -222,7 +212,7 @@ func TestNamespacesAndRestart(t *testing.T) {
 	}
 	for _, n := range c.nodes {
 		st := ready(t, n)
-		eventually(t, "the namespace after restart", func() bool { _, ok := n.svc.State().Namespace("users"); return ok })
+		testutil.Eventually(t, "the namespace after restart", func() bool { _, ok := n.svc.State().Namespace("users"); return ok })
 		if st.ClusterID != clusterID {
 			t.Fatalf("cluster id changed across restart: %s -> %s", clusterID, st.ClusterID)
 		}
@@ -245,7 +235,7 @@ func TestLateNodeJoins(t *testing.T) {
 	if len(st.Ring.PartitionsOf("n4")) != 0 {
 		t.Fatal("a joined node took ownership without data transfer")
 	}
-	eventually(t, "n4 to vote", func() bool { return len(c.nodes["n1"].svc.RaftStatus().Voters) == 4 })
+	testutil.Eventually(t, "n4 to vote", func() bool { return len(c.nodes["n1"].svc.RaftStatus().Voters) == 4 })
 	if err := n4.svc.CreateNamespace(context.Background(), Namespace{Name: "late", N: 3, Model: Eventual, Type: Bytes}); err != nil {
 		t.Fatalf("proposal from the joined node: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/testutil"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -168,21 +169,10 @@ func (c *cluster) setCut(id uint64, cut bool) {
 	c.bus.cut[id] = cut
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (c *cluster) leader() uint64 {
 	c.t.Helper()
 	var lead uint64
-	eventually(c.t, "a leader", func() bool {
+	testutil.Eventually(c.t, "a leader", func() bool {
 		for _, m := range c.members {
 			if m.cancel != nil && !c.bus.cut[m.id] {
 				if st := m.g.Status(); st.Leader != 0 && st.Leader == m.id {
@@ -220,7 +210,7 @@ func TestReplicatesAndAgrees(t *testing.T) {
 		c.propose(uint64(1+i%3), fmt.Sprintf("k%d v%d", i, i))
 	}
 	for _, m := range c.members {
-		eventually(t, "all 30 applied everywhere", func() bool { return m.sm.get("k29") == "v29" })
+		testutil.Eventually(t, "all 30 applied everywhere", func() bool { return m.sm.get("k29") == "v29" })
 		for i := range 30 {
 			if got := m.sm.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("v%d", i) {
 				t.Fatalf("member %d: k%d=%q", m.id, i, got)
@@ -245,13 +235,13 @@ func TestRestartRecoversFromStorage(t *testing.T) {
 		c.propose(1, fmt.Sprintf("k%d v%d", i, i))
 	}
 	for id, m := range c.members {
-		eventually(t, "applied", func() bool { return m.sm.get("k24") == "v24" })
+		testutil.Eventually(t, "applied", func() bool { return m.sm.get("k24") == "v24" })
 		c.members[id] = c.restart(m)
 	}
 	c.leader()
 	c.propose(2, "after restart")
 	for _, m := range c.members {
-		eventually(t, "state rebuilt from snapshot and log", func() bool {
+		testutil.Eventually(t, "state rebuilt from snapshot and log", func() bool {
 			return m.sm.get("k0") == "v0" && m.sm.get("k24") == "v24" && m.sm.get("after") == "restart"
 		})
 	}
@@ -271,7 +261,7 @@ func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	}
 	c.setCut(lag, false)
 	m := c.members[lag]
-	eventually(t, "the lagging member to catch up", func() bool { return m.sm.get("k249") == "v249" && m.sm.get("k0") == "v0" })
+	testutil.Eventually(t, "the lagging member to catch up", func() bool { return m.sm.get("k249") == "v249" && m.sm.get("k0") == "v0" })
 }
 
 func TestMinorityCannotCommit(t *testing.T) {
@@ -296,7 +286,7 @@ func TestMinorityCannotCommit(t *testing.T) {
 	c.propose(other, "majority ok")
 	c.setCut(lead, false)
 	m := c.members[lead]
-	eventually(t, "the old leader to learn the majority's write", func() bool { return m.sm.get("majority") == "ok" })
+	testutil.Eventually(t, "the old leader to learn the majority's write", func() bool { return m.sm.get("majority") == "ok" })
 	if m.sm.get("lost") != "" {
 		t.Fatal("the minority's proposal was applied")
 	}
@@ -316,11 +306,11 @@ func TestAddMember(t *testing.T) {
 	if err := c.members[1].g.ProposeConfChange(ctx, &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(4)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new member to catch up", func() bool { return m4.sm.get("k11") == "v11" })
-	eventually(t, "four voters", func() bool { return len(c.members[1].g.Status().Voters) == 4 })
+	testutil.Eventually(t, "the new member to catch up", func() bool { return m4.sm.get("k11") == "v11" })
+	testutil.Eventually(t, "four voters", func() bool { return len(c.members[1].g.Status().Voters) == 4 })
 	c.propose(4, "from four")
 	for _, m := range c.members {
-		eventually(t, "the new member's proposal everywhere", func() bool { return m.sm.get("from") == "four" })
+		testutil.Eventually(t, "the new member's proposal everywhere", func() bool { return m.sm.get("from") == "four" })
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/pandodb/pando/internal/membership"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/quorum"
 )
@@ -205,16 +206,10 @@ func TestReadRepairFixesAStaleReplica(t *testing.T) {
 	if _, err := s.kv("n2").Get(bg, "default", []byte("k"), r(quorum.All)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, found, _ := s.nodes["n3"].node.Store().Read("default", []byte("k")); found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("read repair did not reach n3")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, "read repair to reach n3", func() bool {
+		_, found, _ := s.nodes["n3"].node.Store().Read("default", []byte("k"))
+		return found
+	})
 }
 
 // attempt is one write of the partition test: its value, and the values it

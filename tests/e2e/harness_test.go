@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pandodb/pando/internal/testutil"
 )
 
 // pandoBin is the binary built for this test run.
@@ -29,9 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pandoBin = filepath.Join(dir, "pando")
-	build := exec.Command("go", "build", "-o", pandoBin, "github.com/pandodb/pando/cmd/pando")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := testutil.BuildPando(pandoBin, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "building pando:", err)
 		os.Exit(1)
 	}

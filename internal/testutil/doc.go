@@ -1,0 +1,4 @@
+// Package testutil holds helpers that the tests of several packages share:
+// polling a condition with a deadline instead of sleeping, and building the
+// pando binary for tests that run it as a process. Only tests import it.
+package testutil
