@@ -21,7 +21,6 @@ type replicator struct {
 
 	mu      sync.Mutex
 	queue   []repItem
-	bytes   int
 	running bool
 }
 
@@ -52,7 +51,6 @@ func (c *Coordinator) replicatorFor(peer string) *replicator {
 func (r *replicator) send(req *nodepb.ReplicateRequest, done chan<- error) {
 	r.mu.Lock()
 	r.queue = append(r.queue, repItem{req: req, done: done})
-	r.bytes += len(req.Record) + len(req.Key)
 	start := !r.running
 	r.running = true
 	r.mu.Unlock()
@@ -79,7 +77,6 @@ func (r *replicator) loop() {
 		batch := make([]repItem, n)
 		copy(batch, r.queue[:n])
 		r.queue = r.queue[n:]
-		r.bytes -= size
 		r.mu.Unlock()
 		r.flush(batch)
 	}
@@ -125,12 +122,10 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 		idx := byNS[ns]
 		keys := make([][]byte, 0, len(idx))
 		sets := make([]dvv.Set, 0, len(idx))
-		var bad []int
 		for _, i := range idx {
 			var rec replica.Record
 			if err := replica.DecodeRecord(req.Items[i].Record, &rec); err != nil {
 				resp.Errors[i] = err.Error()
-				bad = append(bad, i)
 				continue
 			}
 			keys = append(keys, req.Items[i].Key)
@@ -153,7 +148,6 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 				}
 			}
 		}
-		_ = bad
 	}
 	return resp, nil
 }

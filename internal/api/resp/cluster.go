@@ -119,14 +119,22 @@ func contextArg(b []byte) ([]byte, error) {
 	return append([]byte(nil), b...), nil
 }
 
+// keyAndContext reads the key and causal context arguments of PUTCTX and
+// DELCTX (args[1] and args[2]).
+func (c *conn) keyAndContext(args [][]byte) (key, ctxTok []byte, err error) {
+	if key, err = c.key(args[1]); err != nil {
+		return nil, nil, err
+	}
+	if ctxTok, err = contextArg(args[2]); err != nil {
+		return nil, nil, err
+	}
+	return key, ctxTok, nil
+}
+
 // cmdPutCtx: PUTCTX key context value [EX s | PX ms]. Writes value
 // superseding exactly the versions the context (from SIBLINGS) covers.
 func cmdPutCtx(c *conn, args [][]byte) error {
-	key, err := c.key(args[1])
-	if err != nil {
-		return err
-	}
-	ctxTok, err := contextArg(args[2])
+	key, ctxTok, err := c.keyAndContext(args)
 	if err != nil {
 		return err
 	}
@@ -154,11 +162,7 @@ func cmdPutCtx(c *conn, args [][]byte) error {
 
 // cmdDelCtx: DELCTX key context. Deletes the versions the context covers.
 func cmdDelCtx(c *conn, args [][]byte) error {
-	key, err := c.key(args[1])
-	if err != nil {
-		return err
-	}
-	ctxTok, err := contextArg(args[2])
+	key, ctxTok, err := c.keyAndContext(args)
 	if err != nil {
 		return err
 	}
