@@ -74,7 +74,7 @@ func (s *Store) ReapOnce() (int, error) {
 			mu.Unlock()
 			continue // a write is on its way; a later pass looks again
 		}
-		rec, found, err := s.read(h, w.dataKey)
+		rec, found, err := s.read(h, w.dataKey, false)
 		if err != nil {
 			mu.Unlock()
 			return 0, err

@@ -136,12 +136,13 @@ func (s *Store) current(st *stripe, h uint64, dataKey []byte) (Record, bool, err
 	if p, ok := st.pending[string(dataKey)]; ok {
 		return p.rec, true, nil
 	}
-	return s.read(h, dataKey)
+	return s.read(h, dataKey, false)
 }
 
 // read returns the record at dataKey through the cache. The record's values
-// may be the cache's: never modify them.
-func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err error) {
+// may be the cache's: never modify them. rememberAbsent caches a key found
+// absent; writers pass false, since their commit caches the key anyway.
+func (s *Store) read(h uint64, dataKey []byte, rememberAbsent bool) (rec Record, found bool, err error) {
 	var epoch uint64
 	if s.cache != nil {
 		raw, e, hit := s.cache.get(h, dataKey)
@@ -170,7 +171,7 @@ func (s *Store) read(h uint64, dataKey []byte) (rec Record, found bool, err erro
 		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		if s.cache != nil {
+		if s.cache != nil && rememberAbsent {
 			s.cache.put(h, dataKey, nil, epoch)
 		}
 		return Record{}, false, nil
@@ -185,7 +186,7 @@ func (s *Store) Read(ns string, key []byte) (Record, bool, error) {
 
 // ReadHashed is Read for a caller that has key's hash, storage.Hash(ns, key).
 func (s *Store) ReadHashed(ns string, h uint64, key []byte) (Record, bool, error) {
-	return s.read(h, storage.DataKeyHashed(nil, ns, h, key))
+	return s.read(h, storage.DataKeyHashed(nil, ns, h, key), true)
 }
 
 // write adds the record and its expiry-index entry to b, and makes the
