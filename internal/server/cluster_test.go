@@ -127,11 +127,13 @@ func TestWriteOnOneNodeReadOnAnother(t *testing.T) {
 			t.Fatalf("user:%d through n3: %q %v", i, e.Value, err)
 		}
 	}
-	// Every key is on exactly N=3 replicas' disks.
+	// Every key reaches all N=3 replicas' disks; a QUORUM write answers
+	// after two, so the third may still be on its way.
 	for _, id := range s.ids {
-		if _, found, _ := s.nodes[id].node.Store().Read("default", []byte("user:7")); !found {
-			t.Fatalf("%s lacks a replica of user:7", id)
-		}
+		testutil.Eventually(t, id+" to hold a replica of user:7", func() bool {
+			_, found, _ := s.nodes[id].node.Store().Read("default", []byte("user:7"))
+			return found
+		})
 	}
 	if n, err := s.kv("n2").Count(bg, "default"); err != nil || n != 50 {
 		t.Fatalf("count through n2: %d %v", n, err)
@@ -297,7 +299,8 @@ func TestSiblingsAreCappedAndResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	empty := []byte{1, 0} // the empty context: concurrent with everything
-	blind := api.PutOptions{Write: api.WriteOptions{Context: empty, HasContext: true}}
+	// W=ALL: the QUORUM read below may ask any two replicas.
+	blind := api.PutOptions{Write: api.WriteOptions{W: quorum.All, Context: empty, HasContext: true}}
 	for _, v := range []string{"a", "b"} {
 		if _, err := s.kv("n2").Put(ctx, "small", []byte("k"), []byte(v), blind); err != nil {
 			t.Fatal(err)
@@ -339,6 +342,11 @@ func TestSiblingsAreCappedAndResolved(t *testing.T) {
 // TestClockSkewChangesNoOutcome runs the same writes on a cluster with a
 // correct clock and on one where n2 is three hours ahead: the values and
 // siblings that result are the same.
+//
+// Every write waits for all three replicas. A write without a context
+// supersedes what its coordinator has seen, so at QUORUM the outcome would
+// depend on whether the previous write had reached that coordinator yet: a
+// race of the scheduler, not of the clocks this test is about.
 func TestClockSkewChangesNoOutcome(t *testing.T) {
 	run := func(skew time.Duration) string {
 		s := newSim(t, 3)
@@ -346,15 +354,15 @@ func TestClockSkewChangesNoOutcome(t *testing.T) {
 		empty := []byte{1, 0}
 		for i := range 10 {
 			via := s.ids[i%3]
-			opts := api.PutOptions{}
+			opts := api.PutOptions{Write: w(quorum.All)}
 			if i%4 == 0 {
-				opts.Write = api.WriteOptions{Context: empty, HasContext: true}
+				opts.Write = api.WriteOptions{W: quorum.All, Context: empty, HasContext: true}
 			}
 			if _, err := s.kv(via).Put(bg, "default", []byte(fmt.Sprint("k", i%2)), []byte(fmt.Sprint("v", i)), opts); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, _, err := s.kv("n2").Delete(bg, "default", []byte("k1"), api.WriteOptions{}); err != nil {
+		if _, _, err := s.kv("n2").Delete(bg, "default", []byte("k1"), w(quorum.All)); err != nil {
 			t.Fatal(err)
 		}
 		out := ""
@@ -375,6 +383,12 @@ func TestClockSkewChangesNoOutcome(t *testing.T) {
 	straight, skewed := run(0), run(3*time.Hour)
 	if straight != skewed {
 		t.Fatalf("a skewed clock changed the outcome:\nstraight: %s\nskewed:   %s", straight, skewed)
+	}
+	// k0: v2 (no context) replaces v0; v4 (empty context) is concurrent with
+	// v2; v6 (no context) replaces both; v8 (empty context) is concurrent
+	// with v6. k1: every write replaces the last, and the delete removes v9.
+	if want := "k0=[v6 v8] k1=[] "; straight != want {
+		t.Fatalf("outcome %q, want %q", straight, want)
 	}
 	t.Log(straight)
 }
