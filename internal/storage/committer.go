@@ -85,8 +85,11 @@ func (c *committer) enqueue(b *Batch) (wait func() error) {
 	if c.closed {
 		c.mu.Unlock()
 		reqPool.Put(r)
-		b.committed(ErrClosed)
-		return func() error { return ErrClosed }
+		// Not here: the caller may hold a lock that the hooks take.
+		return func() error {
+			b.committed(ErrClosed)
+			return ErrClosed
+		}
 	}
 	c.queue = append(c.queue, r)
 	if len(c.queue) == 1 {

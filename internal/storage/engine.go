@@ -238,12 +238,16 @@ func (e *Engine) Commit(b *Batch, sync bool) error {
 // CommitAsync and Commit(sync) commit in the order they were queued, and
 // their OnCommit hooks run in that order: a caller can queue under a lock
 // and wait outside it, and still know that the next batch it queues under
-// that lock lands after this one.
+// that lock lands after this one. The hooks never run on the caller's
+// goroutine, so they may take the lock the caller queued under; on a closed
+// engine they run, with ErrClosed, inside wait. The caller must call wait.
 func (e *Engine) CommitAsync(b *Batch) (wait func() error) {
 	if e.closed.Load() {
-		b.committed(ErrClosed)
-		b.Close()
-		return func() error { return ErrClosed }
+		return func() error {
+			b.committed(ErrClosed)
+			b.Close()
+			return ErrClosed
+		}
 	}
 	start := time.Now()
 	w := e.commit.enqueue(b)

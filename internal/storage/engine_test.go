@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -169,5 +170,54 @@ func TestIterBounds(t *testing.T) {
 	}
 	if n != 10 {
 		t.Fatalf("namespace a has %d keys in its span, want 10", n)
+	}
+}
+
+// TestCommitHooksNeverRunOnTheCaller: a replica queues a batch under a key's
+// lock and its hook takes that lock. When the engine is closing, the hook
+// must still not run on the queuing goroutine, or that goroutine deadlocks
+// on its own lock (as a read repair racing a shutdown once did).
+func TestCommitHooksNeverRunOnTheCaller(t *testing.T) {
+	for _, how := range []string{"engine closed", "committer closed"} {
+		t.Run(how, func(t *testing.T) {
+			e := openTest(t, t.TempDir())
+			if how == "engine closed" {
+				if err := e.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				e.commit.close() // the engine's own flag not yet set
+				defer e.Close()
+			}
+			var mu sync.Mutex
+			var hookErr error
+			done := make(chan error, 1)
+			go func() {
+				b := e.NewBatch()
+				b.Set([]byte("k"), []byte("v"))
+				b.OnCommit(func(err error) {
+					mu.Lock()
+					hookErr = err
+					mu.Unlock()
+				})
+				mu.Lock()
+				wait := e.CommitAsync(b)
+				mu.Unlock()
+				done <- wait()
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("commit on a closed engine: %v, want ErrClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the commit hook deadlocked on its caller's lock")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !errors.Is(hookErr, ErrClosed) {
+				t.Fatalf("hook saw %v, want ErrClosed", hookErr)
+			}
+		})
 	}
 }
