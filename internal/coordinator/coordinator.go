@@ -15,6 +15,7 @@ import (
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/quorum"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MetaView is the metadata a coordinator reads.
@@ -52,6 +53,8 @@ type Config struct {
 	// quorum).
 	DefaultR, DefaultW quorum.Level
 	Logger             *slog.Logger
+	// Registerer, if set, receives the replication metrics.
+	Registerer prometheus.Registerer
 }
 
 // Coordinator serves api.KV over the cluster.
@@ -63,6 +66,11 @@ type Coordinator struct {
 
 	repMu sync.Mutex
 	reps  map[string]*replicator // by peer
+
+	// Replication to peers: records per ReplicateBatch call, and records
+	// whose call failed, by peer.
+	batchRecords prometheus.Histogram
+	repFailures  *prometheus.CounterVec
 }
 
 var _ api.KV = (*Coordinator)(nil)
@@ -98,7 +106,26 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self, reps: map[string]*replicator{}}, nil
+	c := &Coordinator{
+		cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self, reps: map[string]*replicator{},
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pando_replication_batch_records",
+			Help:    "Records sent to a peer in one ReplicateBatch call: what queued while the previous call to that peer was in flight.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		repFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pando_replication_failed_records_total",
+			Help: "Records a peer did not confirm (unreachable, timed out or refused), by peer.",
+		}, []string{"peer"}),
+	}
+	if cfg.Registerer != nil {
+		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures} {
+			if err := cfg.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("coordinator: register metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
 }
 
 // Meta is the metadata the coordinator reads.

@@ -91,18 +91,25 @@ func (r *replicator) flush(batch []repItem) {
 	defer cancel()
 	start := time.Now()
 	resp, err := r.c.cfg.Transport.Peer(r.peer).ReplicateBatch(ctx, req)
+	r.c.batchRecords.Observe(float64(len(batch)))
 	if err != nil {
 		r.c.log.Debug("replicating", "to", r.peer, "records", len(batch), "err", err, "after", time.Since(start))
 	}
+	failed := 0
 	for i, it := range batch {
 		switch {
 		case err != nil:
+			failed++
 			it.done <- err
 		case i < len(resp.Errors) && resp.Errors[i] != "":
+			failed++
 			it.done <- errors.New(resp.Errors[i])
 		default:
 			it.done <- nil
 		}
+	}
+	if failed > 0 {
+		r.c.repFailures.WithLabelValues(r.peer).Add(float64(failed))
 	}
 }
 

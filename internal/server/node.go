@@ -125,7 +125,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	coord, err := coordinator.New(coordinator.Config{
 		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
-		Timeout: cfg.RequestTimeout, Logger: log,
+		Timeout: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err

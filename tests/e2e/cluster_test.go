@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -67,6 +68,13 @@ func TestClusterWriteThroughOneReadThroughAnother(t *testing.T) {
 		if v, err := c3.Get(ctx, fmt.Sprint("key:", i)).Result(); err != nil || v != fmt.Sprint("value:", i) {
 			t.Fatalf("key:%d through n3: %q %v", i, v, err)
 		}
+	}
+	// n1 coordinated the 100 writes and sent each to both other replicas.
+	testutil.Eventually(t, "n1 to report 200 replicated records", func() bool {
+		return nodes[0].metric(t, "pando_replication_batch_records_sum") == "200"
+	})
+	if v := nodes[0].metric(t, `pando_replication_failed_records_total{peer="n2"}`); v != "" {
+		t.Fatalf("%s records to n2 failed", v)
 	}
 	if n, err := nodes[1].client(t).DBSize(ctx).Result(); err != nil || n != 100 {
 		t.Fatalf("DBSIZE through n2: %d %v", n, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,4 +199,21 @@ func contains(t *testing.T, s, want string) {
 	if !strings.Contains(s, want) {
 		t.Fatalf("output lacks %q:\n%s", want, s)
 	}
+}
+
+// metric returns the value of the sample named exactly sample (with its
+// labels, if any) on n's /metrics page, or "" if there is none.
+func (n *node) metric(t *testing.T, sample string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + n.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for _, l := range strings.Split(readAll(t, resp.Body), "\n") {
+		if name, value, ok := strings.Cut(l, " "); ok && name == sample {
+			return value
+		}
+	}
+	return ""
 }
