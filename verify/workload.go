@@ -100,19 +100,14 @@ func (r *runner) placement(ctx context.Context) (*placement, error) {
 	for _, part := range ring.Partitions {
 		p.replicas = append(p.replicas, part.Replicas)
 	}
-	p.shift = uint(64 - bits.Len(uint(len(p.replicas)-1)))
-	if len(p.replicas) == 1 {
-		p.shift = 64
-	}
+	// As ring.Ring.Partition: the top log2(P) bits of the hash. With P = 1
+	// the shift is 64, which yields 0 in Go.
+	p.shift = uint(64 - bits.TrailingZeros(uint(len(p.replicas))))
 	return p, nil
 }
 
 func (p *placement) of(key string) []string {
-	h := storage.Hash(p.ns, []byte(key))
-	if p.shift >= 64 {
-		return p.replicas[0]
-	}
-	return p.replicas[h>>p.shift]
+	return p.replicas[storage.Hash(p.ns, []byte(key))>>p.shift]
 }
 
 // do runs one recorded operation.
@@ -236,19 +231,17 @@ func (s *setWorkload) check(ctx context.Context, r *runner) checkResult {
 	}
 	// Elements that were never attempted must not appear.
 	unexpected := 0
-	for _, n := range r.cluster.nodes[:1] {
-		c := r.client(n, "quorum", "quorum")
-		iter := c.Scan(ctx, 0, "e:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			if !attempted[iter.Val()] {
-				unexpected++
-				res.violations = append(res.violations, "unexpected element "+iter.Val()+" was never added")
-			}
+	lister := r.client(r.cluster.nodes[0], "quorum", "quorum")
+	defer lister.Close()
+	iter := lister.Scan(ctx, 0, "e:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if !attempted[iter.Val()] {
+			unexpected++
+			res.violations = append(res.violations, "unexpected element "+iter.Val()+" was never added")
 		}
-		if err := iter.Err(); err != nil {
-			res.violations = append(res.violations, "cannot list the elements after healing: "+err.Error())
-		}
-		c.Close()
+	}
+	if err := iter.Err(); err != nil {
+		res.violations = append(res.violations, "cannot list the elements after healing: "+err.Error())
 	}
 	recovered := 0
 	for k := range maybe {

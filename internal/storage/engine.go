@@ -242,13 +242,6 @@ func (e *Engine) Commit(b *Batch, sync bool) error {
 // goroutine, so they may take the lock the caller queued under; on a closed
 // engine they run, with ErrClosed, inside wait. The caller must call wait.
 func (e *Engine) CommitAsync(b *Batch) (wait func() error) {
-	if e.closed.Load() {
-		return func() error {
-			b.committed(ErrClosed)
-			b.Close()
-			return ErrClosed
-		}
-	}
 	start := time.Now()
 	w := e.commit.enqueue(b)
 	return func() error {

@@ -441,18 +441,7 @@ func TestVersionCommand(t *testing.T) {
 func TestRecordCacheServesReads(t *testing.T) {
 	lookups := func(n *node) string {
 		t.Helper()
-		resp, err := http.Get("http://" + n.http + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var hits string
-		for _, l := range strings.Split(readAll(t, resp.Body), "\n") {
-			if strings.HasPrefix(l, `pando_record_cache_lookups_total{result="hit"}`) {
-				hits = strings.Fields(l)[1]
-			}
-		}
-		return hits
+		return n.metric(t, `pando_record_cache_lookups_total{result="hit"}`)
 	}
 	for _, tc := range []struct {
 		args     []string
