@@ -16,6 +16,13 @@ type ReadOptions struct {
 type WriteOptions struct {
 	// W is how many replicas must acknowledge; the default is quorum.
 	W quorum.Level
+	// R is how many replicas the write reads first, the coordinating
+	// replica included; the default is quorum. The write supersedes what
+	// that read finds, and conditions (NX, XX, EXPIRE's options) and the
+	// values it reports (SET ... GET, DEL) are decided on it. A conditional
+	// or reading write fails when R replicas cannot answer; a plain write
+	// proceeds on what did. Front ends pass the connection's read level.
+	R quorum.Level
 	// Context, when HasContext, is the causal context the client read (a
 	// token from GetVersions): the write supersedes exactly the versions it
 	// covers, and is concurrent with the rest. Without a context a write

@@ -52,7 +52,19 @@ type Config struct {
 	// DefaultR and DefaultW apply when a request names no level (default
 	// quorum).
 	DefaultR, DefaultW quorum.Level
-	Logger             *slog.Logger
+	// DisableReadRepair stops reads from repairing the replicas they find
+	// stale (for tests of the other repair paths).
+	DisableReadRepair bool
+	// ReadRepairChance is the fraction of reads (at R > 1) after which the
+	// replicas the read did not ask are read and repaired too, in the
+	// background (default 0.1; negative: never). At most
+	// maxBackgroundRepairs such reads run at once.
+	ReadRepairChance float64
+	// MaxReplicationQueueBytes bounds the records waiting to be sent to one
+	// peer (default 64 MiB). A record that finds the queue full is not sent
+	// and does not count toward W; the peer is not keeping up.
+	MaxReplicationQueueBytes int
+	Logger                   *slog.Logger
 	// Registerer, if set, receives the replication metrics.
 	Registerer prometheus.Registerer
 }
@@ -64,14 +76,29 @@ type Coordinator struct {
 	store *replica.Store
 	self  string
 
-	repMu sync.Mutex
-	reps  map[string]*replicator // by peer
+	// Per peer: records to replicate, reads to send.
+	repMu   sync.Mutex
+	reps    map[string]*batcher[repItem]
+	readers map[string]*batcher[readItem]
+
+	// bgRepairs bounds the background reads of replicas a read did not ask.
+	bgRepairs chan struct{}
 
 	// Replication to peers: records per ReplicateBatch call, and records
 	// whose call failed, by peer.
 	batchRecords prometheus.Histogram
 	repFailures  *prometheus.CounterVec
+	// Read repair: records sent to stale replicas, and background reads of
+	// unasked replicas skipped because maxBackgroundRepairs were running.
+	readRepairs    prometheus.Counter
+	repairsSkipped prometheus.Counter
+	// rewrites counts blind writes written again because a replica held
+	// writes they had not seen.
+	rewrites prometheus.Counter
 }
+
+// maxBackgroundRepairs bounds the reads of unasked replicas in flight.
+const maxBackgroundRepairs = 16
 
 var _ api.KV = (*Coordinator)(nil)
 
@@ -103,11 +130,19 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	cfg.DefaultR = cfg.DefaultR.Or(quorum.Quorum)
 	cfg.DefaultW = cfg.DefaultW.Or(quorum.Quorum)
+	if cfg.ReadRepairChance == 0 {
+		cfg.ReadRepairChance = 0.1
+	}
+	if cfg.MaxReplicationQueueBytes == 0 {
+		cfg.MaxReplicationQueueBytes = 64 << 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{
-		cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self, reps: map[string]*replicator{},
+		cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self,
+		reps: map[string]*batcher[repItem]{}, readers: map[string]*batcher[readItem]{},
+		bgRepairs: make(chan struct{}, maxBackgroundRepairs),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pando_replication_batch_records",
 			Help:    "Records sent to a peer in one ReplicateBatch call: what queued while the previous call to that peer was in flight.",
@@ -117,9 +152,21 @@ func New(cfg Config) (*Coordinator, error) {
 			Name: "pando_replication_failed_records_total",
 			Help: "Records a peer did not confirm (unreachable, timed out or refused), by peer.",
 		}, []string{"peer"}),
+		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_read_repairs_total",
+			Help: "Records sent to replicas that a read found missing or behind.",
+		}),
+		rewrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_write_rewrites_total",
+			Help: "Plain writes written a second time because a replica held writes they had not seen (their coordinator's copy was stale).",
+		}),
+		repairsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_read_repair_skipped_total",
+			Help: "Background reads of the replicas a read did not ask, skipped because enough were running.",
+		}),
 	}
 	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures} {
+		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.readRepairs, c.repairsSkipped, c.rewrites} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("coordinator: register metrics: %w", err)
 			}

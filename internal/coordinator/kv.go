@@ -14,35 +14,47 @@ import (
 
 // Put implements api.KV.
 func (c *Coordinator) Put(ctx context.Context, ns string, key, value []byte, o api.PutOptions) (api.PutResult, error) {
-	req := &nodepb.WriteRequest{
-		Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_PUT, Value: value,
-		ExpireAt: o.ExpireAt, KeepTtl: o.KeepTTL, ReturnOld: o.ReturnOld, Cond: nodepb.Cond(o.Cond),
-	}
-	resp, err := c.write(ctx, req, o.Write)
+	res, err := c.do(ctx, opPut, ns, key, o.Write, func(q *writeReq) {
+		q.value, q.expireAt, q.keepTTL, q.returnOld, q.cond = value, o.ExpireAt, o.KeepTTL, o.ReturnOld, o.Cond
+	})
 	if err != nil {
 		return api.PutResult{}, err
 	}
-	return api.PutResult{Applied: resp.Applied, OldFound: resp.OldFound, Old: api.Entry{Value: resp.OldValue, ExpireAt: resp.OldExpireAt}}, nil
+	return api.PutResult{Applied: res.applied, OldFound: res.oldFound, Old: res.old}, nil
 }
 
 // Delete implements api.KV.
 func (c *Coordinator) Delete(ctx context.Context, ns string, key []byte, o api.WriteOptions) (api.Entry, bool, error) {
-	resp, err := c.write(ctx, &nodepb.WriteRequest{Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_DELETE}, o)
+	res, err := c.do(ctx, opDelete, ns, key, o, nil)
 	if err != nil {
 		return api.Entry{}, false, err
 	}
-	return api.Entry{Value: resp.OldValue, ExpireAt: resp.OldExpireAt}, resp.OldFound, nil
+	return res.old, res.oldFound, nil
 }
 
 // SetExpiry implements api.KV.
 func (c *Coordinator) SetExpiry(ctx context.Context, ns string, key []byte, expireAt int64, cond api.ExpireCond, o api.WriteOptions) (bool, error) {
-	resp, err := c.write(ctx, &nodepb.WriteRequest{
-		Namespace: ns, Key: key, Op: nodepb.WriteOp_WRITE_OP_EXPIRE, ExpireAt: expireAt, ExpireCond: nodepb.ExpireCond(cond),
-	}, o)
+	res, err := c.do(ctx, opExpire, ns, key, o, func(q *writeReq) { q.expireAt, q.expireCond = expireAt, cond })
 	if err != nil {
 		return false, err
 	}
-	return resp.Applied, nil
+	return res.applied, nil
+}
+
+// do places a key once and runs one write of it, shaped by set.
+func (c *Coordinator) do(ctx context.Context, op writeOp, ns string, key []byte, o api.WriteOptions, set func(*writeReq)) (writeResult, error) {
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return writeResult{}, err
+	}
+	q, err := c.newWrite(pl, op, ns, key, o)
+	if err != nil {
+		return writeResult{}, err
+	}
+	if set != nil {
+		set(q)
+	}
+	return c.write(ctx, pl, q)
 }
 
 // PutMany implements api.KV. Keys this node coordinates are written in one
@@ -58,20 +70,24 @@ func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue
 	var local []api.KeyValue
 	var localPl []placement
 	var remote []api.KeyValue
-	w := 0
+	var remotePl []placement
+	r, w := 0, 0
 	for _, kv := range kvs {
 		pl, err := c.place(st, ns, kv.Key)
 		if err != nil {
 			return err
 		}
-		if w, err = required(o.W, c.cfg.DefaultW, pl.n); err != nil {
+		q, err := c.newWrite(pl, opPut, ns, kv.Key, o)
+		if err != nil {
 			return err
 		}
+		r, w = q.r, q.w
 		if cands := c.candidates(pl.pref); len(cands) > 0 && cands[0] == c.self {
 			local = append(local, kv)
 			localPl = append(localPl, pl)
 		} else {
 			remote = append(remote, kv)
+			remotePl = append(remotePl, pl)
 		}
 	}
 	ctx, cancel := c.deadline(ctx)
@@ -86,16 +102,17 @@ func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue
 		}
 	}
 	var wg sync.WaitGroup
-	for _, kv := range remote {
+	for i, kv := range remote {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.Put(ctx, ns, kv.Key, kv.Value, api.PutOptions{Write: o})
+			q := &writeReq{ns: ns, key: kv.Key, op: opPut, value: kv.Value, r: r, w: w}
+			_, err := c.write(ctx, remotePl[i], q)
 			note(err)
 		}()
 	}
 	if len(local) > 0 {
-		note(c.putManyLocal(ctx, ns, localPl, local, w))
+		note(c.putManyLocal(ctx, ns, localPl, local, r, w))
 	}
 	wg.Wait()
 	return firstErr

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/pandodb/pando/dvv"
@@ -11,112 +10,95 @@ import (
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
-// replicator sends one peer the records written here, batching what queued
-// up while the previous batch was in flight into one ReplicateBatch call,
-// which the peer applies as one commit. Under load this turns many small
-// calls and fsyncs into few large ones; a lone write goes out at once.
-type replicator struct {
-	c    *Coordinator
-	peer string
-
-	mu      sync.Mutex
-	queue   []repItem
-	running bool
-}
-
+// repItem is one record queued for a peer; done gets the outcome (it must
+// have room: nothing blocks on it).
 type repItem struct {
 	req  *nodepb.ReplicateRequest
-	done chan<- error
+	done chan<- repAck
 }
 
-// Batch bounds.
+// repAck is a replica's answer about one record.
+type repAck struct {
+	node string
+	err  error
+	// uncovered: the replica held history the record does not cover.
+	uncovered bool
+}
+
+// Batch bounds, for replication and reads alike.
 const (
 	maxBatchItems = 512
 	maxBatchBytes = 8 << 20
 )
 
-func (c *Coordinator) replicatorFor(peer string) *replicator {
+// errQueueFull answers a record that a peer's replication queue had no
+// room for.
+var errQueueFull = errors.New("coordinator: the replication queue to this peer is full")
+
+// replicatorFor returns the batcher of records to peer: records that queue
+// while a ReplicateBatch call is in flight go in the next one, which the
+// peer applies as one commit. Under load this turns many small calls and
+// fsyncs into few large ones; a lone write goes out at once.
+func (c *Coordinator) replicatorFor(peer string) *batcher[repItem] {
 	c.repMu.Lock()
 	defer c.repMu.Unlock()
-	r, ok := c.reps[peer]
+	b, ok := c.reps[peer]
 	if !ok {
-		r = &replicator{c: c, peer: peer}
-		c.reps[peer] = r
-	}
-	return r
-}
-
-// send queues a record for the peer; done gets the outcome (it must have
-// room: send never blocks on it).
-func (r *replicator) send(req *nodepb.ReplicateRequest, done chan<- error) {
-	r.mu.Lock()
-	r.queue = append(r.queue, repItem{req: req, done: done})
-	start := !r.running
-	r.running = true
-	r.mu.Unlock()
-	if start {
-		go r.loop()
-	}
-}
-
-// loop sends batches until the queue is empty, then ends; the next send
-// starts it again.
-func (r *replicator) loop() {
-	for {
-		r.mu.Lock()
-		if len(r.queue) == 0 {
-			r.running = false
-			r.mu.Unlock()
-			return
+		b = &batcher[repItem]{
+			maxItems: maxBatchItems, maxBytes: maxBatchBytes, maxQueued: c.cfg.MaxReplicationQueueBytes,
+			size:  func(it repItem) int { return len(it.req.Record) + len(it.req.Key) },
+			flush: func(batch []repItem) { c.flushReplication(peer, batch) },
 		}
-		n, size := 0, 0
-		for n < len(r.queue) && n < maxBatchItems && (n == 0 || size+len(r.queue[n].req.Record) <= maxBatchBytes) {
-			size += len(r.queue[n].req.Record) + len(r.queue[n].req.Key)
-			n++
-		}
-		batch := make([]repItem, n)
-		copy(batch, r.queue[:n])
-		r.queue = r.queue[n:]
-		r.mu.Unlock()
-		r.flush(batch)
+		c.reps[peer] = b
+	}
+	return b
+}
+
+// sendRecord queues a record for peer; done gets the outcome.
+func (c *Coordinator) sendRecord(peer string, req *nodepb.ReplicateRequest, done chan<- repAck) {
+	if !c.replicatorFor(peer).add(repItem{req: req, done: done}) {
+		c.repFailures.WithLabelValues(peer).Inc()
+		done <- repAck{node: peer, err: errQueueFull}
 	}
 }
 
-func (r *replicator) flush(batch []repItem) {
+func (c *Coordinator) flushReplication(peer string, batch []repItem) {
 	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, len(batch))}
 	for i, it := range batch {
 		req.Items[i] = it.req
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	resp, err := r.c.cfg.Transport.Peer(r.peer).ReplicateBatch(ctx, req)
-	r.c.batchRecords.Observe(float64(len(batch)))
+	resp, err := c.cfg.Transport.Peer(peer).ReplicateBatch(ctx, req)
+	c.batchRecords.Observe(float64(len(batch)))
 	if err != nil {
-		r.c.log.Debug("replicating", "to", r.peer, "records", len(batch), "err", err, "after", time.Since(start))
+		c.log.Debug("replicating", "to", peer, "records", len(batch), "err", err, "after", time.Since(start))
 	}
 	failed := 0
 	for i, it := range batch {
+		a := repAck{node: peer, err: err}
 		switch {
 		case err != nil:
-			failed++
-			it.done <- err
 		case i < len(resp.Errors) && resp.Errors[i] != "":
-			failed++
-			it.done <- errors.New(resp.Errors[i])
+			a.err = errors.New(resp.Errors[i])
 		default:
-			it.done <- nil
+			a.uncovered = i < len(resp.Uncovered) && resp.Uncovered[i]
 		}
+		if a.err != nil {
+			failed++
+		}
+		it.done <- a
 	}
 	if failed > 0 {
-		r.c.repFailures.WithLabelValues(r.peer).Add(float64(failed))
+		c.repFailures.WithLabelValues(peer).Add(float64(failed))
 	}
 }
 
 // ReplicateBatch serves another node's batch: every record is merged into
 // this replica, one commit per namespace.
 func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
-	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, len(req.Items))}
+	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, len(req.Items)), Uncovered: make([]bool, len(req.Items))}
 	byNS := map[string][]int{}
 	var order []string
 	for i, it := range req.Items {
@@ -129,6 +111,7 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 		idx := byNS[ns]
 		keys := make([][]byte, 0, len(idx))
 		sets := make([]dvv.Set, 0, len(idx))
+		items := make([]int, 0, len(idx))
 		for _, i := range idx {
 			var rec replica.Record
 			if err := replica.DecodeRecord(req.Items[i].Record, &rec); err != nil {
@@ -137,11 +120,13 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 			}
 			keys = append(keys, req.Items[i].Key)
 			sets = append(sets, rec.Set)
+			items = append(items, i)
 		}
 		if len(keys) == 0 {
 			continue
 		}
 		_, err := h.c.store.UpdateMany(ns, keys, func(j int, cur replica.Record, found bool) (replica.Record, bool, error) {
+			resp.Uncovered[items[j]] = found && !sets[j].Context().Descends(cur.Set.Context())
 			merged := replica.Record{Set: dvv.Sync(cur.Set, sets[j])}
 			if found && replica.SameRecord(&merged, &cur) {
 				return cur, false, nil

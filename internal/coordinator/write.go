@@ -15,46 +15,114 @@ import (
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
-// write sends a write to a coordinating replica: this node if it is one,
-// else the replicas that are up, in preference order, until one answers.
-func (c *Coordinator) write(ctx context.Context, req *nodepb.WriteRequest, wl api.WriteOptions) (*nodepb.WriteResponse, error) {
-	_, pl, err := c.placeSynced(ctx, req.Namespace, req.Key)
-	if err != nil {
+// writeOp is what a write does to its key.
+type writeOp uint8
+
+const (
+	opPut writeOp = iota + 1
+	opDelete
+	// opExpire changes the expiry of the live value, keeping the value.
+	opExpire
+)
+
+// writeReq is one client write as the coordinator handles it: Put, Delete
+// and SetExpiry all become one. It crosses the wire (nodepb.WriteRequest)
+// only when forwarded to a coordinating replica.
+type writeReq struct {
+	ns  string
+	key []byte
+	op  writeOp
+	// value is opPut's value.
+	value []byte
+	// expireAt is the new expiry in Unix ms (0: none): the value's for
+	// opPut, the key's for opExpire.
+	expireAt   int64
+	keepTTL    bool
+	cond       api.Cond
+	expireCond api.ExpireCond
+	returnOld  bool
+	// ctx, when hasCtx, is the causal context the client read: the write
+	// supersedes exactly what it covers. Without one, the write supersedes
+	// what the read at r found.
+	hasCtx bool
+	ctx    dvv.Context
+	// r is how many replicas the coordinator reads, itself included, before
+	// it applies the write; w is how many must acknowledge.
+	r, w      int
+	requestID string
+}
+
+// blind reports whether the write's outcome does not depend on the key's
+// current value: a plain put without a context, which supersedes whatever
+// it finds.
+func (q *writeReq) blind() bool {
+	return q.op == opPut && q.cond == api.Always && !q.returnOld && !q.keepTTL && !q.hasCtx
+}
+
+// writeResult is what a write did.
+type writeResult struct {
+	// applied is false when a condition did not hold (NX, XX, EXPIRE's
+	// options, a key with nothing to delete): nothing was written.
+	applied bool
+	// old is the live value the write found, for the operations that report
+	// it (SET ... GET, DEL, GETDEL).
+	oldFound bool
+	old      api.Entry
+	// ctx is the key's causal context after the write, encoded.
+	ctx []byte
+}
+
+// newWrite resolves a client write's levels and context against the key's
+// placement.
+func (c *Coordinator) newWrite(pl placement, op writeOp, ns string, key []byte, wo api.WriteOptions) (*writeReq, error) {
+	q := &writeReq{ns: ns, key: key, op: op, requestID: wo.RequestID}
+	var err error
+	if q.w, err = required(wo.W, c.cfg.DefaultW, pl.n); err != nil {
 		return nil, err
 	}
-	w, err := required(wl.W, c.cfg.DefaultW, pl.n)
-	if err != nil {
+	if q.r, err = required(wo.R, c.cfg.DefaultR, pl.n); err != nil {
 		return nil, err
 	}
-	req.W = uint32(w)
-	req.HasContext, req.Context, req.RequestId = wl.HasContext, wl.Context, wl.RequestID
-	if wl.HasContext {
-		if _, err := dvv.DecodeContext(wl.Context); err != nil {
+	if wo.HasContext {
+		q.hasCtx = true
+		if q.ctx, err = dvv.DecodeContext(wo.Context); err != nil {
 			return nil, fmt.Errorf("%w: the context is not one Pando gave out: %v", api.ErrInvalidArgument, err)
 		}
 	}
+	return q, nil
+}
+
+// write sends a write to a coordinating replica: this node if it is one,
+// else the replicas that are up, in preference order, until one answers.
+func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (writeResult, error) {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	cands := c.candidates(pl.pref)
-	if len(cands) < w {
+	if len(cands) < q.w {
 		// As Cassandra does: refuse before writing when the level cannot be
 		// met by the replicas known to be up.
-		return nil, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, len(cands), w)
+		return writeResult{}, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, len(cands), q.w)
+	}
+	if !q.blind() && len(cands) < q.r {
+		return writeResult{}, unavailableRead(len(cands), q.r)
 	}
 	var lastErr error
 	for _, r := range cands {
 		if r == c.self {
-			return c.coordinate(ctx, req)
+			return c.coordinate(ctx, pl, q)
 		}
-		resp, err := c.cfg.Transport.Peer(r).Write(ctx, req)
-		if err == nil || !errors.Is(err, transport.ErrUnreachable) {
-			return resp, err
+		resp, err := c.cfg.Transport.Peer(r).Write(ctx, q.toWire())
+		if err == nil {
+			return resultFromWire(resp), nil
+		}
+		if !errors.Is(err, transport.ErrUnreachable) {
+			return writeResult{}, err
 		}
 		lastErr = err
 		c.log.Debug("coordinator unreachable, trying the next replica", "node", r, "err", err)
 	}
-	return nil, fmt.Errorf("%w: 0 of %d required replicas answered (%d of %d replicas up); the write may still have landed on some replicas%s",
-		api.ErrUnavailable, w, len(cands), len(pl.pref), detail(lastErr))
+	return writeResult{}, fmt.Errorf("%w: 0 of %d required replicas answered (%d of %d replicas up); the write may still have landed on some replicas%s",
+		api.ErrUnavailable, q.w, len(cands), len(pl.pref), detail(lastErr))
 }
 
 func detail(err error) string {
@@ -64,164 +132,230 @@ func detail(err error) string {
 	return ": " + err.Error()
 }
 
+func unavailableRead(got, r int) error {
+	return fmt.Errorf("%w: %d of %d required replicas answered the read this write depends on; nothing was written", api.ErrUnavailable, got, r)
+}
+
 // coordinate applies a write on this node, which must be a replica of the
 // key, and replicates the result. It serves both local requests and Write
 // calls from other nodes.
-func (c *Coordinator) coordinate(ctx context.Context, req *nodepb.WriteRequest) (*nodepb.WriteResponse, error) {
-	_, pl, err := c.placeSynced(ctx, req.Namespace, req.Key)
-	if err != nil {
-		return nil, err
-	}
+//
+// The write builds on what a read at R finds, not on this replica's copy
+// alone, which may have missed writes (ADR 0005). A write whose outcome
+// depends on the key (NX, XX, GET, KEEPTTL, DEL, EXPIRE) reads the other
+// replicas first and fails when fewer than R answer; a write with the
+// client's context reads them too (for the sibling cap and the context it
+// returns) but proceeds on what answered. A blind write builds on this
+// replica's copy and reads through its replication instead: it waits for
+// max(R, W) replicas, each of which reports whether it held writes the new
+// record does not cover; if one did, the coordinator reads what those
+// replicas now hold and writes again over the merge (settle).
+func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq) (writeResult, error) {
 	if !slices.Contains(pl.pref, c.self) {
-		return nil, fmt.Errorf("%w: %s is not among %v", errNotReplica, c.self, pl.pref)
+		return writeResult{}, fmt.Errorf("%w: %s is not among %v", errNotReplica, c.self, pl.pref)
 	}
-	var resp nodepb.WriteResponse
 	if sabotage == "ack-unwritten" && sabotaged.Add(1)%20 == 0 {
-		return &nodepb.WriteResponse{Applied: true}, nil
+		return writeResult{applied: true}, nil
 	}
-	recs, wait, err := c.store.UpdateManyAsync(req.Namespace, [][]byte{req.Key}, func(_ int, cur replica.Record, found bool) (replica.Record, bool, error) {
-		return c.applyWrite(pl, req, cur, &resp)
+	// Reads and replication may outlive this request: they must not share
+	// the caller's key, which a front end reuses for its next command.
+	q.key = bytes.Clone(q.key)
+	var seen dvv.Set
+	if !q.blind() {
+		var answered int
+		seen, answered = c.readOthers(ctx, pl, q.ns, q.key, q.r)
+		if answered < q.r && !q.hasCtx {
+			return writeResult{}, unavailableRead(answered, q.r)
+		}
+	}
+	var res writeResult
+	recs, wait, err := c.store.UpdateManyAsync(q.ns, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+		return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen)}, &res)
 	})
 	if err != nil {
-		return nil, err
+		return writeResult{}, err
 	}
-	rec := recs[0]
-	resp.Context = rec.Set.Context().Encode()
-	if !resp.Applied {
-		return &resp, wait()
+	if !res.applied {
+		return res, wait()
 	}
 	if sabotage == "ack-early" {
 		go func() { _ = wait() }()
-		return &resp, nil
+		return res, nil
 	}
-	// The local fsync and the other replicas' run at the same time.
-	if acks := c.replicate(ctx, pl, req.Namespace, req.Key, rec, int(req.W), wait); acks < int(req.W) {
-		return nil, unavailableWrite(acks, int(req.W))
+	return res, c.settle(ctx, pl, q, recs[0], wait)
+}
+
+// maxWriteRounds bounds how often a blind write is written again because
+// replicas held writes it had not seen (a key written concurrently through
+// several nodes can keep producing such writes).
+const maxWriteRounds = 3
+
+// settle replicates rec, which this node just wrote for q (durable once
+// wait returns), and returns once W replicas hold it. A blind write waits
+// for max(R, W) replicas where that many are up; if one of them held
+// history rec does not cover, the write reads what those replicas now hold
+// and is written again over the merge, so that it supersedes every write a
+// read at R would return. After maxWriteRounds it is left as it is: the
+// writes it did not see stay as siblings.
+func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec replica.Record, wait func() error) error {
+	want := q.w
+	if q.blind() {
+		want = max(q.r, q.w)
 	}
-	return &resp, nil
+	for round := 1; ; round++ {
+		acks, stale := c.replicate(ctx, pl, q.ns, q.key, rec, want, wait)
+		if acks < q.w {
+			return unavailableWrite(acks, q.w)
+		}
+		if !q.blind() || len(stale) == 0 || round == maxWriteRounds || sabotage == "local-writes" {
+			return nil
+		}
+		c.rewrites.Inc()
+		seen, _ := merge(gather(stale, len(stale), func(node string) readResult { return c.readRemote(ctx, node, q.ns, q.key) }).got)
+		var res writeResult
+		recs, next, err := c.store.UpdateManyAsync(q.ns, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+			return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen.Set)}, &res)
+		})
+		if err != nil {
+			return err
+		}
+		rec, wait = recs[0], next
+	}
+}
+
+// readOthers reads key from the replicas other than this one that are up,
+// r-1 of them, asking the next each time one fails. It returns the merge of
+// their records and how many replicas answered, this one included: a
+// coordinator reads its own copy under the key's lock.
+func (c *Coordinator) readOthers(ctx context.Context, pl placement, ns string, key []byte, r int) (dvv.Set, int) {
+	if r <= 1 || sabotage == "local-writes" {
+		return dvv.Set{}, 1
+	}
+	var others []string
+	for _, node := range c.candidates(pl.pref) {
+		if node != c.self {
+			others = append(others, node)
+		}
+	}
+	g := gather(others, r-1, func(node string) readResult { return c.readRemote(ctx, node, ns, key) })
+	merged, _ := merge(g.got)
+	return merged.Set, 1 + g.ok
 }
 
 func unavailableWrite(acks, w int) error {
 	return fmt.Errorf("%w: %d of %d required replicas acknowledged; the write may still have landed on some replicas", api.ErrUnavailable, acks, w)
 }
 
-// applyWrite computes a key's next record for one write. It runs under the
+// applyWrite computes a key's next record for one write from cur, the merge
+// of this replica's copy and what the read at R found. It runs under the
 // key's lock on the coordinating replica.
-func (c *Coordinator) applyWrite(pl placement, req *nodepb.WriteRequest, cur replica.Record, resp *nodepb.WriteResponse) (replica.Record, bool, error) {
+func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, res *writeResult) (replica.Record, bool, error) {
 	now := c.store.Now()
 	live := cur.Live(now)
 	chosen, present := replica.Pick(live)
+	res.ctx = cur.Set.Context().Encode()
 	ctx := cur.Set.Context()
-	if req.HasContext {
-		var err error
-		if ctx, err = dvv.DecodeContext(req.Context); err != nil {
-			return cur, false, fmt.Errorf("%w: bad context: %v", api.ErrInvalidArgument, err)
-		}
+	if q.hasCtx {
+		ctx = q.ctx
+	}
+	if present && (q.returnOld || q.op == opDelete) {
+		res.oldFound, res.old = true, api.Entry{Value: chosen.Value, ExpireAt: chosen.ExpireAt}
 	}
 	var sib []byte
-	switch req.Op {
-	case nodepb.WriteOp_WRITE_OP_PUT:
-		if req.ReturnOld && present {
-			resp.OldFound, resp.OldValue, resp.OldExpireAt = true, chosen.Value, chosen.ExpireAt
-		}
-		if (req.Cond == nodepb.Cond_COND_IF_ABSENT && present) || (req.Cond == nodepb.Cond_COND_IF_PRESENT && !present) {
+	switch q.op {
+	case opPut:
+		if (q.cond == api.IfAbsent && present) || (q.cond == api.IfPresent && !present) {
 			return cur, false, nil
 		}
-		exp := req.ExpireAt
-		if req.KeepTtl && present {
+		exp := q.expireAt
+		if q.keepTTL && present {
 			exp = chosen.ExpireAt
 		}
-		sib = replica.EncodeSibling(false, exp, req.Value)
-	case nodepb.WriteOp_WRITE_OP_DELETE:
-		if present {
-			resp.OldFound, resp.OldValue, resp.OldExpireAt = true, chosen.Value, chosen.ExpireAt
-		}
-		if !present && !req.HasContext {
-			return cur, false, nil // nothing this replica can see to delete
+		sib = replica.EncodeSibling(false, exp, q.value)
+	case opDelete:
+		if !present && !q.hasCtx {
+			return cur, false, nil // nothing a read at R sees to delete
 		}
 		sib = replica.EncodeSibling(true, 0, nil)
-	case nodepb.WriteOp_WRITE_OP_EXPIRE:
+	case opExpire:
 		if !present {
 			return cur, false, nil
 		}
 		if len(live) > 1 {
 			return cur, false, fmt.Errorf("%w: %d values; read them with SIBLINGS and write one back with their context before changing the expiry", api.ErrSiblings, len(live))
 		}
-		if !expiryCondHolds(req.ExpireCond, chosen.ExpireAt, req.ExpireAt) {
+		if !expiryCondHolds(q.expireCond, chosen.ExpireAt, q.expireAt) {
 			return cur, false, nil
 		}
-		if req.ExpireAt != 0 && req.ExpireAt <= now {
+		if q.expireAt != 0 && q.expireAt <= now {
 			sib = replica.EncodeSibling(true, 0, nil)
 		} else {
-			sib = replica.EncodeSibling(false, req.ExpireAt, chosen.Value)
+			sib = replica.EncodeSibling(false, q.expireAt, chosen.Value)
 		}
 	default:
-		return cur, false, fmt.Errorf("%w: unknown write op %v", api.ErrInvalidArgument, req.Op)
+		return cur, false, fmt.Errorf("%w: unknown write op %d", api.ErrInvalidArgument, q.op)
 	}
 	next := dvv.Update(ctx, cur.Set, c.cfg.Actor, sib)
 	if n := next.Len(); n > pl.ns.MaxSiblings && n > cur.Set.Len() {
 		return cur, false, fmt.Errorf("%w: the key would hold %d concurrent values, namespace %s allows %d; read them with SIBLINGS and write back with their context to resolve",
 			api.ErrTooManySiblings, n, pl.ns.Name, pl.ns.MaxSiblings)
 	}
-	resp.Applied = true
+	res.applied = true
+	res.ctx = next.Context().Encode()
 	return replica.Record{Set: next}, true, nil
 }
 
-func expiryCondHolds(cond nodepb.ExpireCond, cur, next int64) bool {
+func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
 	// No expiry is later than every expiry.
 	later := func(a, b int64) bool { return (a == 0 && b != 0) || (a != 0 && b != 0 && a > b) }
 	switch cond {
-	case nodepb.ExpireCond_EXPIRE_IF_NONE:
+	case api.ExpireIfNone:
 		return cur == 0
-	case nodepb.ExpireCond_EXPIRE_IF_SOME:
+	case api.ExpireIfSome:
 		return cur != 0
-	case nodepb.ExpireCond_EXPIRE_IF_GREATER:
+	case api.ExpireIfGreater:
 		return later(next, cur)
-	case nodepb.ExpireCond_EXPIRE_IF_LESS:
+	case api.ExpireIfLess:
 		return later(cur, next)
 	}
 	return true
 }
 
 // replicate sends a record this node just wrote to the key's other replicas
-// that are up, and returns once w replicas hold it (this one counts once
-// local waits for its fsync), or once that can no longer happen. Calls still
-// in flight finish in the background.
-func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, w int, local func() error) int {
+// that are up, and returns once want replicas hold it (this one counts once
+// local waits for its fsync), or once every answer is in. It returns how
+// many hold it, and which of those that answered held history the record
+// does not cover. Calls still in flight finish in the background. key must
+// not be reused by the caller.
+func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
 	var others []string
 	for _, r := range pl.pref {
 		if r != c.self && c.up(r) {
 			others = append(others, r)
 		}
 	}
-	if len(others) == 0 {
-		if local() != nil {
-			return 0
+	results := make(chan repAck, len(others)+1)
+	if len(others) > 0 {
+		req := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: replica.AppendRecord(nil, &rec)}
+		for _, r := range others {
+			c.sendRecord(r, req, results)
 		}
-		return 1
 	}
-	acks := 0
-	// The calls may outlive this request: they must not share the caller's
-	// key, which a front end reuses for its next command.
-	req := &nodepb.ReplicateRequest{Namespace: ns, Key: bytes.Clone(key), Record: replica.AppendRecord(nil, &rec)}
-	results := make(chan error, len(others)+1)
-	for _, r := range others {
-		c.replicatorFor(r).send(req, results)
-	}
-	go func() { results <- local() }()
-	// Wait until w hold it, or, when that cannot happen, for every answer,
-	// so the count reported is the true one.
-	for pending := len(others) + 1; pending > 0 && acks < w; pending-- {
+	go func() { results <- repAck{node: c.self, err: local()} }()
+	for pending := len(others) + 1; pending > 0 && acks < want; pending-- {
 		select {
-		case err := <-results:
-			if err == nil {
+		case a := <-results:
+			if a.err == nil {
 				acks++
+				if a.uncovered {
+					uncovered = append(uncovered, a.node)
+				}
 			}
 		case <-ctx.Done():
-			return acks
+			return acks, uncovered
 		}
 	}
-	return acks
+	return acks, uncovered
 }
 
 // Replicate serves another node's replication of a record: merge and fsync.
@@ -240,23 +374,36 @@ func (h Handler) Replicate(ctx context.Context, req *nodepb.ReplicateRequest) (*
 // Write serves a write forwarded by another node to this replica.
 func (h Handler) Write(ctx context.Context, req *nodepb.WriteRequest) (*nodepb.WriteResponse, error) {
 	c := h.c
+	q, err := writeFromWire(req)
+	if err != nil {
+		return nil, err
+	}
+	_, pl, err := c.placeSynced(ctx, q.ns, q.key)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	return c.coordinate(ctx, req)
+	res, err := c.coordinate(ctx, pl, q)
+	if err != nil {
+		return nil, err
+	}
+	return res.toWire(), nil
 }
 
 // putManyLocal writes the keys this node coordinates as one synced batch,
-// then replicates each. It returns the first error; some keys may be
-// written.
-func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placement, kvs []api.KeyValue, w int) error {
+// then settles each (see coordinate: these are blind writes). It returns
+// the first error; some keys may be written.
+func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placement, kvs []api.KeyValue, r, w int) error {
 	keys := make([][]byte, len(kvs))
+	reqs := make([]*writeReq, len(kvs))
 	for i, kv := range kvs {
-		keys[i] = kv.Key
+		keys[i] = bytes.Clone(kv.Key)
+		reqs[i] = &writeReq{ns: ns, key: keys[i], op: opPut, value: kv.Value, r: r, w: w}
 	}
-	resps := make([]nodepb.WriteResponse, len(kvs))
 	recs, wait, err := c.store.UpdateManyAsync(ns, keys, func(i int, cur replica.Record, _ bool) (replica.Record, bool, error) {
-		req := &nodepb.WriteRequest{Op: nodepb.WriteOp_WRITE_OP_PUT, Value: kvs[i].Value}
-		return c.applyWrite(pls[i], req, cur, &resps[i])
+		var res writeResult
+		return c.applyWrite(pls[i], reqs[i], cur, &res)
 	})
 	if err != nil {
 		return err
@@ -272,10 +419,10 @@ func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placeme
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if acks := c.replicate(ctx, pls[i], ns, kvs[i].Key, recs[i], w, local); acks < w {
+			if err := c.settle(ctx, pls[i], reqs[i], recs[i], local); err != nil {
 				mu.Lock()
 				if firstErr == nil {
-					firstErr = unavailableWrite(acks, w)
+					firstErr = err
 				}
 				mu.Unlock()
 			}

@@ -30,14 +30,16 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// ReapOnce examines up to ReapBatch expiry-index entries that are due and
-// deletes the records they point at if every value of the record has
-// expired by now. It returns the number of entries examined.
+// ReapOnce examines up to ReapBatch expiry-index entries that are due and,
+// where every value of the record has expired by now, drops the values'
+// bytes. It returns the number of entries examined.
 //
-// Removing an all-expired record is safe in a cluster: every replica holds
-// the same expiry times, so a copy that comes back from another replica is
-// just as expired. Tombstones are never reclaimed here: they carry the
-// causal history that keeps deleted values deleted.
+// An expired record becomes a tombstone, not a hole: its siblings keep
+// their dots and the record its causal history. Removing it outright would
+// be unsafe in a cluster, since a replica that missed the write that set the
+// expiry may still hold the value that write replaced; without the history
+// here, the next read would merge that older value back in. Purging
+// tombstones once every replica holds them is anti-entropy's job.
 func (s *Store) ReapOnce() (int, error) {
 	now := s.Now()
 	lo, hi := storage.ExpirySpan(now + 1)
@@ -81,14 +83,12 @@ func (s *Store) ReapOnce() (int, error) {
 		}
 		b := s.eng.NewBatch()
 		b.Delete(w.index)
-		// The index entry outlives overwrites: delete the record only if its
+		// The index entry outlives overwrites: reclaim the record only if its
 		// last expiry is still this one and has passed.
 		if found && rec.reclaimAt() == w.at && w.at <= now {
-			b.Delete(w.dataKey)
+			tomb := rec.tombstoneExpired(now)
+			s.write(b, h, w.dataKey, &tomb)
 			reaped++
-			if s.cache != nil {
-				b.OnCommit(func(error) { s.cache.invalidate(h, w.dataKey) })
-			}
 		}
 		// Unsynced: a reclaim lost in a crash is redone from the index. The
 		// stripe lock orders it against every other write of the key.

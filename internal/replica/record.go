@@ -191,6 +191,26 @@ func (r *Record) reclaimAt() int64 {
 	return at
 }
 
+// tombstoneExpired returns r with every sibling that has expired by now
+// turned into a tombstone: the same dot, without the value. Both forms are
+// dead to every reader whose clock has passed the expiry, so replicas that
+// hold one or the other for a dot agree on what is live.
+func (r *Record) tombstoneExpired(nowMs int64) Record {
+	entries := make([]dvv.Entry, len(r.Set.Entries))
+	for i, e := range r.Set.Entries {
+		values := make([][]byte, len(e.Values))
+		for j, v := range e.Values {
+			values[j] = v
+			sib, err := decodeSibling(dvv.Dot{}, v)
+			if err == nil && !sib.Tombstone && sib.Expired(nowMs) {
+				values[j] = EncodeSibling(true, 0, nil)
+			}
+		}
+		entries[i] = dvv.Entry{Node: e.Node, Counter: e.Counter, Values: values}
+	}
+	return Record{Set: dvv.Set{Entries: entries}}
+}
+
 // sameRecord reports whether two encoded records are equal.
 func sameRecord(a, b []byte) bool { return slices.Equal(a, b) }
 

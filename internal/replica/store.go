@@ -91,7 +91,7 @@ func New(cfg Config) (*Store, error) {
 		cache: newRecordCache(cfg.CacheBytes),
 		reaped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pando_expired_records_reclaimed_total",
-			Help: "Expired records deleted from disk by the background reaper.",
+			Help: "Expired records whose values the background reaper dropped, leaving tombstones that keep their causal history.",
 		}),
 	}
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{

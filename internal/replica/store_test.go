@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -236,16 +237,32 @@ func TestReaperReclaimsOnlyFullyExpiredRecords(t *testing.T) {
 	if _, err := s.ReapOnce(); err != nil {
 		t.Fatal(err)
 	}
-	onDisk := func(key string) bool {
-		return eng.Get(storage.DataKey(nil, "ns", []byte(key)), func([]byte) error { return nil }) == nil
+	disk := func(key string) []Sibling { return onDisk(t, eng, storage.DataKey(nil, "ns", []byte(key))) }
+	// The expired value's bytes are gone; its dot stays, as a tombstone, so
+	// an older copy elsewhere cannot come back.
+	if sibs := disk("ttl"); len(sibs) != 1 || !sibs[0].Tombstone || len(sibs[0].Value) != 0 || sibs[0].Dot != (dvv.Dot{Node: "n1", Counter: 1}) {
+		t.Fatalf("fully expired record on disk: %+v, want a tombstone with its dot", sibs)
 	}
-	if onDisk("ttl") {
-		t.Fatal("fully expired record not reclaimed")
-	}
-	if !onDisk("mixed") || !onDisk("renewed") {
-		t.Fatal("a record with a live value was reclaimed")
+	for _, key := range []string{"mixed", "renewed"} {
+		for _, sib := range disk(key) {
+			if sib.Tombstone {
+				t.Fatalf("%s: a record with a live value was reclaimed: %+v", key, sib)
+			}
+		}
 	}
 	if v, _ := value(t, s, "mixed"); v != "forever" {
 		t.Fatalf("mixed = %q", v)
 	}
+}
+
+// onDisk returns the siblings of the record stored under dataKey, read from
+// the engine itself (not the cache).
+func onDisk(t *testing.T, eng *storage.Engine, dataKey []byte) []Sibling {
+	t.Helper()
+	var rec Record
+	err := eng.Get(dataKey, func(v []byte) error { return DecodeRecord(slices.Clone(v), &rec) })
+	if err != nil {
+		t.Fatalf("record %q on disk: %v", dataKey, err)
+	}
+	return rec.Siblings()
 }

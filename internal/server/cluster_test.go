@@ -29,6 +29,8 @@ type sim struct {
 	gossip *membership.Static
 	nodes  map[string]*simNode
 	ids    []string
+	// configure, if set, adjusts every node's configuration.
+	configure func(*NodeConfig)
 }
 
 type simNode struct {
@@ -42,7 +44,13 @@ type simNode struct {
 
 func newSim(t *testing.T, n int) *sim {
 	t.Helper()
-	s := &sim{t: t, net: transport.NewMemNetwork(), faults: transport.NewFaults(1), gossip: membership.NewStatic(), nodes: map[string]*simNode{}}
+	return newSimWith(t, n, nil)
+}
+
+// newSimWith is newSim with configure applied to every node's configuration.
+func newSimWith(t *testing.T, n int, configure func(*NodeConfig)) *sim {
+	t.Helper()
+	s := &sim{t: t, net: transport.NewMemNetwork(), faults: transport.NewFaults(1), gossip: membership.NewStatic(), nodes: map[string]*simNode{}, configure: configure}
 	for i := 1; i <= n; i++ {
 		s.ids = append(s.ids, fmt.Sprintf("n%d", i))
 	}
@@ -63,12 +71,16 @@ func newSim(t *testing.T, n int) *sim {
 func (s *sim) start(id, dir string, clk *clock.Offset) {
 	s.t.Helper()
 	s.gossip.Add(id, membership.Meta{ClusterAddr: "mem/" + id})
-	node, err := OpenNode(NodeConfig{
+	cfg := NodeConfig{
 		ID: id, DataDir: dir, ClusterAddr: "mem/" + id,
 		Transport: s.faults.Wrap(id, s.net.Transport()), Gossip: s.gossip.Of(id),
 		BootstrapExpect: len(s.ids), Partitions: 16, RaftTick: 10 * time.Millisecond,
 		RequestTimeout: 2 * time.Second, RecordCacheBytes: 1 << 20, Clock: clk,
-	})
+	}
+	if s.configure != nil {
+		s.configure(&cfg)
+	}
+	node, err := OpenNode(cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -52,9 +52,15 @@ type NodeConfig struct {
 	RecordCacheBytes int64 // 0 disables
 	WALMinSync       time.Duration
 	ReapInterval     time.Duration
-	Clock            clock.Clock
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// DisableHints stops the node from keeping hints for replicas that miss
+	// writes, and from replaying them: for tests of the other repair paths.
+	DisableHints bool
+	// DisableReadRepair stops reads from repairing stale replicas: for tests
+	// of the other repair paths.
+	DisableReadRepair bool
+	Clock             clock.Clock
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
 }
 
 // Node is one node's storage, replica, metadata member and coordinator.
@@ -125,7 +131,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	coord, err := coordinator.New(coordinator.Config{
 		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
-		Timeout: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
+		Timeout: cfg.RequestTimeout, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err

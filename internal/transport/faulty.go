@@ -177,6 +177,10 @@ func (p faultyPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.Re
 	return faulty(ctx, p, r, Peer.Read)
 }
 
+func (p faultyPeer) ReadBatch(ctx context.Context, r *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error) {
+	return faulty(ctx, p, r, Peer.ReadBatch)
+}
+
 func (p faultyPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	return faulty(ctx, p, r, Peer.Scan)
 }

@@ -194,6 +194,10 @@ func (p grpcPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.Read
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Read)
 }
 
+func (p grpcPeer) ReadBatch(ctx context.Context, r *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.ReadBatch)
+}
+
 func (p grpcPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Scan)
 }
@@ -240,6 +244,11 @@ func (s server) ReplicateBatch(ctx context.Context, r *nodepb.ReplicateBatchRequ
 
 func (s server) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadResponse, error) {
 	resp, err := s.h.Read(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) ReadBatch(ctx context.Context, r *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error) {
+	resp, err := s.h.ReadBatch(ctx, r)
 	return resp, toStatus(err)
 }
 

@@ -88,6 +88,10 @@ func (p memPeer) Read(ctx context.Context, r *nodepb.ReadRequest) (*nodepb.ReadR
 	return call(ctx, p, r, Peer.Read)
 }
 
+func (p memPeer) ReadBatch(ctx context.Context, r *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error) {
+	return call(ctx, p, r, Peer.ReadBatch)
+}
+
 func (p memPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	return call(ctx, p, r, Peer.Scan)
 }

@@ -18,6 +18,7 @@ type Peer interface {
 	Replicate(context.Context, *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error)
 	ReplicateBatch(context.Context, *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error)
 	Read(context.Context, *nodepb.ReadRequest) (*nodepb.ReadResponse, error)
+	ReadBatch(context.Context, *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error)
 	Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error)
 	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)
 	Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error)

@@ -42,6 +42,10 @@ func (r *recorder) Read(_ context.Context, q *nodepb.ReadRequest) (*nodepb.ReadR
 	r.calls.Add(1)
 	return &nodepb.ReadResponse{Found: true, Record: q.Key}, nil
 }
+func (r *recorder) ReadBatch(context.Context, *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error) {
+	r.calls.Add(1)
+	return &nodepb.ReadBatchResponse{}, nil
+}
 func (r *recorder) Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	return &nodepb.ScanResponse{Done: true}, nil
 }

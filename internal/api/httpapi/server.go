@@ -175,7 +175,12 @@ func writeOptions(r *http.Request) (api.WriteOptions, error) {
 	if err != nil {
 		return api.WriteOptions{}, fmt.Errorf("%w: w: %v", api.ErrInvalidArgument, err)
 	}
-	o := api.WriteOptions{W: l, RequestID: r.Header.Get("X-Pando-Request-Id")}
+	ro, err := readOptions(r)
+	if err != nil {
+		return api.WriteOptions{}, err
+	}
+	// A write reads at ?r= first (api.WriteOptions.R).
+	o := api.WriteOptions{W: l, R: ro.R, RequestID: r.Header.Get("X-Pando-Request-Id")}
 	if h, ok := r.Header[http.CanonicalHeaderKey(ContextHeader)]; ok && len(h) > 0 {
 		ctx, err := base64.RawURLEncoding.DecodeString(h[0])
 		if err != nil {

@@ -79,7 +79,8 @@ func cmdConsistency(c *conn, args [][]byte) error {
 				return fmt.Errorf("%w: %q is not one, quorum, all or a number", api.ErrInvalidArgument, sanitize(args[2]))
 			}
 		}
-		c.ro.R, c.wo.W = r, wl
+		// Writes read at the connection's read level first (api.WriteOptions.R).
+		c.ro.R, c.wo.R, c.wo.W = r, r, wl
 		c.w.WriteString("OK")
 		return nil
 	}

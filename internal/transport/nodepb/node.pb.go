@@ -197,6 +197,9 @@ type WriteRequest struct {
 	Context    []byte `protobuf:"bytes,10,opt,name=context,proto3" json:"context,omitempty"`
 	// How many replicas must acknowledge, the coordinator included.
 	W uint32 `protobuf:"varint,11,opt,name=w,proto3" json:"w,omitempty"`
+	// How many replicas the coordinator reads, itself included, before it
+	// applies the write (0 is read as 1: its own copy only).
+	R uint32 `protobuf:"varint,14,opt,name=r,proto3" json:"r,omitempty"`
 	// An optional client request id, for idempotent retries.
 	RequestId     string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	ReturnOld     bool   `protobuf:"varint,13,opt,name=return_old,json=returnOld,proto3" json:"return_old,omitempty"`
@@ -311,6 +314,13 @@ func (x *WriteRequest) GetW() uint32 {
 	return 0
 }
 
+func (x *WriteRequest) GetR() uint32 {
+	if x != nil {
+		return x.R
+	}
+	return 0
+}
+
 func (x *WriteRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
@@ -408,7 +418,11 @@ type ReplicateRequest struct {
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// The key's record (a DVV set of siblings), as the replica package encodes it.
-	Record        []byte `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	Record []byte `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	// When set, the receiver is a fallback for this node (a sloppy quorum):
+	// it keeps the record as a durable hint for that node instead of merging
+	// it into its own copy.
+	HintFor       string `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -462,6 +476,13 @@ func (x *ReplicateRequest) GetRecord() []byte {
 		return x.Record
 	}
 	return nil
+}
+
+func (x *ReplicateRequest) GetHintFor() string {
+	if x != nil {
+		return x.HintFor
+	}
+	return ""
 }
 
 type ReplicateResponse struct {
@@ -547,7 +568,10 @@ func (x *ReplicateBatchRequest) GetItems() []*ReplicateRequest {
 type ReplicateBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One entry per item: empty when the item is durable here, else the error.
-	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	// One entry per item: true when this replica held history the item's
+	// record does not cover (writes its coordinator had not seen).
+	Uncovered     []bool `protobuf:"varint,2,rep,packed,name=uncovered,proto3" json:"uncovered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -585,6 +609,13 @@ func (*ReplicateBatchResponse) Descriptor() ([]byte, []int) {
 func (x *ReplicateBatchResponse) GetErrors() []string {
 	if x != nil {
 		return x.Errors
+	}
+	return nil
+}
+
+func (x *ReplicateBatchResponse) GetUncovered() []bool {
+	if x != nil {
+		return x.Uncovered
 	}
 	return nil
 }
@@ -693,6 +724,104 @@ func (x *ReadResponse) GetRecord() []byte {
 	return nil
 }
 
+type ReadBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReadRequest         `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadBatchRequest) Reset() {
+	*x = ReadBatchRequest{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadBatchRequest) ProtoMessage() {}
+
+func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadBatchRequest.ProtoReflect.Descriptor instead.
+func (*ReadBatchRequest) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReadBatchRequest) GetItems() []*ReadRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ReadBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per item, in order.
+	Items []*ReadResponse `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// One per item: empty when the item was read, else the error.
+	Errors        []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadBatchResponse) Reset() {
+	*x = ReadBatchResponse{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadBatchResponse) ProtoMessage() {}
+
+func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadBatchResponse.ProtoReflect.Descriptor instead.
+func (*ReadBatchResponse) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReadBatchResponse) GetItems() []*ReadResponse {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ReadBatchResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type ScanRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -709,7 +838,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +850,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +863,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScanRequest) GetNamespace() string {
@@ -792,7 +921,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +933,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +946,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScanResponse) GetKeys() [][]byte {
@@ -859,7 +988,7 @@ type RaftRequest struct {
 
 func (x *RaftRequest) Reset() {
 	*x = RaftRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1000,7 @@ func (x *RaftRequest) String() string {
 func (*RaftRequest) ProtoMessage() {}
 
 func (x *RaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1013,7 @@ func (x *RaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRequest.ProtoReflect.Descriptor instead.
 func (*RaftRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RaftRequest) GetGroup() uint64 {
@@ -909,7 +1038,7 @@ type RaftResponse struct {
 
 func (x *RaftResponse) Reset() {
 	*x = RaftResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1050,7 @@ func (x *RaftResponse) String() string {
 func (*RaftResponse) ProtoMessage() {}
 
 func (x *RaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1063,7 @@ func (x *RaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftResponse.ProtoReflect.Descriptor instead.
 func (*RaftResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
 }
 
 type ProposeRequest struct {
@@ -947,7 +1076,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1088,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1101,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -994,7 +1123,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1135,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1148,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProposeResponse) GetIndex() uint64 {
@@ -1040,7 +1169,7 @@ var File_internal_transport_nodepb_node_proto protoreflect.FileDescriptor
 
 const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\n" +
-	"$internal/transport/nodepb/node.proto\x12\rpando.node.v1\"\xa0\x03\n" +
+	"$internal/transport/nodepb/node.proto\x12\rpando.node.v1\"\xae\x03\n" +
 	"\fWriteRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12&\n" +
@@ -1055,7 +1184,8 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"hasContext\x12\x18\n" +
 	"\acontext\x18\n" +
 	" \x01(\fR\acontext\x12\f\n" +
-	"\x01w\x18\v \x01(\rR\x01w\x12\x1d\n" +
+	"\x01w\x18\v \x01(\rR\x01w\x12\f\n" +
+	"\x01r\x18\x0e \x01(\rR\x01r\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\f \x01(\tR\trequestId\x12\x1d\n" +
 	"\n" +
@@ -1065,22 +1195,29 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\told_found\x18\x02 \x01(\bR\boldFound\x12\x1b\n" +
 	"\told_value\x18\x03 \x01(\fR\boldValue\x12\"\n" +
 	"\rold_expire_at\x18\x04 \x01(\x03R\voldExpireAt\x12\x18\n" +
-	"\acontext\x18\x05 \x01(\fR\acontext\"Z\n" +
+	"\acontext\x18\x05 \x01(\fR\acontext\"u\n" +
 	"\x10ReplicateRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
-	"\x06record\x18\x03 \x01(\fR\x06record\"\x13\n" +
+	"\x06record\x18\x03 \x01(\fR\x06record\x12\x19\n" +
+	"\bhint_for\x18\x04 \x01(\tR\ahintFor\"\x13\n" +
 	"\x11ReplicateResponse\"N\n" +
 	"\x15ReplicateBatchRequest\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"0\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"N\n" +
 	"\x16ReplicateBatchResponse\x12\x16\n" +
-	"\x06errors\x18\x01 \x03(\tR\x06errors\"=\n" +
+	"\x06errors\x18\x01 \x03(\tR\x06errors\x12\x1c\n" +
+	"\tuncovered\x18\x02 \x03(\bR\tuncovered\"=\n" +
 	"\vReadRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\"<\n" +
 	"\fReadResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +
-	"\x06record\x18\x02 \x01(\fR\x06record\"\x9b\x01\n" +
+	"\x06record\x18\x02 \x01(\fR\x06record\"D\n" +
+	"\x10ReadBatchRequest\x120\n" +
+	"\x05items\x18\x01 \x03(\v2\x1a.pando.node.v1.ReadRequestR\x05items\"^\n" +
+	"\x11ReadBatchResponse\x121\n" +
+	"\x05items\x18\x01 \x03(\v2\x1b.pando.node.v1.ReadResponseR\x05items\x12\x16\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\"\x9b\x01\n" +
 	"\vScanRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
@@ -1118,12 +1255,13 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\x86\x04\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x042\xd6\x04\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
 	"\x0eReplicateBatch\x12$.pando.node.v1.ReplicateBatchRequest\x1a%.pando.node.v1.ReplicateBatchResponse\x12?\n" +
-	"\x04Read\x12\x1a.pando.node.v1.ReadRequest\x1a\x1b.pando.node.v1.ReadResponse\x12?\n" +
+	"\x04Read\x12\x1a.pando.node.v1.ReadRequest\x1a\x1b.pando.node.v1.ReadResponse\x12N\n" +
+	"\tReadBatch\x12\x1f.pando.node.v1.ReadBatchRequest\x1a .pando.node.v1.ReadBatchResponse\x12?\n" +
 	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12?\n" +
 	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
 	"\aPropose\x12\x1d.pando.node.v1.ProposeRequest\x1a\x1e.pando.node.v1.ProposeResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
@@ -1141,7 +1279,7 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
@@ -1154,37 +1292,43 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*ReplicateBatchResponse)(nil), // 8: pando.node.v1.ReplicateBatchResponse
 	(*ReadRequest)(nil),            // 9: pando.node.v1.ReadRequest
 	(*ReadResponse)(nil),           // 10: pando.node.v1.ReadResponse
-	(*ScanRequest)(nil),            // 11: pando.node.v1.ScanRequest
-	(*ScanResponse)(nil),           // 12: pando.node.v1.ScanResponse
-	(*RaftRequest)(nil),            // 13: pando.node.v1.RaftRequest
-	(*RaftResponse)(nil),           // 14: pando.node.v1.RaftResponse
-	(*ProposeRequest)(nil),         // 15: pando.node.v1.ProposeRequest
-	(*ProposeResponse)(nil),        // 16: pando.node.v1.ProposeResponse
+	(*ReadBatchRequest)(nil),       // 11: pando.node.v1.ReadBatchRequest
+	(*ReadBatchResponse)(nil),      // 12: pando.node.v1.ReadBatchResponse
+	(*ScanRequest)(nil),            // 13: pando.node.v1.ScanRequest
+	(*ScanResponse)(nil),           // 14: pando.node.v1.ScanResponse
+	(*RaftRequest)(nil),            // 15: pando.node.v1.RaftRequest
+	(*RaftResponse)(nil),           // 16: pando.node.v1.RaftResponse
+	(*ProposeRequest)(nil),         // 17: pando.node.v1.ProposeRequest
+	(*ProposeResponse)(nil),        // 18: pando.node.v1.ProposeResponse
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
 	1,  // 1: pando.node.v1.WriteRequest.cond:type_name -> pando.node.v1.Cond
 	2,  // 2: pando.node.v1.WriteRequest.expire_cond:type_name -> pando.node.v1.ExpireCond
 	5,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
-	3,  // 4: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	5,  // 5: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	7,  // 6: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	9,  // 7: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	11, // 8: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	13, // 9: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	15, // 10: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
-	4,  // 11: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	6,  // 12: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	8,  // 13: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	10, // 14: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	12, // 15: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	14, // 16: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	16, // 17: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	9,  // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
+	10, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
+	3,  // 6: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	5,  // 7: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	7,  // 8: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	9,  // 9: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	11, // 10: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	13, // 11: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	15, // 12: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	17, // 13: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
+	4,  // 14: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	6,  // 15: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	8,  // 16: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	10, // 17: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	12, // 18: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	14, // 19: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	16, // 20: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	18, // 21: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
+	14, // [14:22] is the sub-list for method output_type
+	6,  // [6:14] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -1198,7 +1342,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	Node_Replicate_FullMethodName      = "/pando.node.v1.Node/Replicate"
 	Node_ReplicateBatch_FullMethodName = "/pando.node.v1.Node/ReplicateBatch"
 	Node_Read_FullMethodName           = "/pando.node.v1.Node/Read"
+	Node_ReadBatch_FullMethodName      = "/pando.node.v1.Node/ReadBatch"
 	Node_Scan_FullMethodName           = "/pando.node.v1.Node/Scan"
 	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
 	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
@@ -46,6 +47,8 @@ type NodeClient interface {
 	ReplicateBatch(ctx context.Context, in *ReplicateBatchRequest, opts ...grpc.CallOption) (*ReplicateBatchResponse, error)
 	// Read returns this node's copy of a key's record.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
+	// ReadBatch reads several keys' records (or contexts) in one call.
+	ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
 	// Raft delivers messages of a Raft group.
@@ -102,6 +105,16 @@ func (c *nodeClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *nodeClient) ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadBatchResponse)
+	err := c.cc.Invoke(ctx, Node_ReadBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ScanResponse)
@@ -148,6 +161,8 @@ type NodeServer interface {
 	ReplicateBatch(context.Context, *ReplicateBatchRequest) (*ReplicateBatchResponse, error)
 	// Read returns this node's copy of a key's record.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
+	// ReadBatch reads several keys' records (or contexts) in one call.
+	ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
 	// Raft delivers messages of a Raft group.
@@ -175,6 +190,9 @@ func (UnimplementedNodeServer) ReplicateBatch(context.Context, *ReplicateBatchRe
 }
 func (UnimplementedNodeServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Read not implemented")
+}
+func (UnimplementedNodeServer) ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReadBatch not implemented")
 }
 func (UnimplementedNodeServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Scan not implemented")
@@ -278,6 +296,24 @@ func _Node_Read_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_ReadBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ReadBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ReadBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ReadBatch(ctx, req.(*ReadBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_Scan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ScanRequest)
 	if err := dec(in); err != nil {
@@ -354,6 +390,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Read",
 			Handler:    _Node_Read_Handler,
+		},
+		{
+			MethodName: "ReadBatch",
+			Handler:    _Node_ReadBatch_Handler,
 		},
 		{
 			MethodName: "Scan",
