@@ -22,6 +22,7 @@ fuzz-short:
 	go test -run '^$$' -fuzz '^FuzzDecodeSet$$' -fuzztime $(FUZZTIME) ./dvv
 	go test -run '^$$' -fuzz '^FuzzDecodeContext$$' -fuzztime $(FUZZTIME) ./dvv
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ring
+	go test -run '^$$' -fuzz '^FuzzDecodeHint$$' -fuzztime $(FUZZTIME) ./internal/handoff
 
 build:
 	go build -o bin/pando ./cmd/pando

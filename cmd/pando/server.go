@@ -35,6 +35,9 @@ type nodeFlags struct {
 	cache           int64
 	recordCache     int64
 	reapInterval    time.Duration
+	hintMaxBytes    int64
+	hintMaxAge      time.Duration
+	readRepair      bool
 	walSync         time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -63,6 +66,9 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.recordCache, def.RecordCacheBytes), "record-cache-size", "in-memory cache of recently read records; 0 disables it")
 	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one (0: no delay)")
 	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
+	fs.Var(newSize(&n.hintMaxBytes, def.HintMaxBytes), "hint-max-bytes", "most bytes of hints kept for replicas that miss writes; past it hints are refused (and counted)")
+	fs.DurationVar(&n.hintMaxAge, "hint-max-age", def.HintMaxAge, "how long a hint waits for its replica before it is dropped (and counted)")
+	fs.BoolVar(&n.readRepair, "read-repair", true, "reads repair the replicas they find stale (false: only hints repair them)")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
 	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
@@ -114,6 +120,9 @@ func (n *nodeFlags) config() (server.Config, error) {
 		CacheBytes:         n.cache,
 		RecordCacheBytes:   n.recordCache,
 		ReapInterval:       n.reapInterval,
+		HintMaxBytes:       n.hintMaxBytes,
+		HintMaxAge:         n.hintMaxAge,
+		DisableReadRepair:  !n.readRepair,
 		WALMinSyncInterval: n.walSync,
 		ShutdownTimeout:    n.shutdownTimeout,
 		Pprof:              n.pprof,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
@@ -47,6 +48,9 @@ type Config struct {
 	Liveness Liveness
 	// Transport reaches the other nodes.
 	Transport transport.Transport
+	// Hints keeps the records a replica did not take (it was down, cut off
+	// or too slow) for replay when it is back; nil keeps none.
+	Hints *handoff.Store
 	// Timeout bounds a request's wait for replicas (default 5s).
 	Timeout time.Duration
 	// DefaultR and DefaultW apply when a request names no level (default

@@ -1,11 +1,14 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pandodb/pando/dvv"
+	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -54,15 +57,51 @@ func (c *Coordinator) replicatorFor(peer string) *batcher[repItem] {
 	return b
 }
 
-// sendRecord queues a record for peer; done gets the outcome.
+// errPeerDown answers a record for a peer that gossip believes down.
+var errPeerDown = errors.New("coordinator: the replica is down")
+
+// sendRecord queues a record for peer; done gets the outcome. A record the
+// peer does not take becomes a hint (see flushReplication).
 func (c *Coordinator) sendRecord(peer string, req *nodepb.ReplicateRequest, done chan<- repAck) {
-	if !c.replicatorFor(peer).add(repItem{req: req, done: done}) {
-		c.repFailures.WithLabelValues(peer).Inc()
-		done <- repAck{node: peer, err: errQueueFull}
+	it := repItem{req: req, done: done}
+	if !c.replicatorFor(peer).add(it) {
+		go c.refuse(peer, []repItem{it}, errQueueFull)
 	}
 }
 
+// refuse answers records that peer did not take with err, and keeps them as
+// hints for it.
+func (c *Coordinator) refuse(peer string, items []repItem, err error) {
+	c.repFailures.WithLabelValues(peer).Add(float64(len(items)))
+	c.hint(peer, items)
+	for _, it := range items {
+		it.done <- repAck{node: peer, err: err}
+	}
+}
+
+// hint keeps records for peer, to be replayed when it is up again. A full
+// hint store refuses them; package handoff counts and logs that.
+func (c *Coordinator) hint(peer string, items []repItem) {
+	if c.cfg.Hints == nil || len(items) == 0 || sabotage == "local-writes" {
+		return
+	}
+	hs := make([]handoff.Hint, len(items))
+	for i, it := range items {
+		hs[i] = handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record}
+	}
+	if err := c.cfg.Hints.Add(peer, hs...); err != nil && !errors.Is(err, handoff.ErrFull) {
+		c.log.Warn("storing hints", "for", peer, "records", len(items), "err", err)
+	}
+}
+
+// flushReplication sends one batch of records to peer, or, when gossip
+// believes it down, keeps them as hints without trying. Records the call
+// does not deliver become hints too.
 func (c *Coordinator) flushReplication(peer string, batch []repItem) {
+	if !c.up(peer) {
+		c.refuse(peer, batch, errPeerDown)
+		return
+	}
 	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, len(batch))}
 	for i, it := range batch {
 		req.Items[i] = it.req
@@ -75,24 +114,47 @@ func (c *Coordinator) flushReplication(peer string, batch []repItem) {
 	if err != nil {
 		c.log.Debug("replicating", "to", peer, "records", len(batch), "err", err, "after", time.Since(start))
 	}
-	failed := 0
+	if err != nil {
+		c.refuse(peer, batch, err)
+		return
+	}
+	var failed []repItem
+	var first string
 	for i, it := range batch {
-		a := repAck{node: peer, err: err}
-		switch {
-		case err != nil:
-		case i < len(resp.Errors) && resp.Errors[i] != "":
-			a.err = errors.New(resp.Errors[i])
-		default:
-			a.uncovered = i < len(resp.Uncovered) && resp.Uncovered[i]
+		if i < len(resp.Errors) && resp.Errors[i] != "" {
+			failed = append(failed, it)
+			first = cmp.Or(first, resp.Errors[i])
+			continue
 		}
-		if a.err != nil {
-			failed++
+		it.done <- repAck{node: peer, uncovered: i < len(resp.Uncovered) && resp.Uncovered[i]}
+	}
+	if len(failed) > 0 {
+		c.refuse(peer, failed, fmt.Errorf("%s refused %d of %d records: %s", peer, len(failed), len(batch), first))
+	}
+}
+
+// Up implements handoff.Replayer: whether gossip believes node up.
+func (c *Coordinator) Up(node string) bool { return c.up(node) }
+
+// Replay implements handoff.Replayer: it delivers hints to their replica in
+// one ReplicateBatch call, which merges each durably.
+func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff.Hint) error {
+	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, len(hints))}
+	for i, h := range hints {
+		req.Items[i] = &nodepb.ReplicateRequest{Namespace: h.Namespace, Key: h.Key, Record: h.Record}
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	resp, err := c.cfg.Transport.Peer(target).ReplicateBatch(ctx, req)
+	if err != nil {
+		return err
+	}
+	for i, e := range resp.Errors {
+		if e != "" {
+			return fmt.Errorf("hint %d of %d for %s: %s", i+1, len(hints), target, e)
 		}
-		it.done <- a
 	}
-	if failed > 0 {
-		c.repFailures.WithLabelValues(peer).Add(float64(failed))
-	}
+	return nil
 }
 
 // ReplicateBatch serves another node's batch: every record is merged into

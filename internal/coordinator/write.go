@@ -321,16 +321,17 @@ func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
 	return true
 }
 
-// replicate sends a record this node just wrote to the key's other replicas
-// that are up, and returns once want replicas hold it (this one counts once
+// replicate sends a record this node just wrote to the key's other
+// replicas, and returns once want replicas hold it (this one counts once
 // local waits for its fsync), or once every answer is in. It returns how
 // many hold it, and which of those that answered held history the record
 // does not cover. Calls still in flight finish in the background. key must
 // not be reused by the caller.
 func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
-	var others []string
+	// Every other replica: one that gossip believes down gets a hint.
+	others := make([]string, 0, len(pl.pref))
 	for _, r := range pl.pref {
-		if r != c.self && c.up(r) {
+		if r != c.self {
 			others = append(others, r)
 		}
 	}

@@ -76,6 +76,7 @@ func (s *sim) start(id, dir string, clk *clock.Offset) {
 		Transport: s.faults.Wrap(id, s.net.Transport()), Gossip: s.gossip.Of(id),
 		BootstrapExpect: len(s.ids), Partitions: 16, RaftTick: 10 * time.Millisecond,
 		RequestTimeout: 2 * time.Second, RecordCacheBytes: 1 << 20, Clock: clk,
+		HintReplayInterval: 20 * time.Millisecond,
 	}
 	if s.configure != nil {
 		s.configure(&cfg)

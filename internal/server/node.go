@@ -13,6 +13,7 @@ import (
 
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/coordinator"
+	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
@@ -52,9 +53,14 @@ type NodeConfig struct {
 	RecordCacheBytes int64 // 0 disables
 	WALMinSync       time.Duration
 	ReapInterval     time.Duration
-	// DisableHints stops the node from keeping hints for replicas that miss
-	// writes, and from replaying them: for tests of the other repair paths.
-	DisableHints bool
+	// HintMaxBytes and HintMaxAge bound the hints kept for replicas that
+	// miss writes, HintReplayInterval is how often they are offered to their
+	// replicas (see handoff.Config for the defaults). DisableHints keeps
+	// none: for tests of the other repair paths.
+	HintMaxBytes       int64
+	HintMaxAge         time.Duration
+	HintReplayInterval time.Duration
+	DisableHints       bool
 	// DisableReadRepair stops reads from repairing stale replicas: for tests
 	// of the other repair paths.
 	DisableReadRepair bool
@@ -69,6 +75,7 @@ type Node struct {
 	eng   *storage.Engine
 	store *replica.Store
 	meta  *metadata.Service
+	hints *handoff.Store // nil without hints
 	coord *coordinator.Coordinator
 	log   *slog.Logger
 }
@@ -129,14 +136,24 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var hints *handoff.Store
+	if !cfg.DisableHints {
+		hints, err = handoff.Open(handoff.Config{
+			Engine: eng, MaxBytes: cfg.HintMaxBytes, MaxAge: cfg.HintMaxAge, ReplayInterval: cfg.HintReplayInterval,
+			Clock: cfg.Clock, Logger: log, Registerer: cfg.Registerer,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	coord, err := coordinator.New(coordinator.Config{
-		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport,
+		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport, Hints: hints,
 		Timeout: cfg.RequestTimeout, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Node{ID: id, eng: eng, store: store, meta: meta, coord: coord, log: log}, nil
+	return &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log}, nil
 }
 
 // recordCache maps the node setting (0 disables) to the replica's (negative
@@ -229,12 +246,19 @@ func (h nodeHandler) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.P
 	return nil, errors.New("propose is not served: proposals reach the leader through raft")
 }
 
-// Run runs the metadata member and the reaper until ctx ends, then closes
-// storage.
+// Hints is the node's hint store, or nil when it keeps none.
+func (n *Node) Hints() *handoff.Store { return n.hints }
+
+// Run runs the metadata member, the reaper and the hint replay until ctx
+// ends, then closes storage.
 func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = n.store.Run(ctx) }()
+	if n.hints != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.hints.Run(ctx, n.coord) }()
+	}
 	err := n.meta.Run(ctx)
 	wg.Wait()
 	if cerr := n.eng.Close(); err == nil {

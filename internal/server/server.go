@@ -67,6 +67,13 @@ type Config struct {
 	WALMinSyncInterval time.Duration
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
+	// HintMaxBytes bounds the hints this node keeps for replicas that miss
+	// writes; HintMaxAge is how long a hint waits for its replica.
+	HintMaxBytes int64
+	HintMaxAge   time.Duration
+	// DisableReadRepair stops reads from repairing the stale replicas they
+	// find (for tests of hinted handoff alone).
+	DisableReadRepair bool
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
@@ -96,6 +103,8 @@ func DefaultConfig() Config {
 		CacheBytes:       64 << 20,
 		RecordCacheBytes: 32 << 20,
 		ReapInterval:     time.Second,
+		HintMaxBytes:     512 << 20,
+		HintMaxAge:       3 * time.Hour,
 		ShutdownTimeout:  10 * time.Second,
 		Version:          "dev",
 	}
@@ -130,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReapInterval <= 0 || c.ShutdownTimeout <= 0 || c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("reap interval, request timeout and shutdown timeout must be positive"))
+	}
+	if c.HintMaxBytes < 0 || c.HintMaxAge < 0 {
+		errs = append(errs, errors.New("hint max bytes and hint max age must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -235,7 +247,8 @@ func New(cfg Config) (s *Server, err error) {
 		Transport: s.grpcT, NewGossip: s.startGossip,
 		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, RequestTimeout: cfg.RequestTimeout,
 		CacheBytes: cfg.CacheBytes, RecordCacheBytes: cfg.RecordCacheBytes, WALMinSync: cfg.WALMinSyncInterval,
-		ReapInterval: cfg.ReapInterval, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
+		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
+		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 	})
 	if err != nil {
 		if g := s.gossip; g != nil {

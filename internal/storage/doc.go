@@ -7,8 +7,10 @@
 //	              'x' | expire-at (unix ms, 8 bytes, big endian) | the record's data key
 //	'r' raft      Raft groups' logs, hard states and snapshots:
 //	              'r' | group (8 bytes) | 'e' | index (8 bytes), 'h', 's'
+//	'h' hints     records another node missed, kept for it (package handoff):
+//	              'h' | len(node) | node | created (unix ms, 8 bytes) | seq (8 bytes)
 //
-// Later keyspaces (hints, Merkle summaries) take further letters.
+// Later keyspaces (Merkle summaries) take further letters.
 //
 // Data keys sort by namespace, then by the 64-bit hash of namespace and key.
 // The ring assigns partitions as contiguous ranges of that hash, so every

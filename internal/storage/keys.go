@@ -13,6 +13,7 @@ const (
 	prefixData   byte = 'd'
 	prefixExpiry byte = 'x'
 	prefixRaft   byte = 'r'
+	prefixHint   byte = 'h'
 )
 
 // MaxNamespaceLen is the longest namespace name a data key can hold.
@@ -138,4 +139,41 @@ func RaftKey(group uint64, kind byte, suffix ...byte) []byte {
 // RaftEntryKey is the key of log entry index of a group.
 func RaftEntryKey(group, index uint64) []byte {
 	return RaftKey(group, 'e', binary.BigEndian.AppendUint64(nil, index)...)
+}
+
+// HintKey returns the key of a hint for node target: 'h' | len(target) |
+// target | created (unix ms, 8 bytes big endian) | seq (8 bytes big endian).
+// A target's hints sort oldest first.
+func HintKey(target string, created int64, seq uint64) []byte {
+	k := hintPrefix(nil, target)
+	k = binary.BigEndian.AppendUint64(k, uint64(created))
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func hintPrefix(dst []byte, target string) []byte {
+	if len(target) > 255 {
+		panic(fmt.Sprintf("storage: node id of %d bytes", len(target)))
+	}
+	dst = append(dst, prefixHint, byte(len(target)))
+	return append(dst, target...)
+}
+
+// HintSpan returns the bounds of target's hints; with target empty, of
+// every hint.
+func HintSpan(target string) (lower, upper []byte) {
+	if target == "" {
+		return []byte{prefixHint}, []byte{prefixHint + 1}
+	}
+	p := hintPrefix(nil, target)
+	return p, prefixEnd(p)
+}
+
+// ParseHintKey splits a hint key into its target, creation time and
+// sequence number.
+func ParseHintKey(k []byte) (target string, created int64, seq uint64, err error) {
+	if len(k) < 2 || k[0] != prefixHint || len(k) != 2+int(k[1])+16 {
+		return "", 0, 0, fmt.Errorf("storage: not a hint key: %q", k)
+	}
+	n := int(k[1])
+	return string(k[2 : 2+n]), int64(binary.BigEndian.Uint64(k[2+n:])), binary.BigEndian.Uint64(k[2+n+8:]), nil
 }

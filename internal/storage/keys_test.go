@@ -48,3 +48,32 @@ func TestExpirySpanOrdersByTime(t *testing.T) {
 		t.Fatal("entry at 100 is inside the span ending at 100")
 	}
 }
+
+func TestHintKeyRoundTripAndOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		target := rapid.StringN(1, 20, 255).Draw(t, "target")
+		at := rapid.Int64Range(0, 1<<50).Draw(t, "at")
+		seq := rapid.Uint64().Draw(t, "seq")
+		k := HintKey(target, at, seq)
+		gotT, gotAt, gotSeq, err := ParseHintKey(k)
+		if err != nil || gotT != target || gotAt != at || gotSeq != seq {
+			t.Fatalf("round trip: (%q, %d, %d, %v)", gotT, gotAt, gotSeq, err)
+		}
+		lo, hi := HintSpan(target)
+		if bytes.Compare(k, lo) < 0 || bytes.Compare(k, hi) >= 0 {
+			t.Fatalf("hint key %x outside its target's span [%x, %x)", k, lo, hi)
+		}
+		if later := HintKey(target, at+1, 0); bytes.Compare(k, later) >= 0 {
+			t.Fatal("a hint does not sort before a later one of the same target")
+		}
+		other := target + "x"
+		olo, ohi := HintSpan(other)
+		if bytes.Compare(k, olo) >= 0 && bytes.Compare(k, ohi) < 0 {
+			t.Fatalf("%q's hint is inside %q's span", target, other)
+		}
+		alo, ahi := HintSpan("")
+		if bytes.Compare(k, alo) < 0 || bytes.Compare(k, ahi) >= 0 {
+			t.Fatal("hint key outside the span of all hints")
+		}
+	})
+}
