@@ -33,7 +33,7 @@ func (w *convergenceWorkload) worker(ctx context.Context, r *runner, process int
 		key := fmt.Sprintf("c%d", (process*7+seq)%w.keys)
 		v := fmt.Sprintf("p%d-%d", process, seq)
 		r.do(process, n, "write", key, v, func() (string, error) {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			cctx, cancel := opContext(ctx)
 			defer cancel()
 			return "", c.Set(cctx, key, v, 0).Err()
 		})

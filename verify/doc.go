@@ -31,8 +31,20 @@
 //   - convergence: writes through all nodes during faults; after healing,
 //     each key is read once at ALL (read repair), then every replica must
 //     hold the same record within a bound, which the run reports.
+//   - session: each worker writes and reads its own keys through random
+//     nodes at a fixed pair of levels with R + W > N; a read must return the
+//     last acknowledged write or one of unknown outcome (read-your-writes).
+//   - delete: keys written, deleted once, read back; an acknowledged DEL
+//     must answer 1 after an acknowledged write, and the key must never
+//     return, during the run or after healing.
+//   - ttl: a key written without expiry, then overwritten with a value that
+//     expires in 1-2 s; after expiry nothing may be read, and the older value
+//     never (the expired one is judged only away from clock faults).
 //   - bank, counter: hooks for the strong and CRDT releases; refused until
 //     then.
+//
+// Each checker is shown to fail: the verifier's tests run nodes built with
+// the pando_sabotage tag (package sabotage), each breaking one promise.
 //
 // Every run writes DIR/history.jsonl (one operation event per line: invoke,
 // ok, fail or info, with times), DIR/summary.json, the nodes' data and logs,

@@ -48,7 +48,7 @@ func (w *registerWorkload) worker(ctx context.Context, r *runner, process int, n
 		seq++
 		op := w.ops.Add(1)
 		key := fmt.Sprintf("r%d-%d", op/opsPerGroup, op%int64(w.keys))
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		cctx, cancel := opContext(ctx)
 		if seq%2 == 0 {
 			v := fmt.Sprintf("p%d-%d", process, seq)
 			r.do(process, n, "write", key, v, func() (string, error) { return "", c.Set(cctx, key, v, 0).Err() })

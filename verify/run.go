@@ -23,7 +23,8 @@ type Config struct {
 	Binary string
 	// Nodes is the cluster size (3 or 5).
 	Nodes int
-	// Workload is set, durability, register, convergence, bank or counter.
+	// Workload is set, durability, register, convergence, session, delete,
+	// ttl, bank or counter.
 	Workload string
 	// Nemeses are the fault kinds: partition, kill, pause, clock.
 	Nemeses []string
@@ -359,6 +360,27 @@ func (r *runner) client(n *node, readLevel, writeLevel string) *redis.Client {
 			return cn.Do(ctx, "CONSISTENCY", readLevel, writeLevel).Err()
 		},
 	})
+}
+
+// clients returns one client per node, in node order, at the given levels.
+func (r *runner) clients(readLevel, writeLevel string) []*redis.Client {
+	out := make([]*redis.Client, len(r.cluster.nodes))
+	for i, n := range r.cluster.nodes {
+		out[i] = r.client(n, readLevel, writeLevel)
+	}
+	return out
+}
+
+func closeAll(cs []*redis.Client) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// opContext bounds one client operation. It outlives the run's context, so
+// that the last operations of a run end with their true outcome.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
 
 type quietLogger struct{}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,17 +169,37 @@ func TestSetSurvivesKillAndPause(t *testing.T) {
 	}
 }
 
-// TestSabotagedNodesAreCaught: nodes built with the pando_sabotage tag lie
-// about writes on purpose; the checker must say so.
+// TestSabotagedNodesAreCaught: nodes built with the pando_sabotage tag
+// break a promise on purpose (see package sabotage); the workload that
+// checks that promise must say so.
 func TestSabotagedNodesAreCaught(t *testing.T) {
 	for _, tc := range []struct {
-		mode, stat string
-	}{{"ack-unwritten", "lost"}, {"ack-early", "under-replicated"}} {
-		t.Run(tc.mode, func(t *testing.T) {
-			sum := runVerify(t, Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},
-				Nodes: 3, Workload: "set", Time: 6 * time.Second, Rate: 150, Seed: 3, BasePort: 31100})
-			if sum.Passed() || sum.Stats[tc.stat].(int) == 0 {
-				t.Fatalf("sabotage %s not caught: verdict %s, %s=%v", tc.mode, sum.Verdict, tc.stat, sum.Stats[tc.stat])
+		mode, workload string
+		nemeses        []string
+		// stat, if set, must be non-zero; want must be in a violation.
+		stat, want string
+	}{
+		{mode: "ack-unwritten", workload: "set", stat: "lost"},
+		{mode: "ack-early", workload: "set", stat: "under-replicated"},
+		{mode: "local-writes", workload: "session", nemeses: []string{"kill"}, want: "an older acknowledged value"},
+		{mode: "local-writes", workload: "delete", nemeses: []string{"kill"}, want: "after an acknowledged DEL"},
+		{mode: "reap-whole", workload: "ttl", nemeses: []string{"kill"}, want: "the value the expiring write replaced"},
+	} {
+		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
+			cfg := Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},
+				Nodes: 3, Workload: tc.workload, Nemeses: tc.nemeses, Time: 6 * time.Second, Rate: 150, Seed: 3, BasePort: 31100}
+			if len(tc.nemeses) > 0 {
+				cfg.Time = 12 * time.Second // room for a fault and what follows it
+			}
+			sum := runVerify(t, cfg)
+			if sum.Passed() {
+				t.Fatalf("sabotage %s not caught by the %s workload", tc.mode, tc.workload)
+			}
+			if tc.stat != "" && sum.Stats[tc.stat].(int) == 0 {
+				t.Fatalf("sabotage %s caught, but %s=%v", tc.mode, tc.stat, sum.Stats[tc.stat])
+			}
+			if tc.want != "" && !slices.ContainsFunc(sum.Violations, func(v string) bool { return strings.Contains(v, tc.want) }) {
+				t.Fatalf("sabotage %s caught, but no violation says %q: %v", tc.mode, tc.want, sum.Violations)
 			}
 		})
 	}

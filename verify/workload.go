@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/redis/go-redis/v9"
@@ -32,6 +31,9 @@ var workloads = map[string]func() workload{
 	"durability":  func() workload { return &setWorkload{w: "all", durability: true} },
 	"register":    func() workload { return &registerWorkload{} },
 	"convergence": func() workload { return &convergenceWorkload{} },
+	"session":     func() workload { return &sessionWorkload{} },
+	"delete":      func() workload { return deleteWorkload{} },
+	"ttl":         func() workload { return ttlWorkload{} },
 	"bank":        func() workload { return unavailable{"bank", "strong (linearizable) namespaces"} },
 	"counter":     func() workload { return unavailable{"counter", "CRDT counter namespaces"} },
 }
@@ -119,8 +121,8 @@ func (r *runner) do(process int, n *node, f, key, value string, op func() (strin
 	if err != nil && typ != "ok" {
 		e.Error = err.Error()
 	}
-	if f == "read" && typ == "ok" {
-		e.Value = got
+	if typ == "ok" && (f == "read" || got != "") {
+		e.Value = got // what a read returned, or a write's answer (DEL's count)
 	}
 	r.hist.record(e)
 	return typ, got
@@ -148,7 +150,7 @@ func (s *setWorkload) worker(ctx context.Context, r *runner, process int, n *nod
 		id := s.next.Add(1)
 		key := fmt.Sprintf("e:%d", id)
 		r.do(process, n, "add", key, fmt.Sprint(id), func() (string, error) {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			cctx, cancel := opContext(ctx)
 			defer cancel()
 			return "", c.Set(cctx, key, fmt.Sprint(id), 0).Err()
 		})

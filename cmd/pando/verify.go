@@ -22,7 +22,9 @@ and check the history of operations. Exits non-zero on any violation.
 Workloads: set (no acknowledged element lost or under-replicated),
 durability (writes at ALL survive kill -9 on every replica), register
 (linearizability, checked with porcupine), convergence (replicas agree after
-healing), bank and counter (for later releases).
+healing), session (read-your-writes at R + W > N through any node), delete
+(a DEL deletes, and deleted keys never return), ttl (expiry never brings back
+an older value), bank and counter (for later releases).
 
 Nemeses (comma-separated): partition (needs root: network namespaces and
 iptables), kill, pause, clock.
@@ -56,7 +58,7 @@ Example:
 	}
 	f := cmd.Flags()
 	f.IntVar(&cfg.Nodes, "nodes", 3, "cluster size")
-	f.StringVar(&cfg.Workload, "workload", "set", "set, durability, register, convergence, bank or counter")
+	f.StringVar(&cfg.Workload, "workload", "set", "set, durability, register, convergence, session, delete, ttl, bank or counter")
 	f.StringVar(&nemeses, "nemesis", "", "faults to inject: partition, kill, pause, clock (comma-separated)")
 	f.DurationVar(&cfg.Time, "time", 60*time.Second, "how long the workload runs")
 	f.IntVar(&cfg.Rate, "rate", 200, "operations per second, all workers together")

@@ -10,6 +10,7 @@ import (
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
@@ -82,7 +83,7 @@ func (c *Coordinator) refuse(peer string, items []repItem, err error) {
 // hint keeps records for peer, to be replayed when it is up again. A full
 // hint store refuses them; package handoff counts and logs that.
 func (c *Coordinator) hint(peer string, items []repItem) {
-	if c.cfg.Hints == nil || len(items) == 0 || sabotage == "local-writes" {
+	if c.cfg.Hints == nil || len(items) == 0 || sabotage.Is("local-writes") || sabotage.Is("reap-whole") {
 		return
 	}
 	hs := make([]handoff.Hint, len(items))

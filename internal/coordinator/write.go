@@ -11,6 +11,7 @@ import (
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -154,7 +155,7 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 	if !slices.Contains(pl.pref, c.self) {
 		return writeResult{}, fmt.Errorf("%w: %s is not among %v", errNotReplica, c.self, pl.pref)
 	}
-	if sabotage == "ack-unwritten" && sabotaged.Add(1)%20 == 0 {
+	if sabotage.Is("ack-unwritten") && sabotage.Nth(20) {
 		return writeResult{applied: true}, nil
 	}
 	// Reads and replication may outlive this request: they must not share
@@ -178,7 +179,7 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 	if !res.applied {
 		return res, wait()
 	}
-	if sabotage == "ack-early" {
+	if sabotage.Is("ack-early") {
 		go func() { _ = wait() }()
 		return res, nil
 	}
@@ -207,7 +208,7 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 		if acks < q.w {
 			return unavailableWrite(acks, q.w)
 		}
-		if !q.blind() || len(stale) == 0 || round == maxWriteRounds || sabotage == "local-writes" {
+		if !q.blind() || len(stale) == 0 || round == maxWriteRounds || sabotage.Is("local-writes") {
 			return nil
 		}
 		c.rewrites.Inc()
@@ -228,8 +229,11 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 // their records and how many replicas answered, this one included: a
 // coordinator reads its own copy under the key's lock.
 func (c *Coordinator) readOthers(ctx context.Context, pl placement, ns string, key []byte, r int) (dvv.Set, int) {
-	if r <= 1 || sabotage == "local-writes" {
+	if r <= 1 {
 		return dvv.Set{}, 1
+	}
+	if sabotage.Is("local-writes") {
+		return dvv.Set{}, r // as if the others had nothing
 	}
 	var others []string
 	for _, node := range c.candidates(pl.pref) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/storage"
 )
 
@@ -86,8 +87,15 @@ func (s *Store) ReapOnce() (int, error) {
 		// The index entry outlives overwrites: reclaim the record only if its
 		// last expiry is still this one and has passed.
 		if found && rec.reclaimAt() == w.at && w.at <= now {
-			tomb := rec.tombstoneExpired(now)
-			s.write(b, h, w.dataKey, &tomb)
+			if sabotage.Is("reap-whole") {
+				b.Delete(w.dataKey)
+				if s.cache != nil {
+					b.OnCommit(func(error) { s.cache.invalidate(h, w.dataKey) })
+				}
+			} else {
+				tomb := rec.tombstoneExpired(now)
+				s.write(b, h, w.dataKey, &tomb)
+			}
 			reaped++
 		}
 		// Unsynced: a reclaim lost in a crash is redone from the index. The

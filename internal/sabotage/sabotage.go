@@ -1,0 +1,33 @@
+// Package sabotage makes a node deliberately unsafe, so that the verifier's
+// own tests can show that each of its checkers catches the violation it
+// exists for: a checker that cannot fail proves nothing. Only a binary built
+// with the pando_sabotage build tag reads the PANDO_SABOTAGE environment
+// variable (on.go); in every other build the mode is empty and no check
+// below ever holds.
+//
+// Modes, and the pando verify workload that must catch each:
+//
+//	ack-unwritten  answer one write in twenty without writing it (set: lost)
+//	ack-early      answer a write once it is queued locally, without the
+//	               fsync or any other replica (set: under-replicated)
+//	local-writes   decide every write on the coordinator's own copy, as
+//	               before writes read at R, and keep no hints (session:
+//	               stale reads; delete: DELs that delete nothing)
+//	reap-whole     delete expired records outright instead of leaving
+//	               tombstones, and keep no hints (ttl: resurrected values)
+package sabotage
+
+import "sync/atomic"
+
+// mode is the sabotage in force; empty in every ordinary build.
+var mode string
+
+// Is reports whether the node runs with sabotage m.
+func Is(m string) bool { return mode != "" && mode == m }
+
+// count numbers the writes that ack-unwritten considers.
+var count atomic.Int64
+
+// Nth reports, for the n-th call since start, whether n is a multiple of
+// every: how ack-unwritten picks one write in twenty.
+func Nth(every int64) bool { return count.Add(1)%every == 0 }
