@@ -228,12 +228,21 @@ func decodeState(b []byte) (*State, error) {
 // partition, with the default namespace and any others given: a fixed
 // metadata for tests and tools that need a coordinator without Raft.
 func SingleNode(id string, partitions int, namespaces ...Namespace) *State {
-	r, err := ring.New(partitions, []string{id}, TargetN)
+	return FixedCluster([]string{id}, partitions, namespaces...)
+}
+
+// FixedCluster returns the State of a cluster of the given nodes, all voters
+// that own partitions, with the default namespace and any others given: a
+// fixed metadata for tests that run coordinators without Raft.
+func FixedCluster(ids []string, partitions int, namespaces ...Namespace) *State {
+	r, err := ring.New(partitions, ids, TargetN)
 	if err != nil {
-		panic(fmt.Sprintf("metadata: single-node ring: %v", err))
+		panic(fmt.Sprintf("metadata: fixed ring: %v", err))
 	}
-	s := (&State{ClusterID: "single-" + id, Partitions: partitions, Ring: r}).clone()
-	s.Members[id] = Member{ID: id, RaftID: 1, Voter: true}
+	s := (&State{ClusterID: "fixed-" + ids[0], Partitions: partitions, Ring: r}).clone()
+	for i, id := range ids {
+		s.Members[id] = Member{ID: id, RaftID: uint64(i + 1), Voter: true}
+	}
 	s.Namespaces["default"] = Namespace{Name: "default", N: DefaultN, Model: Eventual, Type: Bytes, MaxSiblings: DefaultMaxSiblings}
 	for i, ns := range namespaces {
 		if ns.MaxSiblings == 0 {
