@@ -66,12 +66,13 @@ func call(method, path string, header http.Header, body io.Reader, out any) (*ht
 }
 
 type namespaceView struct {
-	Name        string `json:"name"`
-	N           int    `json:"n"`
-	Model       string `json:"model"`
-	Type        string `json:"type"`
-	MaxSiblings int    `json:"max_siblings"`
-	DB          int    `json:"db"`
+	Name         string `json:"name"`
+	N            int    `json:"n"`
+	Model        string `json:"model"`
+	Type         string `json:"type"`
+	MaxSiblings  int    `json:"max_siblings"`
+	DB           int    `json:"db"`
+	SloppyQuorum bool   `json:"sloppy_quorum,omitempty"`
 }
 
 type statusView struct {
@@ -138,9 +139,13 @@ func orDash(s string) string {
 }
 
 func printNamespaces(out io.Writer, nss []namespaceView) {
-	fmt.Fprintf(out, "%-20s %-4s %-3s %-9s %-6s %-12s\n", "NAMESPACE", "DB", "N", "MODEL", "TYPE", "MAX-SIBLINGS")
+	fmt.Fprintf(out, "%-20s %-4s %-3s %-9s %-6s %-12s %s\n", "NAMESPACE", "DB", "N", "MODEL", "TYPE", "MAX-SIBLINGS", "QUORUM")
 	for _, ns := range nss {
-		fmt.Fprintf(out, "%-20s %-4d %-3d %-9s %-6s %-12d\n", ns.Name, ns.DB, ns.N, ns.Model, ns.Type, ns.MaxSiblings)
+		q := "strict"
+		if ns.SloppyQuorum {
+			q = "sloppy"
+		}
+		fmt.Fprintf(out, "%-20s %-4d %-3d %-9s %-6s %-12d %s\n", ns.Name, ns.DB, ns.N, ns.Model, ns.Type, ns.MaxSiblings, q)
 	}
 }
 
@@ -207,6 +212,7 @@ or SELECT with the number it gets (shown by "pando ns list").`,
 	create.Flags().StringVar(&def.Model, "model", "eventual", "eventual or strong")
 	create.Flags().StringVar(&def.Type, "type", "bytes", "bytes, counter, set, map, register or flag")
 	create.Flags().IntVar(&def.MaxSiblings, "max-siblings", 16, "concurrent values a key may hold before writes that add one are refused")
+	create.Flags().BoolVar(&def.SloppyQuorum, "sloppy-quorum", false, "count hints kept by fallback nodes toward W: writes stay available with fewer than W replicas up, but a read may miss them until the hints are delivered")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List namespaces",

@@ -194,6 +194,10 @@ type placement struct {
 	hash      uint64
 	// pref is the preference list: the n replicas.
 	pref []string
+	// fallbacks are the nodes after pref in the ring's order, for a
+	// namespace with a sloppy quorum (nil otherwise): they keep hints for
+	// replicas that do not take a write.
+	fallbacks []string
 }
 
 // placeSynced places a key, and if its namespace is unknown here, first
@@ -230,7 +234,22 @@ func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (plac
 	h := storage.Hash(nsName, key)
 	p := st.Ring.Partition(h)
 	n := st.Replicas(ns)
-	return placement{ns: ns, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}, nil
+	pl := placement{ns: ns, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}
+	if ns.SloppyQuorum {
+		pl.fallbacks = st.Ring.Preference(p, st.Ring.NumNodes())[n:]
+	}
+	return pl, nil
+}
+
+// upFallbacks returns the fallbacks that gossip believes up.
+func (c *Coordinator) upFallbacks(pl placement) []string {
+	var out []string
+	for _, f := range pl.fallbacks {
+		if c.up(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // candidates orders the replicas to try as coordinator or to read from:

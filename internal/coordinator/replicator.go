@@ -24,7 +24,10 @@ type repItem struct {
 // repAck is a replica's answer about one record.
 type repAck struct {
 	node string
-	err  error
+	// hintFor is the replica for which node, a fallback, was to keep the
+	// record as a hint (empty for a replica's own copy).
+	hintFor string
+	err     error
 	// uncovered: the replica held history the record does not cover.
 	uncovered bool
 }
@@ -76,19 +79,24 @@ func (c *Coordinator) refuse(peer string, items []repItem, err error) {
 	c.repFailures.WithLabelValues(peer).Add(float64(len(items)))
 	c.hint(peer, items)
 	for _, it := range items {
-		it.done <- repAck{node: peer, err: err}
+		it.done <- repAck{node: peer, hintFor: it.req.HintFor, err: err}
 	}
 }
 
 // hint keeps records for peer, to be replayed when it is up again. A full
-// hint store refuses them; package handoff counts and logs that.
+// hint store refuses them; package handoff counts and logs that. Records
+// that were themselves hints for another node (a sloppy quorum's fallback
+// did not take them) are not kept: the coordinator kept its own hint for
+// that node when it missed the record.
 func (c *Coordinator) hint(peer string, items []repItem) {
 	if c.cfg.Hints == nil || len(items) == 0 || sabotage.Is("local-writes") || sabotage.Is("reap-whole") {
 		return
 	}
-	hs := make([]handoff.Hint, len(items))
-	for i, it := range items {
-		hs[i] = handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record}
+	hs := make([]handoff.Hint, 0, len(items))
+	for _, it := range items {
+		if it.req.HintFor == "" {
+			hs = append(hs, handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record})
+		}
 	}
 	if err := c.cfg.Hints.Add(peer, hs...); err != nil && !errors.Is(err, handoff.ErrFull) {
 		c.log.Warn("storing hints", "for", peer, "records", len(items), "err", err)
@@ -127,7 +135,7 @@ func (c *Coordinator) flushReplication(peer string, batch []repItem) {
 			first = cmp.Or(first, resp.Errors[i])
 			continue
 		}
-		it.done <- repAck{node: peer, uncovered: i < len(resp.Uncovered) && resp.Uncovered[i]}
+		it.done <- repAck{node: peer, hintFor: it.req.HintFor, uncovered: i < len(resp.Uncovered) && resp.Uncovered[i]}
 	}
 	if len(failed) > 0 {
 		c.refuse(peer, failed, fmt.Errorf("%s refused %d of %d records: %s", peer, len(failed), len(batch), first))
@@ -162,9 +170,13 @@ func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff
 // this replica, one commit per namespace.
 func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
 	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, len(req.Items)), Uncovered: make([]bool, len(req.Items))}
+	h.keepHints(req, resp)
 	byNS := map[string][]int{}
 	var order []string
 	for i, it := range req.Items {
+		if it.HintFor != "" {
+			continue // kept as a hint above
+		}
 		if _, ok := byNS[it.Namespace]; !ok {
 			order = append(order, it.Namespace)
 		}
@@ -205,4 +217,33 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 		}
 	}
 	return resp, nil
+}
+
+// keepHints stores the items of a batch that this node receives as a
+// fallback: durable hints for the replica each names, one commit per
+// replica. An item that cannot be kept (no hint store, a full one) gets an
+// error, so that the coordinator counts it as not acknowledged.
+func (h Handler) keepHints(req *nodepb.ReplicateBatchRequest, resp *nodepb.ReplicateBatchResponse) {
+	byTarget := map[string][]int{}
+	for i, it := range req.Items {
+		if it.HintFor != "" {
+			byTarget[it.HintFor] = append(byTarget[it.HintFor], i)
+		}
+	}
+	for target, idx := range byTarget {
+		err := errors.New("this node keeps no hints")
+		if h.c.cfg.Hints != nil {
+			hs := make([]handoff.Hint, len(idx))
+			for j, i := range idx {
+				it := req.Items[i]
+				hs[j] = handoff.Hint{Namespace: it.Namespace, Key: it.Key, Record: it.Record}
+			}
+			err = h.c.cfg.Hints.Add(target, hs...)
+		}
+		if err != nil {
+			for _, i := range idx {
+				resp.Errors[i] = err.Error()
+			}
+		}
+	}
 }

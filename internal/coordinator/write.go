@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,9 +100,10 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	cands := c.candidates(pl.pref)
-	if len(cands) < q.w {
+	if len(cands) == 0 || len(cands)+len(c.upFallbacks(pl)) < q.w {
 		// As Cassandra does: refuse before writing when the level cannot be
-		// met by the replicas known to be up.
+		// met by the replicas (and, for a sloppy quorum, fallbacks) known to
+		// be up.
 		return writeResult{}, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, len(cands), q.w)
 	}
 	if !q.blind() && len(cands) < q.r {
@@ -329,8 +331,11 @@ func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
 // replicas, and returns once want replicas hold it (this one counts once
 // local waits for its fsync), or once every answer is in. It returns how
 // many hold it, and which of those that answered held history the record
-// does not cover. Calls still in flight finish in the background. key must
-// not be reused by the caller.
+// does not cover. For a namespace with a sloppy quorum, each replica that
+// does not take the record is replaced by the next fallback that is up,
+// which keeps it as a hint for that replica and counts toward want. Calls
+// still in flight finish in the background. key must not be reused by the
+// caller.
 func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
 	// Every other replica: one that gossip believes down gets a hint.
 	others := make([]string, 0, len(pl.pref))
@@ -339,22 +344,28 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, ke
 			others = append(others, r)
 		}
 	}
-	results := make(chan repAck, len(others)+1)
-	if len(others) > 0 {
-		req := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: replica.AppendRecord(nil, &rec)}
-		for _, r := range others {
-			c.sendRecord(r, req, results)
-		}
+	fallbacks := c.upFallbacks(pl)
+	results := make(chan repAck, len(others)+len(fallbacks)+1)
+	req := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: replica.AppendRecord(nil, &rec)}
+	for _, r := range others {
+		c.sendRecord(r, req, results)
 	}
 	go func() { results <- repAck{node: c.self, err: local()} }()
 	for pending := len(others) + 1; pending > 0 && acks < want; pending-- {
 		select {
 		case a := <-results:
-			if a.err == nil {
+			switch {
+			case a.err == nil:
 				acks++
 				if a.uncovered {
 					uncovered = append(uncovered, a.node)
 				}
+			case a.node != c.self && len(fallbacks) > 0:
+				missed := cmp.Or(a.hintFor, a.node)
+				hint := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: req.Record, HintFor: missed}
+				c.sendRecord(fallbacks[0], hint, results)
+				fallbacks = fallbacks[1:]
+				pending++
 			}
 		case <-ctx.Done():
 			return acks, uncovered

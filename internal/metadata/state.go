@@ -57,6 +57,14 @@ type Namespace struct {
 	// DB is the namespace's number, for Redis clients that SELECT a database
 	// by number. default is 0; each new namespace takes the next free one.
 	DB int `json:"db"`
+	// SloppyQuorum lets a write count hints toward W: when replicas of the
+	// key are down or do not answer, the next healthy nodes in the ring keep
+	// the record as a durable hint for them, and each hint counts as an
+	// acknowledgement (Dynamo's sloppy quorum). Writes then stay available
+	// with fewer than W replicas up, at a price: until the hints are
+	// delivered, a read at R may not see an acknowledged write even with
+	// R + W > N. Off by default: hints are kept, but only replicas count.
+	SloppyQuorum bool `json:"sloppy_quorum,omitempty"`
 }
 
 // Defaults of new namespaces.

@@ -3,16 +3,26 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/membership"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/testutil"
 	"github.com/pandodb/pando/quorum"
 )
+
+// replicasOf returns the preference list of key in ns.
+func (s *sim) replicasOf(ns string, key []byte) []string {
+	st := s.nodes[s.ids[0]].node.Meta().State()
+	def, _ := st.Namespace(ns)
+	return st.Ring.Preference(st.Ring.Partition(storage.Hash(ns, key)), st.Replicas(def))
+}
 
 // restart starts a stopped node again on its data and tells gossip it is up.
 func (s *sim) restart(id string) {
@@ -133,5 +143,66 @@ func TestFullHintStoreLosesNothingAcknowledged(t *testing.T) {
 		if (v == "" && !errors.Is(err, api.ErrNotFound)) || (v != "" && (err != nil || string(e.Value) != v)) {
 			t.Fatalf("%s through n3 at QUORUM: %q %v, want %q", key, e.Value, err, v)
 		}
+	}
+}
+
+// TestSloppyQuorumCountsFallbackHints: on five nodes, with two of a key's
+// three replicas down, a write at QUORUM is refused in a strict namespace
+// and acknowledged in a sloppy one, where the two other nodes keep the
+// record as hints for the missing replicas; once those are back, the hints
+// reach them.
+func TestSloppyQuorumCountsFallbackHints(t *testing.T) {
+	s := newSimWith(t, 5, func(c *NodeConfig) { c.DisableReadRepair = true })
+	for _, ns := range []metadata.Namespace{
+		{Name: "strict", N: 3, Model: metadata.Eventual, Type: metadata.Bytes},
+		{Name: "sloppy", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, SloppyQuorum: true},
+	} {
+		if err := s.nodes["n1"].node.Meta().CreateNamespace(bg, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := []byte("k")
+	pref := s.replicasOf("sloppy", key)
+	var fallbacks []string
+	for _, id := range s.ids {
+		if !slices.Contains(pref, id) {
+			fallbacks = append(fallbacks, id)
+		}
+	}
+	// A key of the strict namespace with the same replicas.
+	var strictKey []byte
+	for i := 0; strictKey == nil; i++ {
+		if k := fmt.Appendf(nil, "k%d", i); slices.Equal(s.replicasOf("strict", k), pref) {
+			strictKey = k
+		}
+	}
+	s.down(pref[1])
+	s.down(pref[2])
+	opts := api.PutOptions{Write: w(quorum.Quorum)}
+	if _, err := s.kv(pref[0]).Put(bg, "strict", strictKey, []byte("v"), opts); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("strict namespace, 1 of 3 replicas up, write at QUORUM: %v; want it refused", err)
+	}
+	if _, err := s.kv(pref[0]).Put(bg, "sloppy", key, []byte("v"), opts); err != nil {
+		t.Fatalf("sloppy namespace, 1 of 3 replicas up and 2 fallbacks, write at QUORUM: %v", err)
+	}
+	held := 0
+	for _, f := range fallbacks {
+		for target, n := range s.nodes[f].node.Hints().Pending() {
+			if target == pref[1] || target == pref[2] {
+				held += n
+			}
+		}
+	}
+	if held == 0 {
+		t.Fatal("no fallback holds a hint for the missing replicas")
+	}
+	for _, id := range pref[1:] {
+		s.restart(id)
+	}
+	for _, id := range pref[1:] {
+		testutil.Eventually(t, id+" to receive the write from hints", func() bool {
+			rec, _, err := s.nodes[id].node.Store().Read("sloppy", key)
+			return err == nil && len(rec.Live(0)) == 1
+		})
 	}
 }

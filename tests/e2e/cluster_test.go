@@ -15,8 +15,8 @@ import (
 
 // startCluster runs n pando processes that form one cluster: fixed gossip
 // ports (each node's --join lists them all, its own included), kernel-chosen
-// ports for the rest.
-func startCluster(t *testing.T, n int) []*node {
+// ports for the rest, and extra flags on every node.
+func startCluster(t *testing.T, n int, extra ...string) []*node {
 	t.Helper()
 	ports := freePorts(t, n)
 	var join []string
@@ -30,6 +30,7 @@ func startCluster(t *testing.T, n int) []*node {
 			"--node-id", fmt.Sprintf("n%d", i+1), "--bootstrap-expect", fmt.Sprint(n),
 			"--join", strings.Join(join, ","), "--gossip-profile", "local", "--request-timeout", "2s",
 		}}
+		nodes[i].args = append(nodes[i].args, extra...)
 	}
 	// The harness passes --gossip-addr 127.0.0.1:0; a later flag wins.
 	for i := range n {
