@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 )
 
 // deleteWorkload checks that a DEL deletes: workers write keys at
@@ -128,32 +127,21 @@ func (deleteWorkload) check(ctx context.Context, r *runner) checkResult {
 		}
 	}
 	// After healing: every deleted key through every node at ALL.
-	all := r.clients("all", "all")
-	defer closeAll(all)
 	var deleted []string
 	for key, k := range keys {
 		if k.deleted {
 			deleted = append(deleted, key)
 		}
 	}
-	sort.Strings(deleted)
-	for _, key := range deleted {
-		for i, c := range all {
-			v, err := get(ctx, c, key)
-			if err != nil {
-				res.violations = append(res.violations, fmt.Sprintf("%s: read at ALL through %s after healing: %v", key, r.cluster.nodes[i].id, err))
-				continue
-			}
-			reads++
-			ok, u := keys[key].judge(v)
-			if u {
-				unknown++
-			}
-			if !ok {
-				res.violations = append(res.violations, fmt.Sprintf("%s: deleted, but after healing a read at ALL through %s returned %q", key, r.cluster.nodes[i].id, v))
-			}
+	reads += r.readAtAll(ctx, deleted, &res, func(key, node, v string) {
+		ok, u := keys[key].judge(v)
+		if u {
+			unknown++
 		}
-	}
+		if !ok {
+			res.violations = append(res.violations, fmt.Sprintf("%s: deleted, but after healing a read at ALL through %s returned %q", key, node, v))
+		}
+	})
 	res.stats["keys"] = len(keys)
 	res.stats["deletes acknowledged"] = dels
 	res.stats["deletes answering 0"] = zero

@@ -371,6 +371,29 @@ func (r *runner) clients(readLevel, writeLevel string) []*redis.Client {
 	return out
 }
 
+// readAtAll reads each key, in sorted order, at ALL through every node,
+// after healing, and hands judge what each node returned ("" for nothing).
+// A read that fails is a violation. It returns how many reads answered.
+func (r *runner) readAtAll(ctx context.Context, keys []string, res *checkResult, judge func(key, node, v string)) int {
+	all := r.clients("all", "all")
+	defer closeAll(all)
+	keys = slices.Sorted(slices.Values(keys))
+	reads := 0
+	for _, key := range keys {
+		for i, c := range all {
+			node := r.cluster.nodes[i].id
+			v, err := get(ctx, c, key)
+			if err != nil {
+				res.violations = append(res.violations, fmt.Sprintf("%s: read at ALL through %s after healing: %v", key, node, err))
+				continue
+			}
+			reads++
+			judge(key, node, v)
+		}
+	}
+	return reads
+}
+
 func closeAll(cs []*redis.Client) {
 	for _, c := range cs {
 		c.Close()

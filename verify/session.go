@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -120,29 +119,16 @@ func (w *sessionWorkload) check(ctx context.Context, r *runner) checkResult {
 		}
 	}
 	// After healing: every key through every node at ALL.
-	all := r.clients("all", "all")
-	defer closeAll(all)
 	names := make([]string, 0, len(keys))
 	for key := range keys {
 		names = append(names, key)
 	}
-	sort.Strings(names)
-	final := 0
-	for _, key := range names {
-		k := keys[key]
-		for i, c := range all {
-			v, err := get(ctx, c, key)
-			if err != nil {
-				res.violations = append(res.violations, fmt.Sprintf("%s: read at ALL through %s after healing: %v", key, r.cluster.nodes[i].id, err))
-				continue
-			}
-			final++
-			if !k.allows(v) {
-				res.violations = append(res.violations, fmt.Sprintf("%s: after healing, a read at ALL through %s returned %s; the last write acknowledged was %s",
-					key, r.cluster.nodes[i].id, k.describe(v), quoteOrNone(k.acked)))
-			}
+	final := r.readAtAll(ctx, names, &res, func(key, node, v string) {
+		if k := keys[key]; !k.allows(v) {
+			res.violations = append(res.violations, fmt.Sprintf("%s: after healing, a read at ALL through %s returned %s; the last write acknowledged was %s",
+				key, node, k.describe(v), quoteOrNone(k.acked)))
 		}
-	}
+	})
 	res.stats["keys"] = len(keys)
 	res.stats["reads checked"] = reads + final
 	res.stats["reads of a write with unknown outcome"] = fromUnknown

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"time"
 )
 
@@ -181,8 +180,6 @@ func (ttlWorkload) check(ctx context.Context, r *runner) checkResult {
 		case <-time.After(wait):
 		}
 	}
-	all := r.clients("all", "all")
-	defer closeAll(all)
 	var names []string
 	indeterminate := 0
 	for key, k := range keys {
@@ -192,20 +189,11 @@ func (ttlWorkload) check(ctx context.Context, r *runner) checkResult {
 			indeterminate++
 		}
 	}
-	sort.Strings(names)
-	for _, key := range names {
-		for i, c := range all {
-			v, err := get(ctx, c, key)
-			if err != nil {
-				res.violations = append(res.violations, fmt.Sprintf("%s: read at ALL through %s after healing: %v", key, r.cluster.nodes[i].id, err))
-				continue
-			}
-			judged++
-			if what := keys[key].judge(v, time.Since(r.hist.start).Nanoseconds(), false); what != "" {
-				res.violations = append(res.violations, fmt.Sprintf("%s: after healing, a read at ALL through %s found %s", key, r.cluster.nodes[i].id, what))
-			}
+	judged += r.readAtAll(ctx, names, &res, func(key, node, v string) {
+		if what := keys[key].judge(v, time.Since(r.hist.start).Nanoseconds(), false); what != "" {
+			res.violations = append(res.violations, fmt.Sprintf("%s: after healing, a read at ALL through %s found %s", key, node, what))
 		}
-	}
+	})
 	res.stats["keys"] = len(keys)
 	res.stats["keys with a write of unknown or failed outcome"] = indeterminate
 	res.stats["reads judged"] = judged

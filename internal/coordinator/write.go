@@ -61,6 +61,12 @@ func (q *writeReq) blind() bool {
 	return q.op == opPut && q.cond == api.Always && !q.returnOld && !q.keepTTL && !q.hasCtx
 }
 
+// decides reports whether the write decides on the key's current value
+// (NX, XX, GET, KEEPTTL, DEL, EXPIRE) without a client context saying what
+// the client saw: such a write is refused when fewer than R replicas can be
+// read.
+func (q *writeReq) decides() bool { return !q.blind() && !q.hasCtx }
+
 // writeResult is what a write did.
 type writeResult struct {
 	// applied is false when a condition did not hold (NX, XX, EXPIRE's
@@ -106,7 +112,7 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 		// be up.
 		return writeResult{}, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, len(cands), q.w)
 	}
-	if !q.blind() && len(cands) < q.r {
+	if q.decides() && len(cands) < q.r {
 		return writeResult{}, unavailableRead(len(cands), q.r)
 	}
 	var lastErr error
@@ -167,7 +173,7 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 	if !q.blind() {
 		var answered int
 		seen, answered = c.readOthers(ctx, pl, q.ns, q.key, q.r)
-		if answered < q.r && !q.hasCtx {
+		if answered < q.r && q.decides() {
 			return writeResult{}, unavailableRead(answered, q.r)
 		}
 	}
