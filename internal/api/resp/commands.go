@@ -75,6 +75,11 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "config", arity: -2, flags: []string{"admin"}, summary: "CONFIG GET: reads settings.", run: cmdConfig},
 		{name: "command", arity: -1, flags: []string{"loading", "stale"}, summary: "Describes the commands.", run: cmdCommand},
 		{name: "client", arity: -2, flags: []string{"fast"}, summary: "CLIENT SETNAME, GETNAME, SETINFO, ID.", run: cmdClient},
+		{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast"}, summary: "Starts a transaction; commands are queued until EXEC.", run: cmdMulti},
+		{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale"}, summary: "Runs the queued commands; in an eventual namespace, discards them (EXECABORT).", run: cmdExec},
+		{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast"}, summary: "Discards the queued commands.", run: cmdDiscard},
+		{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast"}, firstKey: 1, lastKey: -1, step: 1, summary: "Watches keys for the next transaction.", run: cmdWatch},
+		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast"}, summary: "Forgets watched keys.", run: cmdUnwatch},
 	}
 	t := make(map[string]*command, len(list))
 	for _, c := range list {
@@ -99,7 +104,14 @@ func (c *conn) dispatch(cmd *Command, start time.Time) time.Time {
 		name = lower[:len(name)]
 	}
 	def, ok := c.s.commands[string(name)]
+	if ok && c.multi.active && !txControl[def.name] {
+		c.queue(def, cmd) // not run, so not counted as the command
+		return time.Now()
+	}
 	if !ok {
+		if c.multi.active {
+			c.multi.failed = true
+		}
 		c.w.WriteError(unknownCommand(args))
 		end := time.Now()
 		c.s.unknown.ObserveDuration(end.Sub(start), true)

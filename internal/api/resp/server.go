@@ -203,6 +203,8 @@ type conn struct {
 	wo      api.WriteOptions
 	closing bool
 	stopped atomic.Bool
+	// multi is the transaction in progress, if any.
+	multi multiState
 	// sets are pipelined plain SETs waiting to commit as one batch.
 	sets    []pendingSet
 	setsBuf []byte
@@ -257,7 +259,7 @@ func (c *conn) serve() {
 			start = time.Now()
 		}
 		c.s.executed.Add(1)
-		if c.coalesce(&c.cmd) {
+		if !c.multi.active && c.coalesce(&c.cmd) {
 			// Held for the batch; answered once no further pipelined command
 			// is buffered, or the batch is full.
 			if c.br.Buffered() == 0 || c.setsFull() {
