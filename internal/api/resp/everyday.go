@@ -1,0 +1,141 @@
+package resp
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/pandodb/pando/internal/api"
+)
+
+// Everyday Redis commands that are other commands under another name or
+// shape (UNLINK, GETSET, SETEX, PSETEX, GETEX), or small reads (STRLEN,
+// TIME, KEYS), and the counter commands an eventual bytes namespace cannot
+// honour (INCR and family), which refuse with a reason instead of
+// "unknown command".
+
+// cmdGetSet: GETSET key value, SET key value GET under its older name.
+func cmdGetSet(c *conn, args [][]byte) error {
+	return cmdSet(c, [][]byte{args[0], args[1], args[2], []byte("get")})
+}
+
+// setexCmd builds SETEX key seconds value and PSETEX key milliseconds
+// value: SET key value EX|PX time.
+func setexCmd(unit string) func(*conn, [][]byte) error {
+	return func(c *conn, args [][]byte) error {
+		n, err := parseInt(args[2])
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return replyError("ERR invalid expire time in '" + strings.ToLower(string(args[0])) + "' command")
+		}
+		return cmdSet(c, [][]byte{args[0], args[1], args[3], []byte(unit), args[2]})
+	}
+}
+
+// cmdGetEx: GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]. Returns
+// the value and changes the key's expiry, as two operations: a write
+// between them is not excluded, as nothing is in an eventual namespace.
+func cmdGetEx(c *conn, args [][]byte) error {
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	var at int64
+	cond, change := api.ExpireAlways, false
+	switch {
+	case len(args) == 2:
+	case len(args) == 3 && eq(args[2], "persist"):
+		cond, change = api.ExpireIfSome, true
+	case len(args) == 4 && (eq(args[2], "ex") || eq(args[2], "px") || eq(args[2], "exat") || eq(args[2], "pxat")):
+		if at, err = c.expiryArg(args[2], args[3], "getex"); err != nil {
+			return err
+		}
+		change = true
+	default:
+		return errSyntax
+	}
+	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
+	if errors.Is(err, api.ErrNotFound) {
+		c.w.WriteNull()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if change {
+		if _, err := c.s.cfg.KV.SetExpiry(c.s.ctx, c.ns, key, at, cond, c.wo); err != nil {
+			return err
+		}
+	}
+	c.w.WriteBulk(e.Value)
+	return nil
+}
+
+func cmdStrlen(c *conn, args [][]byte) error {
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		c.w.WriteInt(0)
+	case err != nil:
+		return err
+	default:
+		c.w.WriteInt(len(e.Value))
+	}
+	return nil
+}
+
+// cmdTime: the node's clock, as seconds and microseconds.
+func cmdTime(c *conn, args [][]byte) error {
+	now := c.s.cfg.Clock.Now()
+	c.w.WriteArray(2)
+	c.w.WriteBulkString(strconv.FormatInt(now.Unix(), 10))
+	c.w.WriteBulkString(strconv.Itoa(now.Nanosecond() / 1000))
+	return nil
+}
+
+// maxKeysExamined bounds KEYS: past it, KEYS refuses and points to SCAN.
+const maxKeysExamined = 100_000
+
+// cmdKeys: KEYS pattern, walked with SCAN's cursor over the namespace and
+// bounded, since it holds every match in one reply.
+func cmdKeys(c *conn, args [][]byte) error {
+	pattern := args[1]
+	var match func([]byte) bool
+	if string(pattern) != "*" {
+		match = func(k []byte) bool { return globMatch(pattern, k) }
+	}
+	var keys [][]byte
+	var cursor uint64
+	for examined := 0; ; {
+		page, err := c.s.cfg.KV.Scan(c.s.ctx, c.ns, cursor, 1000, match)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, page.Keys...)
+		examined += 1000
+		if page.Next == 0 {
+			break
+		}
+		if examined >= maxKeysExamined {
+			return replyError("ERR KEYS stopped after examining " + strconv.Itoa(maxKeysExamined) + " keys of this namespace; walk it with SCAN cursor MATCH pattern instead")
+		}
+		cursor = page.Next
+	}
+	c.w.WriteArray(len(keys))
+	for _, k := range keys {
+		c.w.WriteBulk(k)
+	}
+	return nil
+}
+
+// cmdCounter answers INCR, DECR, INCRBY, DECRBY and INCRBYFLOAT.
+func cmdCounter(c *conn, args [][]byte) error {
+	name := strings.ToUpper(string(args[0]))
+	return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a counter or a strong namespace, which a later release brings")
+}
