@@ -24,10 +24,11 @@ type WriteOptions struct {
 	// proceeds on what did. Front ends pass the connection's read level.
 	R quorum.Level
 	// Context, when HasContext, is the causal context the client read (a
-	// token from GetVersions): the write supersedes exactly the versions it
-	// covers, and is concurrent with the rest. Without a context a write
-	// supersedes every version its coordinating replica holds.
-	Context    []byte
+	// token from GetVersions; "" is the empty context, which covers
+	// nothing): the write supersedes exactly the versions it covers, and is
+	// concurrent with the rest. Without a context a write supersedes every
+	// version a read at R finds.
+	Context    string
 	HasContext bool
 	// RequestID optionally identifies the client request, for idempotent
 	// retries.
@@ -41,8 +42,9 @@ type Versions struct {
 	// Picked is the index in Values of the value Get returns (when there
 	// are values).
 	Picked int
-	// Context is an opaque token: pass it back in WriteOptions.
-	Context []byte
+	// Context is an opaque, printable token (URL-safe base64, the same on
+	// every protocol): pass it back in WriteOptions.
+	Context string
 }
 
 // Entry is a stored value as a reader sees it.

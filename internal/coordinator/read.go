@@ -310,7 +310,7 @@ func (c *Coordinator) GetVersions(ctx context.Context, ns string, key []byte, ro
 	if err != nil {
 		return api.Versions{}, err
 	}
-	v := api.Versions{Context: rec.Set.Context().Encode()}
+	v := api.Versions{Context: rec.Set.Context().String()}
 	live := rec.Live(c.store.Now())
 	p, _ := replica.Pick(live)
 	for i, s := range live {

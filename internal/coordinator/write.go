@@ -93,8 +93,8 @@ func (c *Coordinator) newWrite(pl placement, op writeOp, ns string, key []byte, 
 	}
 	if wo.HasContext {
 		q.hasCtx = true
-		if q.ctx, err = dvv.DecodeContext(wo.Context); err != nil {
-			return nil, fmt.Errorf("%w: the context is not one Pando gave out: %v", api.ErrInvalidArgument, err)
+		if q.ctx, err = dvv.ParseContext(wo.Context); err != nil {
+			return nil, fmt.Errorf("%w: the context is not one Pando gave out; pass back the one SIBLINGS or X-Pando-Context returned, or \"\" for none", api.ErrInvalidArgument)
 		}
 	}
 	return q, nil

@@ -311,7 +311,7 @@ func TestSiblingsAreCappedAndResolved(t *testing.T) {
 	if err := s.nodes["n1"].node.Meta().CreateNamespace(ctx, metadata.Namespace{Name: "small", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 2}); err != nil {
 		t.Fatal(err)
 	}
-	empty := []byte{1, 0} // the empty context: concurrent with everything
+	empty := "" // the empty context: concurrent with everything
 	// W=ALL: the QUORUM read below may ask any two replicas.
 	blind := api.PutOptions{Write: api.WriteOptions{W: quorum.All, Context: empty, HasContext: true}}
 	for _, v := range []string{"a", "b"} {
@@ -364,7 +364,7 @@ func TestClockSkewChangesNoOutcome(t *testing.T) {
 	run := func(skew time.Duration) string {
 		s := newSim(t, 3)
 		s.nodes["n2"].clock.Set(skew)
-		empty := []byte{1, 0}
+		empty := "" // the empty context
 		for i := range 10 {
 			via := s.ids[i%3]
 			opts := api.PutOptions{Write: w(quorum.All)}

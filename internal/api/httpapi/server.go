@@ -182,14 +182,7 @@ func writeOptions(r *http.Request) (api.WriteOptions, error) {
 	// A write reads at ?r= first (api.WriteOptions.R).
 	o := api.WriteOptions{W: l, R: ro.R, RequestID: r.Header.Get("X-Pando-Request-Id")}
 	if h, ok := r.Header[http.CanonicalHeaderKey(ContextHeader)]; ok && len(h) > 0 {
-		ctx, err := base64.RawURLEncoding.DecodeString(h[0])
-		if err != nil {
-			return api.WriteOptions{}, fmt.Errorf("%w: %s is not a context Pando gave out", api.ErrInvalidArgument, ContextHeader)
-		}
-		if len(ctx) == 0 {
-			ctx = []byte{1, 0} // the empty context
-		}
-		o.Context, o.HasContext = ctx, true
+		o.Context, o.HasContext = h[0], true
 	}
 	return o, nil
 }
@@ -237,13 +230,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
 		return err
 	}
 	h := w.Header()
-	h.Set(ContextHeader, base64.RawURLEncoding.EncodeToString(vs.Context))
+	h.Set(ContextHeader, vs.Context)
 	h.Set("X-Pando-Siblings", strconv.Itoa(len(vs.Values)))
 	if r.URL.Query().Get("siblings") == "all" {
 		out := struct {
 			Context string    `json:"context"`
 			Values  []sibling `json:"values"`
-		}{Context: base64.RawURLEncoding.EncodeToString(vs.Context), Values: []sibling{}}
+		}{Context: vs.Context, Values: []sibling{}}
 		for _, v := range vs.Values {
 			out.Values = append(out.Values, sibling{Value: v.Value, ExpiresAt: expiry(v.ExpireAt)})
 		}

@@ -1,9 +1,7 @@
 package resp
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/quorum"
@@ -100,7 +98,7 @@ func cmdSiblings(c *conn, args [][]byte) error {
 		return err
 	}
 	c.w.WriteArray(2)
-	c.w.WriteBulk(vs.Context)
+	c.w.WriteBulkString(vs.Context)
 	c.w.WriteArray(len(vs.Values))
 	for _, v := range vs.Values {
 		c.w.WriteBulk(v.Value)
@@ -108,28 +106,17 @@ func cmdSiblings(c *conn, args [][]byte) error {
 	return nil
 }
 
-// contextArg validates a context argument; the empty string is the empty
-// context (concurrent with every version).
-func contextArg(b []byte) ([]byte, error) {
-	if len(b) == 0 {
-		return []byte{1, 0}, nil
-	}
-	if len(b) > 1<<16 {
-		return nil, fmt.Errorf("%w: context too long", api.ErrInvalidArgument)
-	}
-	return append([]byte(nil), b...), nil
-}
-
 // keyAndContext reads the key and causal context arguments of PUTCTX and
-// DELCTX (args[1] and args[2]).
-func (c *conn) keyAndContext(args [][]byte) (key, ctxTok []byte, err error) {
+// DELCTX (args[1] and args[2]). The context is the token SIBLINGS returned;
+// the empty string is the empty context (concurrent with every version).
+func (c *conn) keyAndContext(args [][]byte) (key []byte, ctxTok string, err error) {
 	if key, err = c.key(args[1]); err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	if ctxTok, err = contextArg(args[2]); err != nil {
-		return nil, nil, err
+	if len(args[2]) > 1<<16 {
+		return nil, "", fmt.Errorf("%w: context too long", api.ErrInvalidArgument)
 	}
-	return key, ctxTok, nil
+	return key, string(args[2]), nil
 }
 
 // cmdPutCtx: PUTCTX key context value [EX s | PX ms]. Writes value
@@ -155,7 +142,7 @@ func cmdPutCtx(c *conn, args [][]byte) error {
 		return errSyntax
 	}
 	if _, err := c.s.cfg.KV.Put(c.s.ctx, c.ns, key, args[3], opts); err != nil {
-		return contextErr(err)
+		return err
 	}
 	c.w.WriteString("OK")
 	return nil
@@ -171,15 +158,9 @@ func cmdDelCtx(c *conn, args [][]byte) error {
 	wo.Context, wo.HasContext = ctxTok, true
 	_, found, err := c.s.cfg.KV.Delete(c.s.ctx, c.ns, key, wo)
 	if err != nil {
-		return contextErr(err)
+		return err
 	}
 	c.w.WriteInt(boolInt(found))
 	return nil
 }
 
-func contextErr(err error) error {
-	if errors.Is(err, api.ErrInvalidArgument) && strings.Contains(err.Error(), "context") {
-		return fmt.Errorf("%w (pass the context SIBLINGS returned, or \"\" for none)", err)
-	}
-	return err
-}

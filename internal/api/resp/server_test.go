@@ -640,15 +640,26 @@ func TestSiblingsWithContexts(t *testing.T) {
 	if got != "a" && got != "b" {
 		t.Fatalf("GET picked %q", got)
 	}
-	// Writing back with the context resolves them.
+	// The context is printable, the same token HTTP's X-Pando-Context
+	// carries: URL-safe base64, safe for clients that decode replies as
+	// UTF-8.
 	token := sib[0].(string)
+	if strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" || token == "" {
+		t.Fatalf("context %q is not URL-safe base64", token)
+	}
+	// Writing back with the context resolves them.
 	must[string](t)(c.Do(ctx, "putctx", "k", token, "a+b").Text())
 	sib = must[[]any](t)(c.Do(ctx, "siblings", "k").Slice())
 	if vals := sib[1].([]any); len(vals) != 1 || vals[0] != "a+b" {
 		t.Fatalf("after resolving: %v", sib)
 	}
-	_, err := c.Do(ctx, "putctx", "k", "not-a-context", "x").Result()
-	wantErr(t, err, "ERR invalid argument: the context is not one Pando gave out")
+	for _, bad := range []string{"not-a-context", "\xff\x00binary", "QUJD"} {
+		_, err := c.Do(ctx, "putctx", "k", bad, "x").Result()
+		wantErr(t, err, "ERR invalid argument: the context is not one Pando gave out; pass back the one SIBLINGS or X-Pando-Context returned")
+		if strings.Contains(err.Error(), "dvv") || strings.Contains(err.Error(), "version") {
+			t.Fatalf("the error speaks of internals: %v", err)
+		}
+	}
 	if n := must[int64](t)(c.Do(ctx, "delctx", "k", sib[0]).Int64()); n != 1 {
 		t.Fatalf("DELCTX: %d", n)
 	}
