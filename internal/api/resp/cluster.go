@@ -163,4 +163,3 @@ func cmdDelCtx(c *conn, args [][]byte) error {
 	c.w.WriteInt(boolInt(found))
 	return nil
 }
-
