@@ -118,6 +118,14 @@ type ScanPage struct {
 	Next uint64
 }
 
+// NamespaceInfo is what a front end needs of a namespace.
+type NamespaceInfo struct {
+	// DB is its number, for Redis's SELECT.
+	DB int
+	// N is its effective replication factor, which bounds the levels.
+	N int
+}
+
 // KV is the key-value service behind the front ends. Namespaces are named by
 // string; keys and values are bytes. Every method may return a wrapped
 // sentinel from this package. Where an API returns one value, a key with

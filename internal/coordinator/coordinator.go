@@ -306,11 +306,25 @@ func Local(store *replica.Store, namespaces ...metadata.Namespace) *Coordinator 
 // Catalog adapts the metadata to the front ends' view of namespaces.
 type Catalog struct{ Meta MetaView }
 
-// Namespace reports whether a namespace exists, catching up with the
-// cluster's metadata before saying no.
-func (c Catalog) Namespace(name string) bool {
-	ok := c.lookup(func(st *metadata.State) bool { _, ok := st.Namespace(name); return ok })
-	return ok
+// Namespace describes a namespace, catching up with the cluster's metadata
+// before saying it does not exist.
+func (c Catalog) Namespace(name string) (api.NamespaceInfo, bool) {
+	var info api.NamespaceInfo
+	ok := c.lookup(func(st *metadata.State) bool {
+		ns, ok := st.Namespace(name)
+		info = api.NamespaceInfo{DB: ns.DB, N: st.Replicas(ns)}
+		return ok
+	})
+	return info, ok
+}
+
+// Databases is one more than the highest namespace number.
+func (c Catalog) Databases() int {
+	n := 0
+	for _, ns := range c.Meta.State().Namespaces {
+		n = max(n, ns.DB+1)
+	}
+	return n
 }
 
 // NamespaceByDB finds a namespace by number.

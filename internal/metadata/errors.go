@@ -12,4 +12,6 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrNotInitialized means the cluster has not formed yet.
 	ErrNotInitialized = errors.New("cluster not formed yet")
+	// ErrNoQuorum refuses a change the metadata group cannot commit now.
+	ErrNoQuorum = errors.New("no quorum")
 )

@@ -58,7 +58,10 @@ type Config struct {
 	// StableFor is how long the set of candidate founders must stay the same
 	// before they bootstrap (default 1s).
 	StableFor time.Duration
-	Logger    *slog.Logger
+	// ChangeTimeout bounds a change asked of the service, such as creating
+	// a namespace (default 5s).
+	ChangeTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // Service runs this node's member of the metadata group.
@@ -92,6 +95,9 @@ func Open(cfg Config) (*Service, error) {
 	}
 	if cfg.StableFor == 0 {
 		cfg.StableFor = time.Second
+	}
+	if cfg.ChangeTimeout == 0 {
+		cfg.ChangeTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -149,18 +155,59 @@ func (s *Service) Step(req *nodepb.RaftRequest) error {
 	return nil
 }
 
-// CreateNamespace defines a namespace cluster-wide.
+// CreateNamespace defines a namespace cluster-wide. It answers within
+// ChangeTimeout: without a quorum of the metadata group it fails with
+// ErrNoQuorum, having changed nothing. A namespace that exists with the
+// same definition is reported as ErrExists, unchanged.
 func (s *Service) CreateNamespace(ctx context.Context, ns Namespace) error {
-	if ns.MaxSiblings == 0 {
-		ns.MaxSiblings = DefaultMaxSiblings
-	}
 	if err := ns.Validate(); err != nil {
+		return err
+	}
+	if err := ns.CheckNew(); err != nil {
 		return err
 	}
 	if err := ns.Supported(); err != nil {
 		return err
 	}
-	return s.propose(ctx, command{Op: opCreateNamespace, Namespace: &ns})
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ChangeTimeout)
+	defer cancel()
+	// A read index first proves that a quorum answers now, so that a
+	// proposal is not left in a minority leader's log to be applied, or
+	// not, long after the caller gave up.
+	if err := s.group.ReadIndex(ctx); err != nil {
+		return s.noQuorum(err)
+	}
+	if old, ok := s.State().Namespace(ns.Name); ok {
+		same := ns
+		same.DB = old.DB
+		if old == same {
+			return fmt.Errorf("%w: namespace %s, with the same definition (db %d); nothing changed", ErrExists, old.Name, old.DB)
+		}
+	}
+	if err := s.propose(ctx, command{Op: opCreateNamespace, Namespace: &ns}); err != nil {
+		return s.noQuorum(err)
+	}
+	return nil
+}
+
+// noQuorum explains a metadata change that did not go through for want of
+// a quorum, counting the voters gossip sees up.
+func (s *Service) noQuorum(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, raftgroup.ErrNoLeader) {
+		return err
+	}
+	voters := s.group.Status().Voters
+	up := 0
+	alive := map[uint64]bool{}
+	for _, m := range s.cfg.Gossip.Members() {
+		alive[RaftID(m.ID)] = m.Up()
+	}
+	for _, v := range voters {
+		if alive[v] || v == s.cfg.Self.RaftID {
+			up++
+		}
+	}
+	return fmt.Errorf("%w: %d of %d voters of the metadata group are reachable, %d are needed; nothing was changed", ErrNoQuorum, up, len(voters), len(voters)/2+1)
 }
 
 func (s *Service) propose(ctx context.Context, c command) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,23 +179,25 @@ func TestNamespacesAndRestart(t *testing.T) {
 		ready(t, n)
 	}
 	ctx := context.Background()
-	users := Namespace{Name: "users", N: 2, Model: Eventual, Type: Bytes}
+	users := Namespace{Name: "users", N: 2, Model: Eventual, Type: Bytes, MaxSiblings: DefaultMaxSiblings}
 	if err := c.nodes["n2"].svc.CreateNamespace(ctx, users); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes["n3"].svc.CreateNamespace(ctx, users); err != nil {
-		t.Fatalf("repeating the same definition is a no-op: %v", err)
+	if err := c.nodes["n3"].svc.CreateNamespace(ctx, users); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "same definition") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Fatalf("repeating the same definition: %v; want it to say the namespace exists, unchanged", err)
 	}
 	for _, tc := range []struct {
 		ns   Namespace
 		want error
 	}{
-		{Namespace{Name: "users", N: 3, Model: Eventual, Type: Bytes}, ErrExists},
-		{Namespace{Name: "bank", N: 3, Model: Strong, Type: Bytes}, ErrUnsupported},
-		{Namespace{Name: "hits", N: 3, Model: Eventual, Type: Counter}, ErrUnsupported},
-		{Namespace{Name: "Bad Name", N: 3, Model: Eventual, Type: Bytes}, ErrInvalid},
-		{Namespace{Name: "x", N: 0, Model: Eventual, Type: Bytes}, ErrInvalid},
-		{Namespace{Name: "x", N: 3, Model: "eventualish", Type: Bytes}, ErrInvalid},
+		{Namespace{Name: "users", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrExists},
+		{Namespace{Name: "bank", N: 3, Model: Strong, Type: Bytes, MaxSiblings: 16}, ErrUnsupported},
+		{Namespace{Name: "hits", N: 3, Model: Eventual, Type: Counter, MaxSiblings: 16}, ErrUnsupported},
+		{Namespace{Name: "Bad Name", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},
+		{Namespace{Name: "1", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},
+		{Namespace{Name: "x", N: 0, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},
+		{Namespace{Name: "x", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 0}, ErrInvalid},
+		{Namespace{Name: "x", N: 3, Model: "eventualish", Type: Bytes, MaxSiblings: 16}, ErrInvalid},
 	} {
 		if err := c.nodes["n1"].svc.CreateNamespace(ctx, tc.ns); !errors.Is(err, tc.want) {
 			t.Errorf("%+v: got %v, want %v", tc.ns, err, tc.want)
@@ -236,7 +239,7 @@ func TestLateNodeJoins(t *testing.T) {
 		t.Fatal("a joined node took ownership without data transfer")
 	}
 	testutil.Eventually(t, "n4 to vote", func() bool { return len(c.nodes["n1"].svc.RaftStatus().Voters) == 4 })
-	if err := n4.svc.CreateNamespace(context.Background(), Namespace{Name: "late", N: 3, Model: Eventual, Type: Bytes}); err != nil {
+	if err := n4.svc.CreateNamespace(context.Background(), Namespace{Name: "late", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}); err != nil {
 		t.Fatalf("proposal from the joined node: %v", err)
 	}
 }

@@ -104,6 +104,17 @@ func (ns *Namespace) Validate() error {
 	return nil
 }
 
+// CheckNew checks what a new namespace must satisfy beyond Validate, which
+// namespaces already in the log (from older releases) need not: a name that
+// starts with a letter, so that NAMESPACE 1 and SELECT 1 cannot mean
+// different namespaces.
+func (ns *Namespace) CheckNew() error {
+	if c := ns.Name[0]; c < 'a' || c > 'z' {
+		return fmt.Errorf("%w: namespace name %q: start it with a letter (SELECT takes numbers)", ErrInvalid, ns.Name)
+	}
+	return nil
+}
+
 // Supported reports a well-formed definition that this version of Pando
 // cannot serve yet.
 func (ns *Namespace) Supported() error {

@@ -408,7 +408,7 @@ func TestClockSkewChangesNoOutcome(t *testing.T) {
 
 func TestMetadataAndDataSurviveFullRestart(t *testing.T) {
 	s := newSim(t, 3)
-	if err := s.nodes["n3"].node.Meta().CreateNamespace(bg, metadata.Namespace{Name: "users", N: 2, Model: metadata.Eventual, Type: metadata.Bytes}); err != nil {
+	if err := s.nodes["n3"].node.Meta().CreateNamespace(bg, metadata.Namespace{Name: "users", N: 2, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.kv("n1").Put(bg, "users", []byte("alice"), []byte("a"), api.PutOptions{}); err != nil {
@@ -505,5 +505,34 @@ func TestScanAndCountRouteAroundAnUnreachableReplica(t *testing.T) {
 	}
 	if seen != 60 {
 		t.Fatalf("scan with n1 cut off found %d keys, want 60", seen)
+	}
+}
+
+// TestNamespaceChangeWithoutQuorumFailsAndAppliesNothing: a node cut off
+// from the other two answers a namespace creation within the request
+// timeout, saying how many voters it reaches, and the namespace does not
+// appear later, once the cut heals.
+func TestNamespaceChangeWithoutQuorumFailsAndAppliesNothing(t *testing.T) {
+	s := newSim(t, 3)
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
+	s.gossip.SetState("n2", membership.Dead) // as n1's gossip would see it
+	s.gossip.SetState("n3", membership.Dead)
+	ns := metadata.Namespace{Name: "orphan", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16}
+	err := s.nodes["n1"].node.Meta().CreateNamespace(bg, ns)
+	if !errors.Is(err, metadata.ErrNoQuorum) || !strings.Contains(err.Error(), "1 of 3 voters of the metadata group are reachable, 2 are needed; nothing was changed") {
+		t.Fatalf("creating a namespace on a node cut off from the others: %v", err)
+	}
+	s.faults.Heal()
+	s.gossip.SetState("n2", membership.Alive)
+	s.gossip.SetState("n3", membership.Alive)
+	for _, id := range s.ids {
+		testutil.Eventually(t, id+" to catch up with the metadata group", func() bool {
+			ctx, cancel := context.WithTimeout(bg, time.Second)
+			defer cancel()
+			return s.nodes[id].node.Meta().Sync(ctx) == nil
+		})
+		if _, ok := s.nodes[id].node.Meta().State().Namespace("orphan"); ok {
+			t.Fatalf("%s has the namespace whose creation failed", id)
+		}
 	}
 }

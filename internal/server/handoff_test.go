@@ -154,8 +154,8 @@ func TestFullHintStoreLosesNothingAcknowledged(t *testing.T) {
 func TestSloppyQuorumCountsFallbackHints(t *testing.T) {
 	s := newSimWith(t, 5, func(c *NodeConfig) { c.DisableReadRepair = true })
 	for _, ns := range []metadata.Namespace{
-		{Name: "strict", N: 3, Model: metadata.Eventual, Type: metadata.Bytes},
-		{Name: "sloppy", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, SloppyQuorum: true},
+		{Name: "strict", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16},
+		{Name: "sloppy", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16, SloppyQuorum: true},
 	} {
 		if err := s.nodes["n1"].node.Meta().CreateNamespace(bg, ns); err != nil {
 			t.Fatal(err)

@@ -131,7 +131,8 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	meta, err := metadata.Open(metadata.Config{
 		Self:   metadata.Member{ID: id, ClusterAddr: cfg.ClusterAddr, GossipAddr: cfg.GossipAddr, RESPAddr: cfg.RESPAddr, HTTPAddr: cfg.HTTPAddr},
 		Engine: eng, Transport: cfg.Transport, Gossip: cfg.Gossip,
-		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, TickInterval: cfg.RaftTick, Logger: log,
+		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, TickInterval: cfg.RaftTick,
+		ChangeTimeout: cfg.RequestTimeout, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -428,6 +428,8 @@ func (v clusterView) CreateNamespace(ctx context.Context, ns metadata.Namespace)
 		return fmt.Errorf("%w: %s", api.ErrInvalidArgument, strings.TrimPrefix(err.Error(), "invalid: "))
 	case errors.Is(err, metadata.ErrNotInitialized):
 		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	case errors.Is(err, metadata.ErrNoQuorum):
+		return fmt.Errorf("%w: %s", api.ErrUnavailable, strings.TrimPrefix(err.Error(), "no quorum: "))
 	}
 	return fmt.Errorf("%w: creating namespace: %v", api.ErrUnavailable, err)
 }

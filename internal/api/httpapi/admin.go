@@ -102,15 +102,26 @@ func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateNamespace(w http.ResponseWriter, r *http.Request) {
-	var ns metadata.Namespace
+	// n and max_siblings may be left out, for their defaults; given as 0,
+	// they are refused like any other bad value.
+	var req struct {
+		metadata.Namespace
+		N           *int `json:"n"`
+		MaxSiblings *int `json:"max_siblings"`
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ns); err != nil {
+	if err := dec.Decode(&req); err != nil {
 		fail(w, fmt.Errorf("%w: namespace definition: %v", api.ErrInvalidArgument, err))
 		return
 	}
-	if ns.N == 0 {
-		ns.N = metadata.DefaultN
+	ns := req.Namespace
+	ns.N, ns.MaxSiblings = metadata.DefaultN, metadata.DefaultMaxSiblings
+	if req.N != nil {
+		ns.N = *req.N
+	}
+	if req.MaxSiblings != nil {
+		ns.MaxSiblings = *req.MaxSiblings
 	}
 	if ns.Model == "" {
 		ns.Model = metadata.Eventual

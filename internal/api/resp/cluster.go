@@ -9,11 +9,15 @@ import (
 
 // Catalog tells the front end which namespaces exist.
 type Catalog interface {
-	// Namespace reports whether a namespace exists.
-	Namespace(name string) bool
+	// Namespace describes a namespace, or reports that it does not exist.
+	Namespace(name string) (api.NamespaceInfo, bool)
 	// NamespaceByDB finds a namespace by its number (SELECT n).
 	NamespaceByDB(db int) (string, bool)
+	// Databases is one more than the highest namespace number: what
+	// SELECT accepts, Redis's "databases".
+	Databases() int
 }
+
 
 // cmdNamespace: NAMESPACE [name]. With a name, switches the connection's
 // namespace; without, returns the current one.
@@ -26,8 +30,10 @@ func cmdNamespace(c *conn, args [][]byte) error {
 		return wrongArity("namespace")
 	}
 	name := string(args[1])
-	if c.s.cfg.Catalog != nil && !c.s.cfg.Catalog.Namespace(name) {
-		return fmt.Errorf("%w: %q (create it with: pando ns create %s)", api.ErrNoNamespace, sanitize(args[1]), sanitize(args[1]))
+	if c.s.cfg.Catalog != nil {
+		if _, ok := c.s.cfg.Catalog.Namespace(name); !ok {
+			return fmt.Errorf("%w: %q (create it with: pando ns create %s)", api.ErrNoNamespace, sanitize(args[1]), sanitize(args[1]))
+		}
 	}
 	c.ns = name
 	c.w.WriteString("OK")
@@ -75,6 +81,17 @@ func cmdConsistency(c *conn, args [][]byte) error {
 		if len(args) == 3 {
 			if wl, err = quorum.Parse(string(args[2])); err != nil || wl.IsDefault() {
 				return fmt.Errorf("%w: %q is not one, quorum, all or a number", api.ErrInvalidArgument, sanitize(args[2]))
+			}
+		}
+		// A level the namespace cannot meet is refused now, not by the next
+		// command.
+		if c.s.cfg.Catalog != nil {
+			if info, ok := c.s.cfg.Catalog.Namespace(c.ns); ok {
+				for _, l := range []quorum.Level{r, wl} {
+					if _, err := l.Required(info.N); err != nil {
+						return fmt.Errorf("%w: namespace %s: %v", api.ErrInvalidArgument, c.ns, err)
+					}
+				}
 			}
 		}
 		// Writes read at the connection's read level first (api.WriteOptions.R).

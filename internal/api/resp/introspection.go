@@ -62,7 +62,12 @@ func cmdInfo(c *conn, args [][]byte) error {
 		if err != nil {
 			return err
 		}
-		section("keyspace", fmt.Sprintf("db0:keys=%d", n))
+		db := 0
+		if c.s.cfg.Catalog != nil {
+			info, _ := c.s.cfg.Catalog.Namespace(c.ns)
+			db = info.DB
+		}
+		section("keyspace", fmt.Sprintf("db%d:keys=%d", db, n))
 	}
 	c.w.WriteBulkString(b.String())
 	return nil
@@ -84,11 +89,15 @@ func cmdConfig(c *conn, args [][]byte) error {
 		return replyError("ERR unknown subcommand '" + sanitize(args[1]) + "'. Try CONFIG GET.")
 	}
 	lim := c.s.cfg.Limits
+	databases := 1
+	if c.s.cfg.Catalog != nil {
+		databases = c.s.cfg.Catalog.Databases()
+	}
 	settings := map[string]string{
 		"save":               "",
 		"appendonly":         "yes",
 		"appendfsync":        "always",
-		"databases":          "1",
+		"databases":          strconv.Itoa(databases),
 		"maxmemory":          "0",
 		"timeout":            "0",
 		"proto-max-bulk-len": strconv.Itoa(lim.MaxValueBytes),

@@ -619,10 +619,21 @@ func TestNamespacesAndConsistency(t *testing.T) {
 	must[string](t)(c.Do(ctx, "consistency", "1").Text())
 	_, err = c.Do(ctx, "consistency", "most").Result()
 	wantErr(t, err, `ERR invalid argument: "most" is not one, quorum, all or a number`)
-	// A level above N (1 on this node) is refused clearly.
-	must[string](t)(c.Do(ctx, "consistency", "2").Text())
-	_, err = c.Get(ctx, "k").Result()
-	wantErr(t, err, "ERR invalid argument: invalid consistency level: 2 replicas required, the namespace keeps 1")
+	// A level above N (1 on this node) is refused clearly, at once, and the
+	// levels stay as they were.
+	_, err = c.Do(ctx, "consistency", "2").Result()
+	wantErr(t, err, "ERR invalid argument: namespace users: invalid consistency level: 2 replicas required, the namespace keeps 1")
+	if levels := must[[]any](t)(c.Do(ctx, "consistency").Slice()); levels[0] != "1" || levels[1] != "1" {
+		t.Fatalf("levels after a refused CONSISTENCY: %v", levels)
+	}
+	// INFO keyspace and CONFIG GET databases tell the truth about
+	// namespaces: users is db 1, and SELECT takes 0 and 1.
+	if info := must[string](t)(c.Info(ctx, "keyspace").Result()); !strings.Contains(info, "db1:keys=1") {
+		t.Fatalf("INFO keyspace in users: %q", info)
+	}
+	if cfg := must[map[string]string](t)(c.ConfigGet(ctx, "databases").Result()); cfg["databases"] != "2" {
+		t.Fatalf("CONFIG GET databases: %v", cfg)
+	}
 }
 
 func TestSiblingsWithContexts(t *testing.T) {
