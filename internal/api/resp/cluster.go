@@ -18,7 +18,6 @@ type Catalog interface {
 	Databases() int
 }
 
-
 // cmdNamespace: NAMESPACE [name]. With a name, switches the connection's
 // namespace; without, returns the current one.
 func cmdNamespace(c *conn, args [][]byte) error {
