@@ -263,6 +263,7 @@ func unavailableWrite(acks, w int) error {
 // key's lock on the coordinating replica.
 func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, res *writeResult) (replica.Record, bool, error) {
 	now := c.store.Now()
+	stamp := cur.NextStamp(c.store.NowMicro())
 	live := cur.Live(now)
 	chosen, present := replica.Pick(live)
 	res.ctx = cur.Set.Context().Encode()
@@ -283,12 +284,12 @@ func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, 
 		if q.keepTTL && present {
 			exp = chosen.ExpireAt
 		}
-		sib = replica.EncodeSibling(false, exp, q.value)
+		sib = replica.EncodeSibling(false, exp, stamp, q.value)
 	case opDelete:
 		if !present && !q.hasCtx {
 			return cur, false, nil // nothing a read at R sees to delete
 		}
-		sib = replica.EncodeSibling(true, 0, nil)
+		sib = replica.EncodeSibling(true, 0, stamp, nil)
 	case opExpire:
 		if !present {
 			return cur, false, nil
@@ -300,9 +301,9 @@ func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, 
 			return cur, false, nil
 		}
 		if q.expireAt != 0 && q.expireAt <= now {
-			sib = replica.EncodeSibling(true, 0, nil)
+			sib = replica.EncodeSibling(true, 0, stamp, nil)
 		} else {
-			sib = replica.EncodeSibling(false, q.expireAt, chosen.Value)
+			sib = replica.EncodeSibling(false, q.expireAt, stamp, chosen.Value)
 		}
 	default:
 		return cur, false, fmt.Errorf("%w: unknown write op %d", api.ErrInvalidArgument, q.op)

@@ -17,7 +17,7 @@ func BenchmarkCacheGet(b *testing.B) {
 		k := fmt.Appendf(nil, "key:%012d", i)
 		hs[i] = storage.Hash("default", k)
 		keys[i] = storage.DataKeyHashed(nil, "default", hs[i], k)
-		r := Record{Set: dvv.Update(nil, dvv.Set{}, "n1", EncodeSibling(false, 0, []byte("xxx")))}
+		r := Record{Set: dvv.Update(nil, dvv.Set{}, "n1", EncodeSibling(false, 0, 0, []byte("xxx")))}
 		c.put(hs[i], keys[i], AppendRecord(nil, &r), 0)
 	}
 	b.ResetTimer()

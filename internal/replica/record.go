@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,7 +20,11 @@ const (
 // so that it has a dot and the first write after an upgrade supersedes it.
 const LegacyNode = "~v1"
 
-const flagTombstone = 1 << 0
+// Sibling flags.
+const (
+	flagTombstone = 1 << 0
+	flagStamp     = 1 << 1 // a stamp follows the expiry
+)
 
 // ErrCorruptRecord is returned for a record that cannot be decoded.
 var ErrCorruptRecord = errors.New("replica: corrupt record")
@@ -30,7 +35,13 @@ type Sibling struct {
 	Tombstone bool
 	// ExpireAt is the value's expiry in Unix milliseconds; 0 means never.
 	ExpireAt int64
-	Value    []byte
+	// Stamp is when the write was made, in Unix microseconds by its
+	// coordinator's clock, and never less than one more than the stamps of
+	// the siblings it saw; 0 for writes from before stamps. Causality, not
+	// the stamp, decides what supersedes what; the stamp only orders
+	// concurrent siblings for Pick.
+	Stamp int64
+	Value []byte
 }
 
 // Expired reports whether the sibling's expiry is at or before now.
@@ -41,29 +52,45 @@ func (s Sibling) Live(nowMs int64) bool { return !s.Tombstone && !s.Expired(nowM
 
 // EncodeSibling is the form of a sibling inside a DVV set:
 //
-//	byte     flags (bit 0: tombstone)
+//	byte     flags (bit 0: tombstone, bit 1: stamped)
 //	uvarint  expire-at, Unix ms (0: never)
+//	uvarint  the stamp, Unix µs, if stamped (a stamp of 0 is not written)
 //	...      the value
-func EncodeSibling(tombstone bool, expireAt int64, value []byte) []byte {
+func EncodeSibling(tombstone bool, expireAt, stamp int64, value []byte) []byte {
 	var flags byte
 	if tombstone {
 		flags |= flagTombstone
 	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(value))
+	if stamp > 0 {
+		flags |= flagStamp
+	}
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(value))
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(expireAt))
+	if stamp > 0 {
+		b = binary.AppendUvarint(b, uint64(stamp))
+	}
 	return append(b, value...)
 }
 
 func decodeSibling(dot dvv.Dot, b []byte) (Sibling, error) {
-	if len(b) < 2 || b[0]&^flagTombstone != 0 {
+	if len(b) < 2 || b[0]&^(flagTombstone|flagStamp) != 0 {
 		return Sibling{}, fmt.Errorf("%w: bad sibling header", ErrCorruptRecord)
 	}
-	exp, n := binary.Uvarint(b[1:])
+	flags, rest := b[0], b[1:]
+	exp, n := binary.Uvarint(rest)
 	if n <= 0 || exp > 1<<62 {
 		return Sibling{}, fmt.Errorf("%w: bad sibling expiry", ErrCorruptRecord)
 	}
-	return Sibling{Dot: dot, Tombstone: b[0]&flagTombstone != 0, ExpireAt: int64(exp), Value: b[1+n:]}, nil
+	rest = rest[n:]
+	var stamp uint64
+	if flags&flagStamp != 0 {
+		if stamp, n = binary.Uvarint(rest); n <= 0 || stamp == 0 || stamp > 1<<62 {
+			return Sibling{}, fmt.Errorf("%w: bad sibling stamp", ErrCorruptRecord)
+		}
+		rest = rest[n:]
+	}
+	return Sibling{Dot: dot, Tombstone: flags&flagTombstone != 0, ExpireAt: int64(exp), Stamp: int64(stamp), Value: rest}, nil
 }
 
 // Record is what the data keyspace holds for a key: the key's causal
@@ -123,7 +150,7 @@ func decodeV1(b []byte, r *Record) error {
 		return fmt.Errorf("%w: bad causal metadata length", ErrCorruptRecord)
 	}
 	value := rest[n+int(cl):]
-	sib := EncodeSibling(b[1]&flagTombstone != 0, int64(exp), value)
+	sib := EncodeSibling(b[1]&flagTombstone != 0, int64(exp), 0, value)
 	*r = Record{Set: dvv.Set{Entries: []dvv.Entry{{Node: LegacyNode, Counter: 1, Values: [][]byte{sib}}}}}
 	return nil
 }
@@ -156,20 +183,36 @@ func (r *Record) Live(nowMs int64) []Sibling {
 }
 
 // Pick is the rule by which every node chooses the same one value among
-// siblings where an API can return only one: the sibling with the highest
-// dot counter, ties broken by the greater node id. It is arbitrary but
-// deterministic, and never consults a clock.
+// siblings where an API can return only one: the sibling with the latest
+// stamp, ties (and siblings from before stamps) broken by the higher dot
+// counter, then the greater node id. Siblings are writes that did not see
+// each other: causality cannot order them, so the stamps, which record
+// when their coordinators made them, do. A stamp is only ever read here;
+// every sibling stays, in SIBLINGS, whatever the clocks said. The rule is
+// deterministic: every node holds the same stamps.
 func Pick(sibs []Sibling) (Sibling, bool) {
 	if len(sibs) == 0 {
 		return Sibling{}, false
 	}
 	best := sibs[0]
 	for _, s := range sibs[1:] {
-		if s.Dot.Counter > best.Dot.Counter || (s.Dot.Counter == best.Dot.Counter && s.Dot.Node > best.Dot.Node) {
+		if cmp.Or(cmp.Compare(s.Stamp, best.Stamp), cmp.Compare(s.Dot.Counter, best.Dot.Counter), cmp.Compare(s.Dot.Node, best.Dot.Node)) > 0 {
 			best = s
 		}
 	}
 	return best, true
+}
+
+// NextStamp returns the stamp of a write made at nowMicro over r: now, or
+// one more than the latest stamp r holds if that is later, so that a write
+// is stamped after everything it saw even when its coordinator's clock is
+// behind (a hybrid logical clock's rule).
+func (r *Record) NextStamp(nowMicro int64) int64 {
+	stamp := nowMicro
+	for _, s := range r.Siblings() {
+		stamp = max(stamp, s.Stamp+1)
+	}
+	return stamp
 }
 
 // reclaimAt is when the whole record may be removed from disk: when its last
@@ -203,7 +246,7 @@ func (r *Record) tombstoneExpired(nowMs int64) Record {
 			values[j] = v
 			sib, err := decodeSibling(dvv.Dot{}, v)
 			if err == nil && !sib.Tombstone && sib.Expired(nowMs) {
-				values[j] = EncodeSibling(true, 0, nil)
+				values[j] = EncodeSibling(true, 0, sib.Stamp, nil)
 			}
 		}
 		entries[i] = dvv.Entry{Node: e.Node, Counter: e.Counter, Values: values}

@@ -128,6 +128,9 @@ type pendingRecord struct{ rec Record }
 // Now is the store's clock in Unix milliseconds.
 func (s *Store) Now() int64 { return clock.UnixMilli(s.clock) }
 
+// NowMicro is the store's clock in Unix microseconds, for stamps.
+func (s *Store) NowMicro() int64 { return s.clock.Now().UnixMicro() }
+
 func (s *Store) lockFor(h uint64) *stripe { return &s.locks[h&(stripes-1)] }
 
 // current is a writer's view of a key, under its stripe's lock: the record

@@ -34,7 +34,7 @@ func newStore(t testing.TB, cacheBytes int64) (*Store, *clock.Manual, *storage.E
 // overwrite writes v at node, superseding what the replica holds.
 func overwrite(node string, v []byte, exp int64) UpdateFunc {
 	return func(cur Record, _ bool) (Record, bool, error) {
-		return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, node, EncodeSibling(false, exp, v))}, true, nil
+		return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, node, EncodeSibling(false, exp, 0, v))}, true, nil
 	}
 }
 
@@ -82,7 +82,7 @@ func TestUpdateManySeesEarlierUpdatesOfTheSameKey(t *testing.T) {
 	s, _, _ := newStore(t, 0)
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a")}
 	recs, err := s.UpdateMany("ns", keys, func(i int, cur Record, found bool) (Record, bool, error) {
-		return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, "n1", EncodeSibling(false, 0, []byte(strconv.Itoa(i))))}, true, nil
+		return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, "n1", EncodeSibling(false, 0, 0, []byte(strconv.Itoa(i))))}, true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestConcurrentUpdatesAreAtomic(t *testing.T) {
 					if p, ok := Pick(cur.Live(0)); ok {
 						n, _ = strconv.Atoi(string(p.Value))
 					}
-					return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, "n1", EncodeSibling(false, 0, []byte(strconv.Itoa(n+1))))}, true, nil
+					return Record{Set: dvv.Update(cur.Set.Context(), cur.Set, "n1", EncodeSibling(false, 0, 0, []byte(strconv.Itoa(n+1))))}, true, nil
 				})
 				if err != nil {
 					t.Error(err)
@@ -129,7 +129,7 @@ func TestMergeKeepsConcurrentWritesAndIsIdempotent(t *testing.T) {
 	if _, err := s.Update("ns", []byte("k"), overwrite("n1", []byte("from n1"), 0)); err != nil {
 		t.Fatal(err)
 	}
-	other := dvv.Update(nil, dvv.Set{}, "n2", EncodeSibling(false, 0, []byte("from n2")))
+	other := dvv.Update(nil, dvv.Set{}, "n2", EncodeSibling(false, 0, 0, []byte("from n2")))
 	merged, err := s.Merge("ns", []byte("k"), other)
 	if err != nil || merged.Set.Len() != 2 {
 		t.Fatalf("merge of concurrent writes: %d siblings, %v", merged.Set.Len(), err)
@@ -164,7 +164,7 @@ func TestScanRangeReturnsEveryLiveKeyOnce(t *testing.T) {
 				if i%7 == 0 {
 					exp = t0.UnixMilli() // already expired: not live
 				}
-				return Record{Set: dvv.Update(nil, cur.Set, "n1", EncodeSibling(false, exp, []byte("v")))}, true, nil
+				return Record{Set: dvv.Update(nil, cur.Set, "n1", EncodeSibling(false, exp, 0, []byte("v")))}, true, nil
 			}); err != nil {
 				rt.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestReaperReclaimsOnlyFullyExpiredRecords(t *testing.T) {
 	mustUpdate("ttl", overwrite("n1", []byte("v"), now+1000))
 	mustUpdate("mixed", overwrite("n1", []byte("v"), now+1000))
 	mustUpdate("mixed", func(cur Record, _ bool) (Record, bool, error) { // a concurrent value without expiry
-		return Record{Set: dvv.Update(nil, cur.Set, "n2", EncodeSibling(false, 0, []byte("forever")))}, true, nil
+		return Record{Set: dvv.Update(nil, cur.Set, "n2", EncodeSibling(false, 0, 0, []byte("forever")))}, true, nil
 	})
 	mustUpdate("renewed", overwrite("n1", []byte("v"), now+1000))
 	mustUpdate("renewed", overwrite("n1", []byte("v"), now+5000))

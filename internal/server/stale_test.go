@@ -168,3 +168,32 @@ func TestConditionalWritesThroughStaleReplica(t *testing.T) {
 	}
 	wantEverywhere(t, s, "getset", "mine")
 }
+
+// Writes at W=ONE on the two sides of a partition did not see each other:
+// causality keeps both, as siblings. A read at ALL afterwards must still
+// show the client's last write, not the side that wrote more often: the
+// stamps of the two writes order them where causality cannot.
+func TestConcurrentWritesShowTheLatest(t *testing.T) {
+	s := newStaleSim(t)
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
+	one := api.WriteOptions{W: quorum.One, R: quorum.One}
+	for i := range 5 { // n1's dot counter climbs past n2's
+		if _, err := s.kv("n1").Put(bg, "default", []byte("k"), fmt.Appendf(nil, "n1-%d", i), api.PutOptions{Write: one}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.kv("n2").Put(bg, "default", []byte("k"), []byte("last"), api.PutOptions{Write: one}); err != nil {
+		t.Fatal(err)
+	}
+	s.faults.Heal()
+	for _, id := range s.ids {
+		vs, err := s.kv(id).GetVersions(bg, "default", []byte("k"), r(quorum.All))
+		if err != nil || len(vs.Values) != 2 {
+			t.Fatalf("through %s at ALL: %+v %v; want both sides' writes, as siblings", id, vs.Values, err)
+		}
+		e, err := s.kv(id).Get(bg, "default", []byte("k"), r(quorum.All))
+		if err != nil || string(e.Value) != "last" {
+			t.Fatalf("GET through %s at ALL: %q %v; want the last write", id, e.Value, err)
+		}
+	}
+}
