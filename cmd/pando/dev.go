@@ -27,6 +27,22 @@ type devNode struct {
 	exited                  chan error
 }
 
+// restartCommand is the shell command that starts n again, on its data,
+// into the running cluster.
+func (n *devNode) restartCommand() string {
+	var b strings.Builder
+	for i, a := range n.cmd.Args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
 func newDevCmd() *cobra.Command {
 	var (
 		nodes                                       int
@@ -117,7 +133,11 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 					return nil
 				case id := <-exited:
 					running--
-					fmt.Fprintf(out, "Node %s stopped; %d still running. Restart it by running pando dev again with the same data directory.\n", id, running)
+					for _, n := range ns {
+						if n.id == id {
+							fmt.Fprintf(out, "Node %s stopped; %d still running. To start it again into the cluster, in another terminal:\n  %s\n", id, running, n.restartCommand())
+						}
+					}
 				}
 			}
 			return fmt.Errorf("every node has stopped")

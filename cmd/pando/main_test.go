@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,5 +121,13 @@ func TestHelpGolden(t *testing.T) {
 		if out.String() != string(want) {
 			t.Errorf("%v help changed; run go test ./cmd/pando -update and review.\ngot:\n%s\nwant:\n%s", args, out.String(), want)
 		}
+	}
+}
+
+func TestDevRestartCommandIsShellSafe(t *testing.T) {
+	n := &devNode{cmd: &exec.Cmd{Args: []string{"/tmp/go build/pando", "server", "--data-dir", "/data/it's", "--join", "a:1,b:2", ""}}}
+	want := `'/tmp/go build/pando' server --data-dir '/data/it'\''s' --join a:1,b:2 ''`
+	if got := n.restartCommand(); got != want {
+		t.Fatalf("restart command:\n got %s\nwant %s", got, want)
 	}
 }

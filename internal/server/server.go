@@ -466,7 +466,7 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 		case membership.Dead:
 			ns.State = "down"
 		case membership.Left:
-			ns.State = "left"
+			ns.State = "stopped" // shut down cleanly; still a member
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(nodes)) {

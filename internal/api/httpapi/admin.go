@@ -31,7 +31,8 @@ type Status struct {
 // NodeStatus is one node in Status.
 type NodeStatus struct {
 	ID string `json:"id"`
-	// State is up, down, left or unknown (gossip has not seen it).
+	// State is up, down (stopped answering), stopped (shut down cleanly,
+	// still a member) or unknown (gossip has not seen it).
 	State string `json:"state"`
 	// Member is whether the node is in the cluster's metadata.
 	Member bool `json:"member"`

@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
@@ -131,7 +133,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no_route", "no such endpoint: "+r.URL.Path)
 	})
-	return mux
+	// The mux would answer a path that is not in clean form (an empty, "."
+	// or ".." segment) with an HTML redirect to the cleaned one, which for a
+	// key is another key: refuse it, in JSON like every other error.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/") {
+			writeError(w, http.StatusBadRequest, "invalid_argument",
+				fmt.Sprintf("path %q has an empty, '.' or '..' segment; a key cannot contain '//', '/./' or '/../'", p))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves on ln until Shutdown; it returns http.ErrServerClosed then.

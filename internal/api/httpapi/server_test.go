@@ -174,6 +174,14 @@ func TestLimitsAndBadRequests(t *testing.T) {
 	}
 	resp, body = do(t, "GET", e.url+"/v2/nothing", nil)
 	wantError(t, resp, body, http.StatusNotFound, "no_route", "/v2/nothing")
+	// A path the mux would clean and redirect (to another key) is refused,
+	// in JSON, and writes nothing.
+	for _, p := range []string{"/v1/kv/a//b", "/v1/kv/a/./b", "/v1/kv/a/../b", "//v1/kv/a"} {
+		resp, body = do(t, "PUT", e.url+p, []byte("v"))
+		wantError(t, resp, body, http.StatusBadRequest, "invalid_argument", "a key cannot contain")
+	}
+	resp, body = do(t, "GET", e.url+"/v1/kv/a/b", nil)
+	wantError(t, resp, body, http.StatusNotFound, "not_found", "not found")
 
 	// A body streamed without a length is cut off at the limit.
 	req, _ := http.NewRequest("PUT", e.url+"/v1/kv/k", io.MultiReader(strings.NewReader(strings.Repeat("x", 150))))
