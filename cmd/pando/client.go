@@ -90,7 +90,8 @@ type statusView struct {
 		RESPAddr    string `json:"resp_addr"`
 		HTTPAddr    string `json:"http_addr"`
 	} `json:"nodes"`
-	Namespaces []namespaceView `json:"namespaces"`
+	Namespaces   []namespaceView `json:"namespaces"`
+	HintsPending map[string]int  `json:"hints_pending"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -123,6 +124,13 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(out, "%-16s %-8s %-9s %-10d %-22s %-22s\n", n.ID, n.State, role, n.Partitions, orDash(n.RESPAddr), orDash(n.HTTPAddr))
 			}
 			fmt.Fprintln(out)
+			if len(st.HintsPending) > 0 {
+				fmt.Fprintf(out, "hints kept by %s for replicas that missed writes:", st.Node)
+				for _, id := range slices.Sorted(maps.Keys(st.HintsPending)) {
+					fmt.Fprintf(out, " %s %d", id, st.HintsPending[id])
+				}
+				fmt.Fprint(out, "\n\n")
+			}
 			printNamespaces(out, st.Namespaces)
 			return nil
 		},

@@ -438,6 +438,9 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	st := v.s.node.Meta().State()
 	raft := v.s.node.Meta().RaftStatus()
 	out := httpapi.Status{ClusterID: st.ClusterID, Node: v.s.node.ID, Partitions: st.Partitions}
+	if h := v.s.node.Hints(); h != nil {
+		out.HintsPending = h.Pending()
+	}
 	if m, ok := st.MemberByRaftID(raft.Leader); ok {
 		out.Leader = m.ID
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ func TestKilledReplicaCatchesUpThroughHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("10,000 writes and deletes with n3 down in %v", time.Since(start).Round(time.Millisecond))
+
+	out, err := run(t, nil, "status", "--http", nodes[0].http)
+	if err != nil || !strings.Contains(out, "hints kept by n1 for replicas that missed writes: n3 ") {
+		t.Fatalf("pando status through n1 with n3 down:\n%s %v", out, err)
+	}
 
 	nodes[2].restart()
 	start = time.Now()

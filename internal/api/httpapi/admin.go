@@ -26,6 +26,9 @@ type Status struct {
 	Partitions int                  `json:"partitions"`
 	Nodes      []NodeStatus         `json:"nodes"`
 	Namespaces []metadata.Namespace `json:"namespaces"`
+	// HintsPending counts the hints the asked node keeps, by the node each
+	// is for.
+	HintsPending map[string]int `json:"hints_pending,omitempty"`
 }
 
 // NodeStatus is one node in Status.
