@@ -7,28 +7,39 @@
 //
 // Writes: one replica coordinates each write. The node that received the
 // request coordinates if it is a replica and up; otherwise it forwards the
-// request to the first replica that is up. The coordinating replica, under
-// the key's lock, reads its record, checks the condition (NX, XX), makes the
-// write a new event of its own in the key's dotted version vector set
+// request to the first replica that is up. The write builds on what a read
+// at R finds, not on the coordinator's copy alone, which may have missed
+// writes (ADR 0005): a write that decides on the key (NX, XX, GET,
+// KEEPTTL, DEL, EXPIRE) reads R-1 other replicas first and merges them with
+// its own copy under the key's lock; a plain write builds on its own copy
+// and reads through its replication, waiting for max(R, W) replicas that
+// each report whether they held history the new record does not cover, and
+// writing again over the merge if one did. The coordinator makes the write
+// a new event of its own in the key's dotted version vector set
 // (superseding what the client's context covers, or, without a context,
-// everything the replica holds), and fsyncs it. It then sends the resulting
-// record to the other replicas, which merge it into theirs and fsync, and
-// answers once W replicas, itself included, hold the write. If fewer than W
-// acknowledge, the answer is ErrUnavailable, "the write may still have
-// landed on some replicas": it is on the coordinator at least, and on any
-// replica whose answer was lost.
+// everything it found), stamps it, queues it for its fsync, and sends the
+// resulting record to every other replica, which merge it and fsync. It
+// answers once W replicas, itself included, hold the write. If fewer than
+// W acknowledge, the answer is ErrUnavailable, "the write may still have
+// landed on some replicas". A replica that does not take a record (down,
+// cut off, slow) gets a hint, kept by package handoff and replayed later;
+// in a namespace with a sloppy quorum, a fallback node keeps that hint and
+// counts toward W.
 //
-// Reads: the node asks every replica that is up, answers once R have
-// replied, merging their records (a DVV merge never loses a concurrent
-// write), and afterwards repairs replicas whose copy was missing or behind
-// (read repair).
+// Reads: the node asks R replicas that are up (the next one each time one
+// fails), answers once R have replied, merging their records (a DVV merge
+// never loses a concurrent write), and afterwards repairs replicas whose
+// copy was missing or behind (read repair), now and then including the
+// replicas it did not ask. Reads and replication to a peer are batched.
 //
 // Siblings: a key can hold concurrent values after writes that did not see
 // each other (a partition, or a failed-over coordinator). Reads return all of
-// them with the key's context (GetVersions); plain GET returns one, chosen by
-// replica.Pick, the same on every node. A write that would give a key more
-// siblings than its namespace allows is refused (ErrTooManySiblings); it is
-// never silently dropped.
+// them with the key's context (GetVersions); plain GET returns one, chosen
+// by replica.Pick (the latest stamp), the same on every node. A write that
+// would give a key more siblings than its namespace allows is refused
+// (ErrTooManySiblings); it is never silently dropped.
 //
-// No clock decides between writes: time is consulted only for expiry.
+// No clock decides which write supersedes which: time is consulted for
+// expiry, and, through stamps, only to choose which of several concurrent
+// siblings a single-value read shows.
 package coordinator
