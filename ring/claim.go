@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// New returns a ring of p partitions (a power of two, 1 <= p <= 65536) whose
+// New returns a ring of p partitions (a power of two, 1 <= p <= 16384) whose
 // owners are claimed for nodes: a balanced assignment in which any n
 // consecutive partitions have distinct owners whenever that is possible (see
 // the package documentation for when it is). The order of nodes does not

@@ -12,12 +12,17 @@
 //
 // # Partitions
 //
-// A key's position is a 64-bit hash computed elsewhere. With P = 2^k
-// partitions (1 <= P <= 65536), partition i covers the hashes whose top k bits
-// equal i: [i<<(64-k), (i+1)<<(64-k)). Partition(h) is one shift, and each
-// partition is one contiguous range of hash space, so of the data keyspace
-// (storage sorts data keys by hash). Range reports the bounds; the last
-// partition's upper bound, 2^64, is reported as 0 with last set.
+// A key's position is a 64-bit number whose top 14 bits are its Redis
+// Cluster hash slot (Slot: CRC16 of the key, or of its hash tag, modulo
+// 16384; storage fills the rest from a hash of the namespace and key). With
+// P = 2^k partitions (1 <= P <= 16384), partition i covers the positions
+// whose top k bits equal i: [i<<(64-k), (i+1)<<(64-k)), which is the slots
+// SlotRange(i, P). Partition(h) is one shift; each partition is one
+// contiguous range of slots, and of the data keyspace (storage sorts data
+// keys by position); keys that share a hash tag share a partition. Range
+// reports the bounds; the last partition's upper bound, 2^64, is reported as
+// 0 with last set. Cluster-aware Redis clients compute slots themselves, so
+// they can send each key to one of its replicas.
 //
 // # Owners, preference lists, fallbacks
 //

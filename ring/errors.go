@@ -4,8 +4,8 @@ import "errors"
 
 var (
 	// ErrPartitions means the partition count is not a power of two in
-	// [1, 65536].
-	ErrPartitions = errors.New("ring: partitions must be a power of two between 1 and 65536")
+	// [1, 16384], one partition per hash slot at most.
+	ErrPartitions = errors.New("ring: partitions must be a power of two between 1 and 16384")
 	// ErrNoNodes means the node set is empty.
 	ErrNoNodes = errors.New("ring: no nodes")
 	// ErrEmptyNode means a node id is the empty string.

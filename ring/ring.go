@@ -9,8 +9,9 @@ import (
 // NodeID names a node. It is never empty.
 type NodeID = string
 
-// maxPartitions is the largest partition count a ring can have.
-const maxPartitions = 1 << 16
+// maxPartitions is the largest partition count a ring can have: one
+// partition per hash slot.
+const maxPartitions = Slots
 
 // Ring is an immutable assignment of P partitions to owner nodes. Partition i
 // covers the hashes whose top log2(P) bits equal i. A Ring is safe for

@@ -22,6 +22,7 @@ import (
 	"github.com/pandodb/pando/internal/membership"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -128,8 +129,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("join address %q: want HOST:PORT", j))
 		}
 	}
-	if p := c.Partitions; p < 1 || p > 1<<16 || p&(p-1) != 0 {
-		errs = append(errs, fmt.Errorf("partitions must be a power of two from 1 to 65536, got %d", p))
+	if p := c.Partitions; p < 1 || p > ring.Slots || p&(p-1) != 0 {
+		errs = append(errs, fmt.Errorf("partitions must be a power of two from 1 to 16384 (one per hash slot at most), got %d", p))
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, fmt.Errorf("bootstrap expect must not be negative, got %d", c.BootstrapExpect))

@@ -2,7 +2,9 @@
 // divided into keyspaces by the first byte of every key.
 //
 //	'm' meta      node-local facts: the on-disk format version, the node id
-//	'd' data      records: 'd' | len(ns) | ns | hash(ns, key) (8 bytes, big endian) | key
+//	'd' data      records: 'd' | len(ns) | ns | position (8 bytes, big endian) | key,
+//	              the position being the key's hash slot in the top 14 bits and a
+//	              hash of namespace and key below (Hash)
 //	'x' expiry    an index of records with a time to live:
 //	              'x' | expire-at (unix ms, 8 bytes, big endian) | the record's data key
 //	'r' raft      Raft groups' logs, hard states and snapshots:
@@ -12,8 +14,8 @@
 //
 // Later keyspaces (Merkle summaries) take further letters.
 //
-// Data keys sort by namespace, then by the 64-bit hash of namespace and key.
-// The ring assigns partitions as contiguous ranges of that hash, so every
+// Data keys sort by namespace, then by position. The ring assigns partitions
+// as contiguous ranges of positions (of hash slots), so every
 // partition of a namespace is one contiguous range of the data keyspace: a
 // Merkle tree build, a hand-off or a SCAN cursor is a range scan. A SCAN cursor
 // is a position in hash space, which is why it fits in the integer that Redis
@@ -28,5 +30,6 @@
 //
 // Format: the meta key "format" holds the on-disk format version this package
 // wrote. Open refuses a directory written by a newer format with
-// ErrFormatTooNew instead of misreading it.
+// ErrFormatTooNew, and one of format 1 (positions by another hash, before
+// hash slots) with ErrFormatTooOld, instead of misreading either.
 package storage

@@ -15,9 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// FormatVersion is the on-disk format this binary writes and the newest it
-// reads.
-const FormatVersion = 1
+// FormatVersion is the on-disk format this binary writes and reads.
+// Version 2 places keys by Redis Cluster hash slot (storage.Hash); version
+// 1 directories sort their data keys differently and are refused
+// (ErrFormatTooOld).
+const FormatVersion = 2
 
 // pebbleFormat pins Pebble's own on-disk format, so that upgrading the Pebble
 // module never ratchets a data directory's format by itself.
@@ -138,6 +140,10 @@ func (e *Engine) checkFormat() error {
 	if got > FormatVersion {
 		return fmt.Errorf("%w: %s has format %d, this binary reads up to %d; run a newer pando",
 			ErrFormatTooNew, e.dir, got, FormatVersion)
+	}
+	if got < FormatVersion {
+		return fmt.Errorf("%w: %s has format %d, written by a Pando that placed keys by another hash; this binary places them by Redis Cluster hash slot (format %d) and cannot read it: start on an empty data directory",
+			ErrFormatTooOld, e.dir, got, FormatVersion)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +63,23 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	want := fmt.Sprintf("has format %d, this binary reads up to %d", FormatVersion+1, FormatVersion)
 	if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 		t.Fatalf("message %q does not say %q", err, want)
+	}
+}
+
+// A directory of format 1 placed keys by another hash: reading it with
+// slot-based positions would miss every key, so it is refused, saying why.
+func TestOlderFormatIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir)
+	b := e.NewBatch()
+	b.Set(MetaKey("format"), binary.AppendUvarint(nil, 1))
+	if err := e.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	_, err := Open(Config{Dir: dir})
+	if !errors.Is(err, ErrFormatTooOld) || !strings.Contains(err.Error(), "has format 1") || !strings.Contains(err.Error(), "start on an empty data directory") {
+		t.Fatalf("opening a format 1 directory: %v", err)
 	}
 }
 

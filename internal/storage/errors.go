@@ -8,6 +8,9 @@ var (
 	// ErrFormatTooNew means the data directory was written by a newer Pando
 	// whose on-disk format this binary cannot read.
 	ErrFormatTooNew = errors.New("storage: data directory format is newer than this binary supports")
+	// ErrFormatTooOld means the data directory was written by an older Pando
+	// whose on-disk format this binary no longer reads.
+	ErrFormatTooOld = errors.New("storage: data directory format is older than this binary reads")
 	// ErrFormatUnknown means the directory holds a Pebble database without
 	// Pando's format marker: it was not written by Pando.
 	ErrFormatUnknown = errors.New("storage: data directory was not written by pando")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pandodb/pando/ring"
 )
 
 // Keyspace prefixes: the first byte of every key.
@@ -19,15 +20,18 @@ const (
 // MaxNamespaceLen is the longest namespace name a data key can hold.
 const MaxNamespaceLen = 255
 
-// Hash is the 64-bit position of a key in hash space: xxhash64 of the
-// namespace, a zero byte and the key. The ring places partitions on it and
-// data keys sort by it.
+// Hash is the 64-bit position of a key in hash space: its Redis Cluster
+// hash slot (ring.Slot: CRC16 of the key or its hash tag) in the top 14
+// bits, then the top 50 bits of xxhash64 of the namespace, a zero byte and
+// the key. The ring places partitions on it (a partition is a range of
+// slots) and data keys sort by it, so a slot, and so a partition, is one
+// range of the data keyspace.
 func Hash(ns string, key []byte) uint64 {
 	d := xxhash.New()
 	_, _ = d.WriteString(ns)
 	_, _ = d.Write([]byte{0})
 	_, _ = d.Write(key)
-	return d.Sum64()
+	return uint64(ring.Slot(key))<<(64-ring.SlotBits) | d.Sum64()>>ring.SlotBits
 }
 
 // DataKey returns the storage key of record key in namespace ns, appended to
