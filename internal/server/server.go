@@ -266,7 +266,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	kv := s.node.KV()
 	s.resp, err = resp.New(resp.Config{
-		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Limits: cfg.Limits, Clock: cfg.Clock,
+		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Topology: topology{s}, Limits: cfg.Limits, Clock: cfg.Clock,
 		Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version, NodeID: s.node.ID,
 	})
 	if err != nil {

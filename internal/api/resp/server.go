@@ -36,6 +36,9 @@ type Config struct {
 	NodeID string
 	// Catalog, if set, checks NAMESPACE and maps SELECT numbers.
 	Catalog Catalog
+	// Topology, if set, answers CLUSTER; without it the node presents
+	// itself as a cluster of one owning every slot.
+	Topology Topology
 }
 
 // Server serves the Redis protocol.

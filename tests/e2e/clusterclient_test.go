@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestClusterClient: go-redis's ClusterClient, given one node's address,
+// learns the cluster from CLUSTER SLOTS, writes and reads through it, and
+// carries on when a node is killed: the slots it led move to the next live
+// replica in the answers, and the client follows when it reloads them.
+// go-redis reloads on MOVED, which Pando never needs to send, and every
+// ClusterStateReloadInterval (60 s by default): the README advises a few
+// seconds, as here.
+func TestClusterClient(t *testing.T) {
+	nodes := startCluster(t, 3)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].resp}, ClusterStateReloadInterval: time.Second})
+	defer cc.Close()
+	shards, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered, masters := 0, map[string]bool{}
+	for _, s := range shards {
+		covered += s.End - s.Start + 1
+		if len(s.Nodes) != 3 {
+			t.Fatalf("slots %d-%d list %d nodes, want the 3 replicas", s.Start, s.End, len(s.Nodes))
+		}
+		masters[s.Nodes[0].Addr] = true
+	}
+	if covered != 16384 || len(masters) != 3 {
+		t.Fatalf("CLUSTER SLOTS covers %d slots with %d masters, want 16384 over 3", covered, len(masters))
+	}
+	for i := range 200 {
+		if err := cc.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET through the cluster client: %v", err)
+		}
+	}
+	nodes[1].kill()
+	testutil.Eventually(t, "the killed node to leave CLUSTER SLOTS", func() bool {
+		out, err := cc.ClusterNodes(ctx).Result()
+		return err == nil && strings.Count(out, ",fail") == 1
+	})
+	for i := range 200 {
+		k := fmt.Sprint("k", i)
+		testutil.Eventually(t, "a read of "+k+" through the cluster client", func() bool {
+			v, err := cc.Get(ctx, k).Int()
+			return err == nil && v == i
+		})
+	}
+	if err := cc.Set(ctx, "after", "kill", 0).Err(); err != nil {
+		t.Fatalf("SET with a node down: %v", err)
+	}
+}
