@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// cmdInfo: INFO [section ...]. Sections: server, clients, stats, keyspace;
-// "all", "everything" and "default" give every one.
+// cmdInfo: INFO [section ...]. Sections: server, clients, stats, cluster,
+// keyspace; "all", "everything" and "default" give every one.
 func cmdInfo(c *conn, args [][]byte) error {
 	want := map[string]bool{}
 	for _, a := range args[1:] {
@@ -53,6 +53,9 @@ func cmdInfo(c *conn, args [][]byte) error {
 		"uptime_in_days:"+strconv.FormatInt(int64(up/(24*time.Hour)), 10),
 	)
 	section("clients", "connected_clients:"+strconv.Itoa(c.s.connections()))
+	// Every node answers CLUSTER (clustermode.go): cluster clients such as
+	// redis-py's RedisCluster check this before asking.
+	section("cluster", "cluster_enabled:1")
 	section("stats",
 		"total_connections_received:"+strconv.FormatInt(c.s.accepted.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(c.s.executed.Load(), 10),
