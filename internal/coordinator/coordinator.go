@@ -99,6 +99,9 @@ type Coordinator struct {
 	// rewrites counts blind writes written again because a replica held
 	// writes they had not seen.
 	rewrites prometheus.Counter
+	// writes counts writes received from clients, forwarded those sent on
+	// to another node to coordinate.
+	writes, forwarded prometheus.Counter
 }
 
 // maxBackgroundRepairs bounds the reads of unasked replicas in flight.
@@ -164,13 +167,21 @@ func New(cfg Config) (*Coordinator, error) {
 			Name: "pando_write_rewrites_total",
 			Help: "Plain writes written a second time because a replica held writes they had not seen (their coordinator's copy was stale).",
 		}),
+		writes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_client_writes_total",
+			Help: "Writes received from clients on this node.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_client_writes_forwarded_total",
+			Help: "Writes received from clients that this node, not a replica of the key (or not its first live one), forwarded to a replica to coordinate.",
+		}),
 		repairsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pando_read_repair_skipped_total",
 			Help: "Background reads of the replicas a read did not ask, skipped because enough were running.",
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.readRepairs, c.repairsSkipped, c.rewrites} {
+		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.readRepairs, c.repairsSkipped, c.rewrites, c.writes, c.forwarded} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("coordinator: register metrics: %w", err)
 			}

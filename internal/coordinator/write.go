@@ -115,10 +115,14 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	if q.decides() && len(cands) < q.r {
 		return writeResult{}, unavailableRead(len(cands), q.r)
 	}
+	c.writes.Inc()
 	var lastErr error
-	for _, r := range cands {
+	for i, r := range cands {
 		if r == c.self {
 			return c.coordinate(ctx, pl, q)
+		}
+		if i == 0 {
+			c.forwarded.Inc()
 		}
 		resp, err := c.cfg.Transport.Peer(r).Write(ctx, q.toWire())
 		if err == nil {

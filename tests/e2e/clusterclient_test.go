@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,15 @@ import (
 )
 
 // TestClusterClient: go-redis's ClusterClient, given one node's address,
-// learns the cluster from CLUSTER SLOTS, writes and reads through it, and
-// carries on when a node is killed: the slots it led move to the next live
+// learns the cluster from CLUSTER SLOTS, writes each key through one of its
+// replicas (on five nodes, where a plain client's node forwards the writes
+// of keys it does not replicate), and carries on when a node is killed: the slots it led move to the next live
 // replica in the answers, and the client follows when it reloads them.
 // go-redis reloads on MOVED, which Pando never needs to send, and every
 // ClusterStateReloadInterval (60 s by default): the README advises a few
 // seconds, as here.
 func TestClusterClient(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := startCluster(t, 5)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].resp}, ClusterStateReloadInterval: time.Second})
 	defer cc.Close()
 	shards, err := cc.ClusterSlots(ctx).Result()
@@ -28,18 +30,37 @@ func TestClusterClient(t *testing.T) {
 	covered, masters := 0, map[string]bool{}
 	for _, s := range shards {
 		covered += s.End - s.Start + 1
-		if len(s.Nodes) != 3 {
+		if len(s.Nodes) != 3 { // N = 3
 			t.Fatalf("slots %d-%d list %d nodes, want the 3 replicas", s.Start, s.End, len(s.Nodes))
 		}
 		masters[s.Nodes[0].Addr] = true
 	}
-	if covered != 16384 || len(masters) != 3 {
-		t.Fatalf("CLUSTER SLOTS covers %d slots with %d masters, want 16384 over 3", covered, len(masters))
+	if covered != 16384 || len(masters) != 5 {
+		t.Fatalf("CLUSTER SLOTS covers %d slots with %d masters, want 16384 over 5", covered, len(masters))
 	}
 	for i := range 200 {
 		if err := cc.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
 			t.Fatalf("SET through the cluster client: %v", err)
 		}
+	}
+	forwarded := func() (n int) {
+		for _, nd := range nodes {
+			v, _ := strconv.Atoi(nd.metric(t, "pando_client_writes_forwarded_total"))
+			n += v
+		}
+		return n
+	}
+	if n := forwarded(); n != 0 {
+		t.Fatalf("%d of the cluster client's 200 writes were forwarded between nodes; each should reach a replica of its key", n)
+	}
+	plain := nodes[0].client(t)
+	for i := range 200 {
+		if err := plain.Set(ctx, fmt.Sprint("p", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := forwarded(); n == 0 {
+		t.Fatal("a plain client's 200 writes through one of five nodes were never forwarded: the metric counts nothing")
 	}
 	nodes[1].kill()
 	testutil.Eventually(t, "the killed node to leave CLUSTER SLOTS", func() bool {
