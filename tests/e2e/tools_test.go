@@ -82,3 +82,24 @@ func TestRedisBenchmarkRuns(t *testing.T) {
 		t.Fatalf("benchmark keys not expanded: %q", got)
 	}
 }
+
+// redis-benchmark in cluster mode reads CLUSTER NODES and sends each key to
+// the master of its slot.
+func TestRedisBenchmarkClusterMode(t *testing.T) {
+	bench := needTool(t, "redis-benchmark")
+	nodes := startCluster(t, 3)
+	host, port, _ := strings.Cut(nodes[0].resp, ":")
+	out, err := exec.Command(bench, "-h", host, "-p", port, "--cluster", "-t", "set,get", "-n", "3000", "-c", "8", "-r", "1000", "-q").CombinedOutput()
+	text := strings.ReplaceAll(string(out), "\r", "\n")
+	if err != nil {
+		t.Fatalf("redis-benchmark --cluster: %v\n%s", err, text)
+	}
+	if !strings.Contains(text, "Cluster has 3 master nodes") {
+		t.Fatalf("redis-benchmark did not see three masters:\n%s", text)
+	}
+	for _, op := range []string{"SET", "GET"} {
+		if !regexp.MustCompile(`(?m)^ ?` + op + `: [0-9.]+ requests per second`).MatchString(text) {
+			t.Fatalf("redis-benchmark --cluster printed no %s result:\n%s", op, text)
+		}
+	}
+}
