@@ -236,7 +236,17 @@ or SELECT with the number it gets (shown by "pando ns list").`,
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list,
+		retireCmd("drop", "Drop a namespace and all its data",
+			`Drop a namespace: it is gone at once on every node, and its data is
+purged from disk in the background. A namespace created later under the
+same name starts empty. The default namespace cannot be dropped.`,
+			"DELETE", "", "dropped"),
+		retireCmd("truncate", "Empty a namespace (FLUSHDB)",
+			`Empty a namespace, as FLUSHDB does: every key is gone at once on every
+node (one change in the metadata log, not a tombstone per key), and the
+space is reclaimed in the background.`,
+			"POST", "/truncate", "emptied"))
 	return cmd
 }
 
@@ -345,5 +355,29 @@ func newDelCmd() *cobra.Command {
 	cmd.Flags().StringVar(&ns, "ns", "default", "namespace")
 	cmd.Flags().StringVar(&w, "w", "", "write level: one, quorum, all or a number")
 	cmd.Flags().StringVar(&ctx, "context", "", "causal context from get --all: delete exactly what it covers")
+	return cmd
+}
+
+// retireCmd builds "ns drop" and "ns truncate", which destroy data and so
+// ask for --yes.
+func retireCmd(name, short, long, method, suffix, done string) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   name + " NAME --yes",
+		Short: short,
+		Long:  long,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return fmt.Errorf("this destroys every key of namespace %s: run again with --yes to go ahead", args[0])
+			}
+			if _, _, err := call(method, "/v1/ns/"+url.PathEscape(args[0])+suffix, nil, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "namespace %s %s; its data is purged from disk in the background\n", args[0], done)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm that every key of the namespace is to be destroyed")
 	return cmd
 }

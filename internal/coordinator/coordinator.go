@@ -203,6 +203,9 @@ type placement struct {
 	n         int
 	partition int
 	hash      uint64
+	// store is the name the namespace's records are stored and replicated
+	// under (metadata.Namespace.StorageName: the name and generation).
+	store string
 	// pref is the preference list: the n replicas.
 	pref []string
 	// fallbacks are the nodes after pref in the ring's order, for a
@@ -242,10 +245,11 @@ func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (plac
 	if !ok {
 		return placement{}, fmt.Errorf("%w: %q", api.ErrNoNamespace, nsName)
 	}
-	h := storage.Hash(nsName, key)
+	store := ns.StorageName()
+	h := storage.Hash(store, key)
 	p := st.Ring.Partition(h)
 	n := st.Replicas(ns)
-	pl := placement{ns: ns, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}
+	pl := placement{ns: ns, store: store, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}
 	if ns.SloppyQuorum {
 		pl.fallbacks = st.Ring.Preference(p, st.Ring.NumNodes())[n:]
 	}

@@ -174,7 +174,7 @@ func (c *Coordinator) Scan(ctx context.Context, ns string, cursor uint64, count 
 	for {
 		p := st.Ring.Partition(cur)
 		_, hi, last := st.Ring.Range(p)
-		resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: uint32(count - len(page.Keys))})
+		resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: nsDef.StorageName(), From: cur, To: hi, ToEnd: last, Count: uint32(count - len(page.Keys))})
 		if err != nil {
 			return api.ScanPage{}, err
 		}
@@ -220,7 +220,7 @@ func (c *Coordinator) Count(ctx context.Context, ns string) (int64, error) {
 	for p := range st.Ring.Partitions() {
 		lo, hi, last := st.Ring.Range(p)
 		for cur := lo; ; {
-			resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: ns, From: cur, To: hi, ToEnd: last, Count: 100000, CountOnly: true})
+			resp, err := c.scanPartition(ctx, st.Ring, p, n, &nodepb.ScanRequest{Namespace: nsDef.StorageName(), From: cur, To: hi, ToEnd: last, Count: 100000, CountOnly: true})
 			if err != nil {
 				return 0, err
 			}

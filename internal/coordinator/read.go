@@ -78,6 +78,7 @@ func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.Re
 	if err != nil {
 		return replica.Record{}, false, err
 	}
+	ns = pl.store // below, the name its records are stored under
 	// One replica is enough and this node is one: read it directly.
 	if r == 1 && slices.Contains(pl.pref, c.self) {
 		return c.store.ReadHashed(ns, pl.hash, key)

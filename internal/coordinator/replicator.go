@@ -147,10 +147,18 @@ func (c *Coordinator) Up(node string) bool { return c.up(node) }
 
 // Replay implements handoff.Replayer: it delivers hints to their replica in
 // one ReplicateBatch call, which merges each durably.
+// Hints for a namespace generation that a truncation or a drop retired are
+// let go: their records would only be purged.
 func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff.Hint) error {
-	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, len(hints))}
-	for i, h := range hints {
-		req.Items[i] = &nodepb.ReplicateRequest{Namespace: h.Namespace, Key: h.Key, Record: h.Record}
+	st := c.cfg.Meta.State()
+	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, 0, len(hints))}
+	for _, h := range hints {
+		if !st.Garbage(h.Namespace) {
+			req.Items = append(req.Items, &nodepb.ReplicateRequest{Namespace: h.Namespace, Key: h.Key, Record: h.Record})
+		}
+	}
+	if len(req.Items) == 0 {
+		return nil
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
@@ -160,7 +168,7 @@ func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff
 	}
 	for i, e := range resp.Errors {
 		if e != "" {
-			return fmt.Errorf("hint %d of %d for %s: %s", i+1, len(hints), target, e)
+			return fmt.Errorf("hint %d of %d for %s: %s", i+1, len(req.Items), target, e)
 		}
 	}
 	return nil

@@ -176,13 +176,13 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 	var seen dvv.Set
 	if !q.blind() {
 		var answered int
-		seen, answered = c.readOthers(ctx, pl, q.ns, q.key, q.r)
+		seen, answered = c.readOthers(ctx, pl, q.key, q.r)
 		if answered < q.r && q.decides() {
 			return writeResult{}, unavailableRead(answered, q.r)
 		}
 	}
 	var res writeResult
-	recs, wait, err := c.store.UpdateManyAsync(q.ns, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+	recs, wait, err := c.store.UpdateManyAsync(pl.store, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
 		return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen)}, &res)
 	})
 	if err != nil {
@@ -216,7 +216,7 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 		want = max(q.r, q.w)
 	}
 	for round := 1; ; round++ {
-		acks, stale := c.replicate(ctx, pl, q.ns, q.key, rec, want, wait)
+		acks, stale := c.replicate(ctx, pl, q.key, rec, want, wait)
 		if acks < q.w {
 			return unavailableWrite(acks, q.w)
 		}
@@ -224,9 +224,9 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 			return nil
 		}
 		c.rewrites.Inc()
-		seen, _ := merge(gather(stale, len(stale), func(node string) readResult { return c.readRemote(ctx, node, q.ns, q.key) }).got)
+		seen, _ := merge(gather(stale, len(stale), func(node string) readResult { return c.readRemote(ctx, node, pl.store, q.key) }).got)
 		var res writeResult
-		recs, next, err := c.store.UpdateManyAsync(q.ns, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+		recs, next, err := c.store.UpdateManyAsync(pl.store, [][]byte{q.key}, func(_ int, cur replica.Record, _ bool) (replica.Record, bool, error) {
 			return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen.Set)}, &res)
 		})
 		if err != nil {
@@ -240,7 +240,7 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 // r-1 of them, asking the next each time one fails. It returns the merge of
 // their records and how many replicas answered, this one included: a
 // coordinator reads its own copy under the key's lock.
-func (c *Coordinator) readOthers(ctx context.Context, pl placement, ns string, key []byte, r int) (dvv.Set, int) {
+func (c *Coordinator) readOthers(ctx context.Context, pl placement, key []byte, r int) (dvv.Set, int) {
 	if r <= 1 {
 		return dvv.Set{}, 1
 	}
@@ -253,7 +253,7 @@ func (c *Coordinator) readOthers(ctx context.Context, pl placement, ns string, k
 			others = append(others, node)
 		}
 	}
-	g := gather(others, r-1, func(node string) readResult { return c.readRemote(ctx, node, ns, key) })
+	g := gather(others, r-1, func(node string) readResult { return c.readRemote(ctx, node, pl.store, key) })
 	merged, _ := merge(g.got)
 	return merged.Set, 1 + g.ok
 }
@@ -267,7 +267,12 @@ func unavailableWrite(acks, w int) error {
 // key's lock on the coordinating replica.
 func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, res *writeResult) (replica.Record, bool, error) {
 	now := c.store.Now()
-	stamp := cur.NextStamp(c.store.NowMicro())
+	// The clock as it is, not raised past the stamps the write saw (as a
+	// hybrid logical clock would): a stamp orders only siblings, writes
+	// that did not see each other, and after a clock that ran ahead is set
+	// right, raised stamps would keep ordering them by how many writes each
+	// side saw instead of by when they were made (ADR 0005).
+	stamp := c.store.NowMicro()
 	live := cur.Live(now)
 	chosen, present := replica.Pick(live)
 	res.ctx = cur.Set.Context().Encode()
@@ -347,7 +352,7 @@ func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
 // which keeps it as a hint for that replica and counts toward want. Calls
 // still in flight finish in the background. key must not be reused by the
 // caller.
-func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
+func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
 	// Every other replica: one that gossip believes down gets a hint.
 	others := make([]string, 0, len(pl.pref))
 	for _, r := range pl.pref {
@@ -357,7 +362,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, ke
 	}
 	fallbacks := c.upFallbacks(pl)
 	results := make(chan repAck, len(others)+len(fallbacks)+1)
-	req := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: replica.AppendRecord(nil, &rec)}
+	req := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec)}
 	for _, r := range others {
 		c.sendRecord(r, req, results)
 	}
@@ -373,7 +378,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, ns string, ke
 				}
 			case a.node != c.self && len(fallbacks) > 0:
 				missed := cmp.Or(a.hintFor, a.node)
-				hint := &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: req.Record, HintFor: missed}
+				hint := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: req.Record, HintFor: missed}
 				c.sendRecord(fallbacks[0], hint, results)
 				fallbacks = fallbacks[1:]
 				pending++
@@ -428,7 +433,7 @@ func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placeme
 		keys[i] = bytes.Clone(kv.Key)
 		reqs[i] = &writeReq{ns: ns, key: keys[i], op: opPut, value: kv.Value, r: r, w: w}
 	}
-	recs, wait, err := c.store.UpdateManyAsync(ns, keys, func(i int, cur replica.Record, _ bool) (replica.Record, bool, error) {
+	recs, wait, err := c.store.UpdateManyAsync(pls[0].store, keys, func(i int, cur replica.Record, _ bool) (replica.Record, bool, error) {
 		var res writeResult
 		return c.applyWrite(pls[i], reqs[i], cur, &res)
 	})

@@ -22,6 +22,10 @@ type command struct {
 	Member *Member `json:"member,omitempty"`
 	// create_namespace
 	Namespace *Namespace `json:"namespace,omitempty"`
+	// truncate_namespace, drop_namespace: the namespace, and the
+	// generation the command empties (so that a retry changes nothing).
+	Name       string `json:"name,omitempty"`
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 const (
@@ -29,6 +33,8 @@ const (
 	opAddMember       = "add_member"
 	opUpdateMember    = "update_member"
 	opCreateNamespace = "create_namespace"
+	opTruncate        = "truncate_namespace"
+	opDrop            = "drop_namespace"
 )
 
 // stateMachine applies commands to a State and publishes each new State.
@@ -130,7 +136,7 @@ func apply(s *State, c *command) error {
 		}
 		if old, ok := s.Namespaces[ns.Name]; ok {
 			retry := *ns
-			retry.DB = old.DB
+			retry.DB, retry.Generation = old.DB, old.Generation
 			if old == retry {
 				return nil // a retry
 			}
@@ -141,7 +147,28 @@ func apply(s *State, c *command) error {
 		for _, o := range s.Namespaces {
 			next.DB = max(next.DB, o.DB+1)
 		}
+		// A fresh generation, so that a name used before (and dropped)
+		// never finds its old data.
+		s.Generations++
+		next.Generation = s.Generations
 		s.Namespaces[ns.Name] = next
+		return nil
+	case opTruncate, opDrop:
+		ns, ok := s.Namespaces[c.Name]
+		if !ok || ns.Generation != c.Generation {
+			return nil // a retry, or a change that another one overtook
+		}
+		if c.Op == opDrop {
+			if c.Name == "default" {
+				return fmt.Errorf("%w: the default namespace cannot be dropped", ErrInvalid)
+			}
+			delete(s.Namespaces, c.Name)
+		} else {
+			s.Generations++
+			ns.Generation = s.Generations
+			s.Namespaces[c.Name] = ns
+		}
+		s.Retired[c.Name] = max(s.Retired[c.Name], c.Generation+1)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)

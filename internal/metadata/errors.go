@@ -12,6 +12,8 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrNotInitialized means the cluster has not formed yet.
 	ErrNotInitialized = errors.New("cluster not formed yet")
+	// ErrNoNamespace is a namespace that does not exist.
+	ErrNoNamespace = errors.New("no such namespace")
 	// ErrNoQuorum refuses a change the metadata group cannot commit now.
 	ErrNoQuorum = errors.New("no quorum")
 )

@@ -179,12 +179,45 @@ func (s *Service) CreateNamespace(ctx context.Context, ns Namespace) error {
 	}
 	if old, ok := s.State().Namespace(ns.Name); ok {
 		same := ns
-		same.DB = old.DB
+		same.DB, same.Generation = old.DB, old.Generation
 		if old == same {
 			return fmt.Errorf("%w: namespace %s, with the same definition (db %d); nothing changed", ErrExists, old.Name, old.DB)
 		}
 	}
 	if err := s.propose(ctx, command{Op: opCreateNamespace, Namespace: &ns}); err != nil {
+		return s.noQuorum(err)
+	}
+	return nil
+}
+
+// TruncateNamespace empties a namespace (Redis's FLUSHDB): it moves to a
+// new generation, which hides every record of the old one at once on each
+// node as it applies the change; the old records are purged in the
+// background. Bounded and refused without a quorum like CreateNamespace.
+func (s *Service) TruncateNamespace(ctx context.Context, name string) error {
+	return s.retire(ctx, opTruncate, name)
+}
+
+// DropNamespace removes a namespace; its records are purged in the
+// background. The default namespace cannot be dropped.
+func (s *Service) DropNamespace(ctx context.Context, name string) error {
+	if name == "default" {
+		return fmt.Errorf("%w: the default namespace cannot be dropped (empty it with FLUSHDB)", ErrInvalid)
+	}
+	return s.retire(ctx, opDrop, name)
+}
+
+func (s *Service) retire(ctx context.Context, op, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ChangeTimeout)
+	defer cancel()
+	if err := s.group.ReadIndex(ctx); err != nil {
+		return s.noQuorum(err)
+	}
+	ns, ok := s.State().Namespace(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoNamespace, name)
+	}
+	if err := s.propose(ctx, command{Op: op, Name: name, Generation: ns.Generation}); err != nil {
 		return s.noQuorum(err)
 	}
 	return nil

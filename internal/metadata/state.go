@@ -6,6 +6,8 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pandodb/pando/ring"
 )
@@ -57,6 +59,10 @@ type Namespace struct {
 	// DB is the namespace's number, for Redis clients that SELECT a database
 	// by number. default is 0; each new namespace takes the next free one.
 	DB int `json:"db"`
+	// Generation names the namespace's data on disk (StorageName). A
+	// truncation (FLUSHDB) moves the namespace to a new generation, which
+	// hides the old data at once; it is purged in the background.
+	Generation uint64 `json:"generation,omitempty"`
 	// SloppyQuorum lets a write count hints toward W: when replicas of the
 	// key are down or do not answer, the next healthy nodes in the ring keep
 	// the record as a durable hint for them, and each hint counts as an
@@ -65,6 +71,29 @@ type Namespace struct {
 	// delivered, a read at R may not see an acknowledged write even with
 	// R + W > N. Off by default: hints are kept, but only replicas count.
 	SloppyQuorum bool `json:"sloppy_quorum,omitempty"`
+}
+
+// StorageName is the name under which the namespace's records are stored
+// and replicated: its name, then '#' and its generation past the first.
+// ('#' is not allowed in names, so storage names never collide.)
+func (ns *Namespace) StorageName() string {
+	if ns.Generation == 0 {
+		return ns.Name
+	}
+	return ns.Name + "#" + strconv.FormatUint(ns.Generation, 10)
+}
+
+// ParseStorageName splits a storage name into namespace and generation.
+func ParseStorageName(s string) (name string, gen uint64) {
+	i := strings.LastIndexByte(s, '#')
+	if i < 0 {
+		return s, 0
+	}
+	g, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], g
 }
 
 // Defaults of new namespaces.
@@ -136,8 +165,23 @@ type State struct {
 	Members    map[string]Member
 	Ring       *ring.Ring
 	Namespaces map[string]Namespace
+	// Generations counts the generations ever given to namespaces.
+	Generations uint64
+	// Retired holds, by namespace name, the lowest generation still in use:
+	// data stored under an older generation of that name (truncated, or
+	// dropped) is garbage. A name never retired has no entry.
+	Retired map[string]uint64
 	// Index is the last applied log index.
 	Index uint64
+}
+
+// Garbage reports whether records stored under storage name are of a
+// generation that a truncation or a drop retired. A storage name this
+// state does not know (a namespace created on another node a moment ago)
+// is not garbage.
+func (s *State) Garbage(storage string) bool {
+	name, gen := ParseStorageName(storage)
+	return gen < s.Retired[name]
 }
 
 // Initialized reports whether the cluster has been formed.
@@ -196,6 +240,10 @@ func (s *State) clone() *State {
 	c := *s
 	c.Members = maps.Clone(s.Members)
 	c.Namespaces = maps.Clone(s.Namespaces)
+	c.Retired = maps.Clone(s.Retired)
+	if c.Retired == nil {
+		c.Retired = map[string]uint64{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -214,10 +262,14 @@ type snapshot struct {
 	Ring       []byte               `json:"ring"`
 	Namespaces map[string]Namespace `json:"namespaces"`
 	Index      uint64               `json:"index"`
+	// Added after version 1 without changing it: absent, they read as zero.
+	Generations uint64            `json:"generations,omitempty"`
+	Retired     map[string]uint64 `json:"retired,omitempty"`
 }
 
 func (s *State) encode() ([]byte, error) {
-	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index}
+	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index,
+		Generations: s.Generations, Retired: s.Retired}
 	if s.Ring != nil {
 		snap.Ring = s.Ring.Encode()
 	}
@@ -232,7 +284,8 @@ func decodeState(b []byte) (*State, error) {
 	if snap.Version != 1 {
 		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
 	}
-	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index}
+	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index,
+		Generations: snap.Generations, Retired: snap.Retired}
 	if len(snap.Ring) > 0 {
 		r, err := ring.Decode(snap.Ring)
 		if err != nil {

@@ -36,8 +36,7 @@ type Sibling struct {
 	// ExpireAt is the value's expiry in Unix milliseconds; 0 means never.
 	ExpireAt int64
 	// Stamp is when the write was made, in Unix microseconds by its
-	// coordinator's clock, and never less than one more than the stamps of
-	// the siblings it saw; 0 for writes from before stamps. Causality, not
+	// coordinator's clock; 0 for writes from before stamps. Causality, not
 	// the stamp, decides what supersedes what; the stamp only orders
 	// concurrent siblings for Pick.
 	Stamp int64
@@ -203,17 +202,6 @@ func Pick(sibs []Sibling) (Sibling, bool) {
 	return best, true
 }
 
-// NextStamp returns the stamp of a write made at nowMicro over r: now, or
-// one more than the latest stamp r holds if that is later, so that a write
-// is stamped after everything it saw even when its coordinator's clock is
-// behind (a hybrid logical clock's rule).
-func (r *Record) NextStamp(nowMicro int64) int64 {
-	stamp := nowMicro
-	for _, s := range r.Siblings() {
-		stamp = max(stamp, s.Stamp+1)
-	}
-	return stamp
-}
 
 // reclaimAt is when the whole record may be removed from disk: when its last
 // value expires, if every sibling is a value with an expiry. Zero means

@@ -125,6 +125,9 @@ type stripe struct {
 
 type pendingRecord struct{ rec Record }
 
+// Engine is the storage the store keeps its records in.
+func (s *Store) Engine() *storage.Engine { return s.eng }
+
 // Now is the store's clock in Unix milliseconds.
 func (s *Store) Now() int64 { return clock.UnixMilli(s.clock) }
 
@@ -345,6 +348,18 @@ func (s *Store) Merge(ns string, key []byte, incoming dvv.Set) (Record, error) {
 		}
 		return merged, true, nil
 	})
+}
+
+// Purge deletes every record of namespace ns (a storage name) with one
+// range deletion: for a namespace generation that a truncation or a drop
+// retired, which nothing reads or writes any more. Unsynced: a purge lost
+// in a crash is done again. Expiry-index entries of the purged records stay
+// until the reaper finds them pointing at nothing.
+func (s *Store) Purge(ns string) error {
+	lo, hi := storage.DataSpanAll(ns)
+	b := s.eng.NewBatch()
+	b.DeleteRange(lo, hi)
+	return s.eng.Commit(b, false)
 }
 
 // ScanResult is one step of a range scan.

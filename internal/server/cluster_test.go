@@ -121,6 +121,17 @@ func (s *sim) down(id string) {
 
 func (s *sim) kv(id string) api.KV { return s.nodes[id].node.KV() }
 
+// syncMeta waits until node id has applied every metadata change committed
+// so far.
+func syncMeta(t *testing.T, s *sim, id string) {
+	t.Helper()
+	testutil.Eventually(t, id+" to catch up with the metadata group", func() bool {
+		ctx, cancel := context.WithTimeout(bg, time.Second)
+		defer cancel()
+		return s.nodes[id].node.Meta().Sync(ctx) == nil
+	})
+}
+
 var bg = context.Background()
 
 func w(l quorum.Level) api.WriteOptions { return api.WriteOptions{W: l} }
@@ -526,11 +537,7 @@ func TestNamespaceChangeWithoutQuorumFailsAndAppliesNothing(t *testing.T) {
 	s.gossip.SetState("n2", membership.Alive)
 	s.gossip.SetState("n3", membership.Alive)
 	for _, id := range s.ids {
-		testutil.Eventually(t, id+" to catch up with the metadata group", func() bool {
-			ctx, cancel := context.WithTimeout(bg, time.Second)
-			defer cancel()
-			return s.nodes[id].node.Meta().Sync(ctx) == nil
-		})
+		syncMeta(t, s, id)
 		if _, ok := s.nodes[id].node.Meta().State().Namespace("orphan"); ok {
 			t.Fatalf("%s has the namespace whose creation failed", id)
 		}

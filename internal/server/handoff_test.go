@@ -199,9 +199,10 @@ func TestSloppyQuorumCountsFallbackHints(t *testing.T) {
 	for _, id := range pref[1:] {
 		s.restart(id)
 	}
+	def, _ := s.nodes["n1"].node.Meta().State().Namespace("sloppy")
 	for _, id := range pref[1:] {
 		testutil.Eventually(t, id+" to receive the write from hints", func() bool {
-			rec, _, err := s.nodes[id].node.Store().Read("sloppy", key)
+			rec, _, err := s.nodes[id].node.Store().Read(def.StorageName(), key)
 			return err == nil && len(rec.Live(0)) == 1
 		})
 	}

@@ -64,9 +64,12 @@ type NodeConfig struct {
 	// DisableReadRepair stops reads from repairing stale replicas: for tests
 	// of the other repair paths.
 	DisableReadRepair bool
-	Clock             clock.Clock
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
+	// PurgeInterval is how often the records of truncated or dropped
+	// namespaces are purged from disk (default 10s).
+	PurgeInterval time.Duration
+	Clock         clock.Clock
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 // Node is one node's storage, replica, metadata member and coordinator.
@@ -76,8 +79,10 @@ type Node struct {
 	store *replica.Store
 	meta  *metadata.Service
 	hints *handoff.Store // nil without hints
-	coord *coordinator.Coordinator
-	log   *slog.Logger
+	// purgeInterval is how often retired namespace data is purged.
+	purgeInterval time.Duration
+	coord         *coordinator.Coordinator
+	log           *slog.Logger
 }
 
 // ErrNodeIDMismatch means --node-id differs from the id the data directory
@@ -154,7 +159,11 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log}, nil
+	purge := cfg.PurgeInterval
+	if purge <= 0 {
+		purge = 10 * time.Second
+	}
+	return &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge}, nil
 }
 
 // recordCache maps the node setting (0 disables) to the replica's (negative
@@ -260,6 +269,8 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = n.hints.Run(ctx, n.coord) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.coord.RunPurge(ctx, n.purgeInterval) }()
 	err := n.meta.Run(ctx)
 	wg.Wait()
 	if cerr := n.eng.Close(); err == nil {

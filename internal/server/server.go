@@ -266,7 +266,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	kv := s.node.KV()
 	s.resp, err = resp.New(resp.Config{
-		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Topology: topology{s}, Limits: cfg.Limits, Clock: cfg.Clock,
+		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Topology: topology{s}, Flusher: flusher{s}, Limits: cfg.Limits, Clock: cfg.Clock,
 		Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version, NodeID: s.node.ID,
 	})
 	if err != nil {
@@ -417,7 +417,19 @@ type clusterView struct{ s *Server }
 func (v clusterView) State() *metadata.State { return v.s.node.Meta().State() }
 
 func (v clusterView) CreateNamespace(ctx context.Context, ns metadata.Namespace) error {
-	err := v.s.node.Meta().CreateNamespace(ctx, ns)
+	return metadataError(v.s.node.Meta().CreateNamespace(ctx, ns))
+}
+
+func (v clusterView) TruncateNamespace(ctx context.Context, name string) error {
+	return metadataError(v.s.node.Meta().TruncateNamespace(ctx, name))
+}
+
+func (v clusterView) DropNamespace(ctx context.Context, name string) error {
+	return metadataError(v.s.node.Meta().DropNamespace(ctx, name))
+}
+
+// metadataError maps the metadata's errors to the ones clients see.
+func metadataError(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -431,8 +443,10 @@ func (v clusterView) CreateNamespace(ctx context.Context, ns metadata.Namespace)
 		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	case errors.Is(err, metadata.ErrNoQuorum):
 		return fmt.Errorf("%w: %s", api.ErrUnavailable, strings.TrimPrefix(err.Error(), "no quorum: "))
+	case errors.Is(err, metadata.ErrNoNamespace):
+		return fmt.Errorf("%w: %s", api.ErrNoNamespace, strings.TrimPrefix(err.Error(), "no such namespace: "))
 	}
-	return fmt.Errorf("%w: creating namespace: %v", api.ErrUnavailable, err)
+	return fmt.Errorf("%w: changing the metadata: %v", api.ErrUnavailable, err)
 }
 
 func (v clusterView) Status(ctx context.Context) httpapi.Status {

@@ -197,3 +197,35 @@ func TestConcurrentWritesShowTheLatest(t *testing.T) {
 		}
 	}
 }
+
+// A clock that ran ahead and was set right must not keep ordering later
+// concurrent writes: n2's clock is 90 minutes ahead while it writes k, then
+// is corrected; later, the two sides of a partition write k at ONE, n2's
+// side several times first, n1 last. GET shows n1's write, the last one
+// made. (Stamps raised past the stamps a write saw, as a hybrid logical
+// clock's are, would show n2's side: it saw more writes.)
+func TestAClockThatRanAheadDoesNotOrderLaterWrites(t *testing.T) {
+	s := newStaleSim(t)
+	s.nodes["n2"].clock.Set(90 * time.Minute)
+	if _, err := s.kv("n2").Put(bg, "default", []byte("k"), []byte("from the future"), api.PutOptions{Write: w(quorum.All)}); err != nil {
+		t.Fatal(err)
+	}
+	s.nodes["n2"].clock.Set(0)
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
+	one := api.PutOptions{Write: api.WriteOptions{W: quorum.One, R: quorum.One}}
+	for i := range 3 {
+		if _, err := s.kv("n2").Put(bg, "default", []byte("k"), fmt.Appendf(nil, "n2-%d", i), one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.kv("n1").Put(bg, "default", []byte("k"), []byte("last"), one); err != nil {
+		t.Fatal(err)
+	}
+	s.faults.Heal()
+	for _, id := range s.ids {
+		e, err := s.kv(id).Get(bg, "default", []byte("k"), r(quorum.All))
+		if err != nil || string(e.Value) != "last" {
+			t.Fatalf("GET through %s at ALL: %q %v; want the last write", id, e.Value, err)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"github.com/pandodb/pando/internal/api/resp"
 	"github.com/pandodb/pando/ring"
 )
@@ -46,3 +48,12 @@ func (t topology) Nodes() []resp.ClusterNode {
 }
 
 func (t topology) Self() string { return t.s.node.ID }
+
+// flusher serves FLUSHDB and FLUSHALL through the metadata log.
+type flusher struct{ s *Server }
+
+func (f flusher) Truncate(ctx context.Context, name string) error {
+	return metadataError(f.s.node.Meta().TruncateNamespace(ctx, name))
+}
+
+func (f flusher) Namespaces() []string { return f.s.node.Meta().State().NamespaceNames() }

@@ -296,6 +296,28 @@ func (i *Iter) Value() ([]byte, error) { return i.it.ValueAndErr() }
 // Close releases the iterator and reports any error it met.
 func (i *Iter) Close() error { return i.it.Close() }
 
+// DataNamespaces returns the namespaces (storage names) that have records,
+// in order, skipping from one namespace to the next without reading their
+// records.
+func (e *Engine) DataNamespaces() ([]string, error) {
+	it, err := e.NewIter([]byte{prefixData}, []byte{prefixData + 1})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for ok := it.First(); ok; {
+		ns, _, _, err := ParseDataKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		out = append(out, ns)
+		_, next := DataSpanAll(ns)
+		ok = it.SeekGE(next)
+	}
+	return out, it.Close()
+}
+
 // Close flushes nothing further and closes the database. Writes committed
 // with sync are already durable; unsynced ones may be lost.
 func (e *Engine) Close() error {

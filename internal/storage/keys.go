@@ -68,6 +68,12 @@ func DataSpan(ns string, from uint64) (lower, upper []byte) {
 	return lower, upper
 }
 
+// DataSpanAll returns the bounds of every record of namespace ns.
+func DataSpanAll(ns string) (lower, upper []byte) {
+	p := namespacePrefix(nil, ns)
+	return p, prefixEnd(p)
+}
+
 // DataSpanTo returns the bounds of namespace ns's records whose hash is
 // below to.
 func DataSpanTo(ns string, to uint64) (lower, upper []byte) {

@@ -16,6 +16,10 @@ type Cluster interface {
 	Status(ctx context.Context) Status
 	State() *metadata.State
 	CreateNamespace(ctx context.Context, ns metadata.Namespace) error
+	// TruncateNamespace empties a namespace; DropNamespace removes it.
+	// Either hides the records at once and purges them in the background.
+	TruncateNamespace(ctx context.Context, name string) error
+	DropNamespace(ctx context.Context, name string) error
 }
 
 // Status is the answer of GET /v1/status.
@@ -103,6 +107,24 @@ func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
 		out.Namespaces = append(out.Namespaces, st.Namespaces[name])
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// handleDropNamespace: DELETE /v1/ns/{ns}.
+func (s *Server) handleDropNamespace(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Cluster.DropNamespace(r.Context(), r.PathValue("ns")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleTruncateNamespace: POST /v1/ns/{ns}/truncate, Redis's FLUSHDB.
+func (s *Server) handleTruncateNamespace(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Cluster.TruncateNamespace(r.Context(), r.PathValue("ns")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleCreateNamespace(w http.ResponseWriter, r *http.Request) {

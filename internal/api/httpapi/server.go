@@ -114,6 +114,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /v1/ring", s.handleRing)
 		mux.HandleFunc("GET /v1/ns", s.handleNamespaces)
 		mux.HandleFunc("POST /v1/ns", s.handleCreateNamespace)
+		mux.HandleFunc("DELETE /v1/ns/{ns}", s.handleDropNamespace)
+		mux.HandleFunc("POST /v1/ns/{ns}/truncate", s.handleTruncateNamespace)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

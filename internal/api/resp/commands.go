@@ -83,6 +83,8 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "strlen", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Returns the length of a key's value.", run: cmdStrlen},
 		{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, summary: "Returns the node's time: seconds and microseconds.", run: cmdTime},
 		{name: "keys", arity: 2, flags: []string{"readonly"}, summary: "Returns the keys matching a pattern (bounded; use SCAN for large namespaces).", run: cmdKeys},
+		{name: "flushdb", arity: -1, flags: []string{"write"}, summary: "Empties the connection's namespace (a truncation through the metadata log).", run: flushCmd(false)},
+		{name: "flushall", arity: -1, flags: []string{"write"}, summary: "Empties every namespace.", run: flushCmd(true)},
 		{name: "incr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Refused in eventual bytes namespaces: needs a counter or strong namespace.", run: cmdCounter},
 		{name: "decr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Refused in eventual bytes namespaces: needs a counter or strong namespace.", run: cmdCounter},
 		{name: "incrby", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Refused in eventual bytes namespaces: needs a counter or strong namespace.", run: cmdCounter},

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -138,4 +139,32 @@ func cmdKeys(c *conn, args [][]byte) error {
 func cmdCounter(c *conn, args [][]byte) error {
 	name := strings.ToUpper(string(args[0]))
 	return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a counter or a strong namespace, which a later release brings")
+}
+
+// flushCmd builds FLUSHDB [ASYNC | SYNC] (the connection's namespace) and
+// FLUSHALL (every namespace): a truncation decided once through the
+// metadata log, never a tombstone per key. The records are hidden at once
+// and their space reclaimed in the background, so ASYNC and SYNC behave
+// alike.
+func flushCmd(all bool) func(*conn, [][]byte) error {
+	return func(c *conn, args [][]byte) error {
+		if len(args) > 2 || (len(args) == 2 && !eq(args[1], "async") && !eq(args[1], "sync")) {
+			return errSyntax
+		}
+		f := c.s.cfg.Flusher
+		if f == nil {
+			return fmt.Errorf("%w: this node cannot empty namespaces", api.ErrUnsupported)
+		}
+		names := []string{c.ns}
+		if all {
+			names = f.Namespaces()
+		}
+		for _, ns := range names {
+			if err := f.Truncate(c.s.ctx, ns); err != nil {
+				return err
+			}
+		}
+		c.w.WriteString("OK")
+		return nil
+	}
 }

@@ -39,6 +39,17 @@ type Config struct {
 	// Topology, if set, answers CLUSTER; without it the node presents
 	// itself as a cluster of one owning every slot.
 	Topology Topology
+	// Flusher, if set, serves FLUSHDB and FLUSHALL.
+	Flusher Flusher
+}
+
+// Flusher empties namespaces, through the cluster's metadata.
+type Flusher interface {
+	// Truncate empties the namespace name: its records are hidden at once
+	// and purged in the background.
+	Truncate(ctx context.Context, name string) error
+	// Namespaces lists every namespace.
+	Namespaces() []string
 }
 
 // Server serves the Redis protocol.

@@ -1,0 +1,61 @@
+package metadata
+
+import (
+	"testing"
+)
+
+// Truncations and drops name the generation they retire, so that a command
+// applied twice (a proposal retried after a lost answer) retires it once.
+func TestRetiringIsIdempotent(t *testing.T) {
+	s := FixedCluster([]string{"n1"}, 8)
+	create := &command{Op: opCreateNamespace, Namespace: &Namespace{Name: "users", N: 1, Model: Eventual, Type: Bytes, MaxSiblings: 16}}
+	if err := apply(s, create); err != nil {
+		t.Fatal(err)
+	}
+	users, _ := s.Namespace("users")
+	if users.Generation == 0 || users.StorageName() != "users#1" {
+		t.Fatalf("a new namespace: generation %d, storage %q", users.Generation, users.StorageName())
+	}
+	trunc := &command{Op: opTruncate, Name: "users", Generation: users.Generation}
+	for range 2 {
+		if err := apply(s, trunc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := s.Namespace("users")
+	if after.Generation != users.Generation+1 {
+		t.Fatalf("two applications of one truncation: generation %d to %d, want one step", users.Generation, after.Generation)
+	}
+	if !s.Garbage(users.StorageName()) || s.Garbage(after.StorageName()) || s.Garbage("default") || s.Garbage("unknown#7") {
+		t.Fatal("garbage: only the retired generation is")
+	}
+	drop := &command{Op: opDrop, Name: "users", Generation: after.Generation}
+	if err := apply(s, drop); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Namespace("users"); ok || !s.Garbage(after.StorageName()) {
+		t.Fatal("a dropped namespace is still there, or its data is not garbage")
+	}
+	if err := apply(s, create); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.Namespace("users")
+	if s.Garbage(again.StorageName()) || again.StorageName() == users.StorageName() || again.StorageName() == after.StorageName() {
+		t.Fatalf("created again as %q: must be a new, live generation", again.StorageName())
+	}
+	// The state survives a snapshot.
+	b, err := s.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeState(b)
+	if err != nil || back.Generations != s.Generations || back.Retired["users"] != s.Retired["users"] {
+		t.Fatalf("after a snapshot: %+v %v", back, err)
+	}
+	if got := (&Namespace{Name: "default"}).StorageName(); got != "default" {
+		t.Fatalf("generation 0 is stored under its name: %q", got)
+	}
+	if name, gen := ParseStorageName("users#12"); name != "users" || gen != 12 {
+		t.Fatalf("ParseStorageName: %q %d", name, gen)
+	}
+}
