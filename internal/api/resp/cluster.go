@@ -34,7 +34,7 @@ func cmdNamespace(c *conn, args [][]byte) error {
 			return fmt.Errorf("%w: %q (create it with: pando ns create %s)", api.ErrNoNamespace, sanitize(args[1]), sanitize(args[1]))
 		}
 	}
-	c.ns = name
+	c.setNamespace(name)
 	c.w.WriteString("OK")
 	return nil
 }
@@ -47,13 +47,13 @@ func cmdSelect(c *conn, args [][]byte) error {
 		return errNotInt
 	}
 	if n == 0 {
-		c.ns = "default"
+		c.setNamespace("default")
 		c.w.WriteString("OK")
 		return nil
 	}
 	if c.s.cfg.Catalog != nil && n > 0 && n < 1<<20 {
 		if name, ok := c.s.cfg.Catalog.NamespaceByDB(int(n)); ok {
-			c.ns = name
+			c.setNamespace(name)
 			c.w.WriteString("OK")
 			return nil
 		}

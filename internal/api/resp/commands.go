@@ -74,7 +74,7 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "info", arity: -1, flags: []string{"loading", "stale"}, summary: "Returns facts about the server.", run: cmdInfo},
 		{name: "config", arity: -2, flags: []string{"admin"}, summary: "CONFIG GET: reads settings.", run: cmdConfig},
 		{name: "command", arity: -1, flags: []string{"loading", "stale"}, summary: "Describes the commands.", run: cmdCommand},
-		{name: "client", arity: -2, flags: []string{"fast"}, summary: "CLIENT SETNAME, GETNAME, SETINFO, ID.", run: cmdClient},
+		{name: "client", arity: -2, flags: []string{"fast"}, summary: "CLIENT SETNAME, GETNAME, SETINFO, ID, INFO, LIST.", run: cmdClient},
 		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: -1, step: 1, summary: "Deletes keys (as DEL); returns how many existed.", run: cmdDel},
 		{name: "getset", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Sets a key's value and returns the old one (SET ... GET).", run: cmdGetSet},
 		{name: "setex", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, summary: "Sets a value with a time to live in seconds.", run: setexCmd("ex")},
@@ -265,7 +265,7 @@ func cmdHello(c *conn, args [][]byte) error {
 				if err := validClientName(args[i+1]); err != nil {
 					return err
 				}
-				c.name = string(args[i+1])
+				c.setName(string(args[i+1]))
 				i++
 			case eq(args[i], "auth") && i+2 < len(args):
 				return replyError("ERR AUTH is not enabled on this server")
@@ -706,7 +706,7 @@ func cmdClient(c *conn, args [][]byte) error {
 		if err := validClientName(args[2]); err != nil {
 			return err
 		}
-		c.name = string(args[2])
+		c.setName(string(args[2]))
 		c.w.WriteString("OK")
 	case sub == "getname" && len(args) == 2:
 		if c.name == "" {
@@ -718,13 +718,23 @@ func cmdClient(c *conn, args [][]byte) error {
 		if !eq(args[2], "lib-name") && !eq(args[2], "lib-ver") {
 			return replyError("ERR Unrecognized option '" + sanitize(args[2]) + "'")
 		}
+		if err := validClientName(args[3]); err != nil {
+			return err
+		}
+		c.infoMu.Lock()
+		c.lib[boolInt(eq(args[2], "lib-ver"))] = string(args[3])
+		c.infoMu.Unlock()
 		c.w.WriteString("OK")
+	case sub == "info" && len(args) == 2:
+		c.w.WriteBulkString(c.describe() + "\n")
+	case sub == "list" && len(args) == 2:
+		c.w.WriteBulkString(c.s.clientList())
 	case sub == "id" && len(args) == 2:
 		c.w.WriteInt64(c.id)
-	case sub == "setname" || sub == "getname" || sub == "setinfo" || sub == "id":
+	case sub == "setname" || sub == "getname" || sub == "setinfo" || sub == "id" || sub == "info" || sub == "list":
 		return replyError("ERR wrong number of arguments for 'client|" + sub + "' command")
 	default:
-		return replyError("ERR unknown subcommand '" + sanitize(args[1]) + "'. Try CLIENT SETNAME, GETNAME, SETINFO or ID.")
+		return replyError("ERR unknown subcommand '" + sanitize(args[1]) + "'. Try CLIENT SETNAME, GETNAME, SETINFO, ID, INFO or LIST.")
 	}
 	return nil
 }

@@ -90,3 +90,26 @@ func TestEverydayCommands(t *testing.T) {
 		t.Fatalf("a refused INCR wrote: %v", err)
 	}
 }
+
+func TestClientListAndInfo(t *testing.T) {
+	ts := start(t, api.DefaultLimits())
+	a, b := ts.client(t), ts.client(t)
+	if err := a.Do(ctx, "client", "setname", "worker-a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Do(ctx, "namespace", "users").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := b.ClientList(ctx).Result()
+	if err != nil || strings.Count(list, "\n") != 2 || !strings.Contains(list, "name=worker-a") || !strings.Contains(list, "db=1 ns=users") {
+		t.Fatalf("CLIENT LIST:\n%s%v", list, err)
+	}
+	info, err := b.Do(ctx, "client", "info").Text()
+	id, _ := b.ClientID(ctx).Result()
+	if err != nil || !strings.HasPrefix(info, fmt.Sprintf("id=%d ", id)) || !strings.Contains(info, "ns=default") {
+		t.Fatalf("CLIENT INFO: %q %v", info, err)
+	}
+}

@@ -2,11 +2,14 @@ package resp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,15 +207,20 @@ func (s *Server) connections() int {
 
 // conn is one client connection.
 type conn struct {
-	s       *Server
-	nc      net.Conn
-	id      int64
-	br      *bufio.Reader
-	rd      *Reader
-	w       *redcon.Writer
-	cmd     Command
+	s   *Server
+	nc  net.Conn
+	id  int64
+	br  *bufio.Reader
+	rd  *Reader
+	w   *redcon.Writer
+	cmd Command
+	// name, ns and lib are written only by the connection's goroutine, under
+	// infoMu, so that CLIENT LIST on another connection can read them.
+	infoMu  sync.Mutex
 	name    string
 	ns      string
+	lib     [2]string // CLIENT SETINFO lib-name, lib-ver
+	created time.Time
 	ro      api.ReadOptions
 	wo      api.WriteOptions
 	closing bool
@@ -234,13 +242,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 	lim := s.cfg.Limits
 	maxArg := max(lim.MaxKeyBytes, lim.MaxValueBytes)
 	return &conn{
-		s:  s,
-		nc: nc,
-		id: s.nextID.Add(1),
-		br: br,
-		rd: newReader(br, readerLimits{maxArg: maxArg, maxCommand: 4*maxArg + 1<<20}),
-		w:  redcon.NewWriter(nc),
-		ns: "default",
+		s:       s,
+		nc:      nc,
+		id:      s.nextID.Add(1),
+		br:      br,
+		rd:      newReader(br, readerLimits{maxArg: maxArg, maxCommand: 4*maxArg + 1<<20}),
+		w:       redcon.NewWriter(nc),
+		ns:      "default",
+		created: time.Now(),
 	}
 }
 
@@ -297,4 +306,48 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+func (c *conn) setNamespace(ns string) {
+	c.infoMu.Lock()
+	c.ns = ns
+	c.infoMu.Unlock()
+}
+
+func (c *conn) setName(name string) {
+	c.infoMu.Lock()
+	c.name = name
+	c.infoMu.Unlock()
+}
+
+// describe is the connection's line of CLIENT LIST and CLIENT INFO, in
+// Redis's key=value form (the fields Pando has; ns is its own).
+func (c *conn) describe() string {
+	c.infoMu.Lock()
+	name, ns, lib := c.name, c.ns, c.lib
+	c.infoMu.Unlock()
+	db := 0
+	if c.s.cfg.Catalog != nil {
+		info, _ := c.s.cfg.Catalog.Namespace(ns)
+		db = info.DB
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s name=%s age=%d db=%d ns=%s lib-name=%s lib-ver=%s",
+		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), name, int(time.Since(c.created).Seconds()), db, ns, lib[0], lib[1])
+}
+
+// clientList is CLIENT LIST: a line per open connection, by id.
+func (s *Server) clientList() string {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(conns, func(a, b *conn) int { return cmp.Compare(a.id, b.id) })
+	var b strings.Builder
+	for _, c := range conns {
+		b.WriteString(c.describe())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -448,7 +448,8 @@ func TestErrorsKeepConnectionUsable(t *testing.T) {
 		args []any
 		want string
 	}{
-		{[]any{"flushall"}, "ERR unknown command 'flushall', with args beginning with: "},
+		{[]any{"frobnicate"}, "ERR unknown command 'frobnicate', with args beginning with: "},
+		{[]any{"flushall"}, "ERR not supported: this node cannot empty namespaces"},
 		{[]any{"hset", "h", "f", "v"}, "ERR unknown command 'hset', with args beginning with: 'h' 'f' 'v' "},
 		{[]any{"get"}, "ERR wrong number of arguments for 'get' command"},
 		{[]any{"get", "a", "b"}, "ERR wrong number of arguments for 'get' command"},
