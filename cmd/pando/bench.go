@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pandodb/pando/ring"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +33,9 @@ type benchConfig struct {
 	ns          string
 	pipeline    int
 	seed        uint64
+	// cluster routes each key to its slot's master, as cluster-aware Redis
+	// clients do, from CLUSTER SLOTS asked of the first address.
+	cluster bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -44,11 +49,18 @@ connections spread over --addr, each sending GET and SET of random keys among
 second, latency percentiles (p50, p99, p99.9) and errors.
 
 Each connection first sends CONSISTENCY (Pando's per-connection levels) and
-NAMESPACE when asked; a server that does not know them fails the run.`,
+NAMESPACE when asked; a server that does not know them fails the run.
+
+With --cluster, each connection sends every key to the master of its hash
+slot, as cluster-aware clients do, from CLUSTER SLOTS asked of the first
+--addr (one command in flight per connection).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if bc.clients < 1 || bc.keys < 1 || bc.valueSize < 0 || bc.reads < 0 || bc.reads > 1 || bc.pipeline < 1 || bc.duration <= 0 {
 				return errors.New("bench: --clients, --keys, --pipeline and --duration must be positive, --reads between 0 and 1")
+			}
+			if bc.cluster && bc.pipeline != 1 {
+				return errors.New("bench: --cluster sends one command at a time per connection: leave --pipeline at 1")
 			}
 			res, err := runBench(cmd.Context(), bc)
 			if err != nil {
@@ -70,6 +82,7 @@ NAMESPACE when asked; a server that does not know them fails the run.`,
 	f.StringVar(&bc.ns, "ns", "", "namespace (empty: the connection's default)")
 	f.IntVar(&bc.pipeline, "pipeline", 1, "commands in flight per connection")
 	f.Uint64Var(&bc.seed, "seed", 1, "random seed of the key choice")
+	f.BoolVar(&bc.cluster, "cluster", false, "route each key to its slot's master from CLUSTER SLOTS, as a cluster-aware client does")
 	return cmd
 }
 
@@ -92,6 +105,13 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 		err           error
 	}
 	workers := make([]*worker, bc.clients)
+	var route *[ring.Slots]string
+	if bc.cluster {
+		var err error
+		if route, err = slotMasters(ctx, bc.addrs[0]); err != nil {
+			return nil, err
+		}
+	}
 	var wg sync.WaitGroup
 	var ready sync.WaitGroup
 	for i := range bc.clients {
@@ -101,20 +121,35 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 		ready.Add(1)
 		go func() {
 			defer wg.Done()
-			addr := bc.addrs[i%len(bc.addrs)]
-			c, err := dialRESP(addr)
+			// One connection per node reached; without --cluster, one.
+			conns := map[string]*respConn{}
+			connTo := func(addr string) (*respConn, error) {
+				if c, ok := conns[addr]; ok {
+					return c, nil
+				}
+				c, err := dialRESP(addr)
+				if err != nil {
+					return nil, err
+				}
+				for _, setup := range setupCommands(bc) {
+					if _, err := c.do(setup...); err != nil {
+						c.close()
+						return nil, fmt.Errorf("%s: %s: %w", addr, strings.Join(setup, " "), err)
+					}
+				}
+				conns[addr] = c
+				return c, nil
+			}
+			defer func() {
+				for _, c := range conns {
+					c.close()
+				}
+			}()
+			c, err := connTo(bc.addrs[i%len(bc.addrs)])
 			if err != nil {
 				w.err = err
 				ready.Done()
 				return
-			}
-			defer c.close()
-			for _, setup := range setupCommands(bc) {
-				if _, err := c.do(setup...); err != nil {
-					w.err = fmt.Errorf("%s: %s: %w", addr, strings.Join(setup, " "), err)
-					ready.Done()
-					return
-				}
 			}
 			ready.Done()
 			rng := rand.New(rand.NewPCG(bc.seed, uint64(i)))
@@ -128,6 +163,12 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 				start := time.Now()
 				for j := range batch {
 					key := "key:" + strconv.Itoa(rng.IntN(bc.keys))
+					if route != nil {
+						if c, err = connTo(route[ring.Slot([]byte(key))]); err != nil {
+							w.err = err
+							return
+						}
+					}
 					batch[j] = rng.Float64() < bc.reads
 					if batch[j] {
 						c.send("GET", key)
@@ -201,6 +242,31 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// slotMasters asks addr for CLUSTER SLOTS and returns each slot's master.
+func slotMasters(ctx context.Context, addr string) (*[ring.Slots]string, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	slots, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("bench: CLUSTER SLOTS from %s: %w", addr, err)
+	}
+	var out [ring.Slots]string
+	for _, s := range slots {
+		if len(s.Nodes) == 0 || s.Start < 0 || s.End >= ring.Slots {
+			continue
+		}
+		for slot := s.Start; slot <= s.End; slot++ {
+			out[slot] = s.Nodes[0].Addr
+		}
+	}
+	for slot, a := range out {
+		if a == "" {
+			return nil, fmt.Errorf("bench: CLUSTER SLOTS from %s leaves slot %d without a master", addr, slot)
+		}
+	}
+	return &out, nil
 }
 
 func setupCommands(bc benchConfig) [][]string {

@@ -78,3 +78,39 @@ func TestClusterClient(t *testing.T) {
 		t.Fatalf("SET with a node down: %v", err)
 	}
 }
+
+// TestBenchClusterMode: pando bench --cluster routes every key to its
+// slot's master, so on five nodes (N = 3) no write is forwarded between
+// nodes; without it, connections to a node that is not a replica of the key
+// are.
+func TestBenchClusterMode(t *testing.T) {
+	nodes := startCluster(t, 5)
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.resp)
+	}
+	forwarded := func() (n int) {
+		for _, nd := range nodes {
+			v, _ := strconv.Atoi(nd.metric(t, "pando_client_writes_forwarded_total"))
+			n += v
+		}
+		return n
+	}
+	bench := func(extra ...string) string {
+		args := append([]string{"bench", "--addr", strings.Join(addrs, ","), "--clients", "4", "--reads", "0",
+			"--duration", "1s", "--warmup", "100ms", "--consistency", "quorum"}, extra...)
+		out, err := run(t, nil, args...)
+		if err != nil || !strings.Contains(out, "errors: 0 of") {
+			t.Fatalf("pando %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	bench("--cluster")
+	if n := forwarded(); n != 0 {
+		t.Fatalf("pando bench --cluster: %d writes forwarded between nodes, want 0", n)
+	}
+	bench()
+	if n := forwarded(); n == 0 {
+		t.Fatal("pando bench over plain connections to five nodes: no write forwarded")
+	}
+}
