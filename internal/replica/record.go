@@ -202,7 +202,6 @@ func Pick(sibs []Sibling) (Sibling, bool) {
 	return best, true
 }
 
-
 // reclaimAt is when the whole record may be removed from disk: when its last
 // value expires, if every sibling is a value with an expiry. Zero means
 // never (a sibling never expires, or is a tombstone that must be kept for
