@@ -292,20 +292,30 @@ func cmdHello(c *conn, args [][]byte) error {
 	return nil
 }
 
+// lookup reads key at the connection's read level; found is false for a
+// key with no live value.
+func (c *conn) lookup(key []byte) (e api.Entry, found bool, err error) {
+	e, err = c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
+	if errors.Is(err, api.ErrNotFound) {
+		return api.Entry{}, false, nil
+	}
+	return e, err == nil, err
+}
+
 func cmdGet(c *conn, args [][]byte) error {
 	key, err := c.key(args[1])
 	if err != nil {
 		return err
 	}
-	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
-	if errors.Is(err, api.ErrNotFound) {
-		c.w.WriteNull()
-		return nil
-	}
-	if err != nil {
+	e, found, err := c.lookup(key)
+	switch {
+	case err != nil:
 		return err
+	case !found:
+		c.w.WriteNull()
+	default:
+		c.w.WriteBulk(e.Value)
 	}
-	c.w.WriteBulk(e.Value)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,12 +56,11 @@ func cmdGetEx(c *conn, args [][]byte) error {
 	default:
 		return errSyntax
 	}
-	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
-	if errors.Is(err, api.ErrNotFound) {
-		c.w.WriteNull()
-		return nil
-	}
-	if err != nil {
+	e, found, err := c.lookup(key)
+	if err != nil || !found {
+		if err == nil {
+			c.w.WriteNull()
+		}
 		return err
 	}
 	if change {
@@ -79,15 +77,11 @@ func cmdStrlen(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		c.w.WriteInt(0)
-	case err != nil:
+	e, _, err := c.lookup(key)
+	if err != nil {
 		return err
-	default:
-		c.w.WriteInt(len(e.Value))
 	}
+	c.w.WriteInt(len(e.Value))
 	return nil
 }
 
