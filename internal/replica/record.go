@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/pandodb/pando/dvv"
+	"github.com/pandodb/pando/internal/sabotage"
 )
 
 // Record encoding versions (a record's first byte).
@@ -193,9 +194,14 @@ func Pick(sibs []Sibling) (Sibling, bool) {
 	if len(sibs) == 0 {
 		return Sibling{}, false
 	}
+	stamps := !sabotage.Is("local-writes") // as Pando picked before stamps
 	best := sibs[0]
 	for _, s := range sibs[1:] {
-		if cmp.Or(cmp.Compare(s.Stamp, best.Stamp), cmp.Compare(s.Dot.Counter, best.Dot.Counter), cmp.Compare(s.Dot.Node, best.Dot.Node)) > 0 {
+		byStamp := 0
+		if stamps {
+			byStamp = cmp.Compare(s.Stamp, best.Stamp)
+		}
+		if cmp.Or(byStamp, cmp.Compare(s.Dot.Counter, best.Dot.Counter), cmp.Compare(s.Dot.Node, best.Dot.Node)) > 0 {
 			best = s
 		}
 	}

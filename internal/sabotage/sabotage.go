@@ -10,8 +10,9 @@
 //	ack-unwritten  answer one write in twenty without writing it (set: lost)
 //	ack-early      answer a write once it is queued locally, without the
 //	               fsync or any other replica (set: under-replicated)
-//	local-writes   decide every write on the coordinator's own copy, as
-//	               before writes read at R, and keep no hints (session:
+//	local-writes   Pando as it was before writes read at R: decide every
+//	               write on the coordinator's own copy, keep no hints, and
+//	               pick among siblings by dot counter, not stamp (session:
 //	               stale reads; delete: DELs that delete nothing)
 //	reap-whole     delete expired records outright instead of leaving
 //	               tombstones, and keep no hints (ttl: resurrected values)
