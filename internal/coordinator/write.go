@@ -360,6 +360,12 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, r
 			others = append(others, r)
 		}
 	}
+	if len(others) == 0 { // a namespace with one replica: no peer to wait for
+		if local() != nil {
+			return 0, nil
+		}
+		return 1, nil
+	}
 	fallbacks := c.upFallbacks(pl)
 	results := make(chan repAck, len(others)+len(fallbacks)+1)
 	req := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec)}
