@@ -28,7 +28,12 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache of recently written and read
 	// records (default 32 MiB; negative disables it).
 	CacheBytes int64
-	Logger     *slog.Logger
+	// Watch, if set, is called with a record's data key once a write of it
+	// has committed (or failed, leaving its state unknown), in commit order:
+	// how anti-entropy learns which ranges of its trees to recompute. It
+	// must be quick and must not write.
+	Watch  func(dataKey []byte)
+	Logger *slog.Logger
 	// Registerer, if set, receives the replica metrics.
 	Registerer prometheus.Registerer
 }
@@ -207,12 +212,17 @@ func (s *Store) write(b *storage.Batch, h uint64, dataKey []byte, rec *Record) {
 	if at := rec.reclaimAt(); at != 0 {
 		b.Set(storage.ExpiryKey(nil, at, dataKey), nil)
 	}
-	if s.cache != nil {
+	if s.cache != nil || s.cfg.Watch != nil {
 		b.OnCommit(func(err error) {
-			if err != nil {
-				s.cache.invalidate(h, dataKey)
-			} else {
-				s.cache.store(h, kr, len(dataKey))
+			if s.cache != nil {
+				if err != nil {
+					s.cache.invalidate(h, dataKey)
+				} else {
+					s.cache.store(h, kr, len(dataKey))
+				}
+			}
+			if s.cfg.Watch != nil {
+				s.cfg.Watch(kr[:len(dataKey)])
 			}
 		})
 	}
@@ -362,6 +372,42 @@ func (s *Store) Purge(ns string) error {
 	return s.eng.Commit(b, false)
 }
 
+// Records calls fn with the key and encoded record of every record of
+// namespace ns whose position is in [from, to) (to the end of position
+// space if toEnd), in storage order. The slices are valid only during fn.
+func (s *Store) Records(ns string, from, to uint64, toEnd bool, fn func(key, record []byte) error) error {
+	it, err := s.rangeIter(ns, from, to, toEnd)
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		_, _, key, err := storage.ParseDataKey(it.Key())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		v, err := it.Value()
+		if err == nil {
+			err = fn(key, v)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// rangeIter iterates namespace ns's records with positions in [from, to),
+// or from from to the end when toEnd.
+func (s *Store) rangeIter(ns string, from, to uint64, toEnd bool) (*storage.Iter, error) {
+	lo, hi := storage.DataSpan(ns, from)
+	if !toEnd {
+		_, hi = storage.DataSpanTo(ns, to)
+	}
+	return s.eng.NewIter(lo, hi)
+}
+
 // ScanResult is one step of a range scan.
 type ScanResult struct {
 	// Keys are the keys with a live value, in hash order.
@@ -381,11 +427,7 @@ func (s *Store) ScanRange(ns string, from, to uint64, toEnd bool, count int, cou
 	if count < 1 {
 		count = 10
 	}
-	lo, hi := storage.DataSpan(ns, from)
-	if !toEnd {
-		_, hi = storage.DataSpanTo(ns, to)
-	}
-	it, err := s.eng.NewIter(lo, hi)
+	it, err := s.rangeIter(ns, from, to, toEnd)
 	if err != nil {
 		return ScanResult{}, err
 	}

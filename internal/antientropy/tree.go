@@ -1,0 +1,206 @@
+package antientropy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/pandodb/pando/internal/storage"
+)
+
+// Buckets is the number of buckets of a tree: the leaves under its root.
+const Buckets = 1 << bucketBits
+
+const bucketBits = 10
+
+// ID names a tree: a namespace's storage name and a partition.
+type ID struct {
+	NS        string
+	Partition int
+}
+
+func (id ID) String() string { return fmt.Sprintf("%s/%d", id.NS, id.Partition) }
+
+// Layout maps positions to partitions and buckets, for a ring of a fixed
+// number of partitions (a power of two).
+type Layout struct {
+	Partitions int
+}
+
+func (l Layout) bits() uint { return uint(bits.TrailingZeros(uint(l.Partitions))) }
+
+// Locate returns the partition and bucket of a position.
+func (l Layout) Locate(pos uint64) (partition, bucket int) {
+	k := l.bits()
+	if k > 0 {
+		partition = int(pos >> (64 - k))
+	}
+	return partition, int(pos << k >> (64 - bucketBits))
+}
+
+// Range returns the positions of a bucket: [lo, hi), or from lo to the end
+// of the position space when last is set.
+func (l Layout) Range(partition, bucket int) (lo, hi uint64, last bool) {
+	k := l.bits()
+	width := uint64(1) << (64 - k - bucketBits)
+	if k > 0 {
+		lo = uint64(partition) << (64 - k)
+	}
+	lo += uint64(bucket) * width
+	hi = lo + width // wraps to 0 after the last bucket of the last partition
+	return lo, hi, hi == 0
+}
+
+// Source reads the records a replica holds in a range of positions of a
+// namespace (its storage name): the key and the record as encoded.
+type Source interface {
+	Records(ns string, from, to uint64, toEnd bool, fn func(key, record []byte) error) error
+}
+
+// RecordHash is a record's contribution to its bucket's hash.
+func RecordHash(key, record []byte) uint64 {
+	d := xxhash.New()
+	var n [binary.MaxVarintLen64]byte
+	_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
+	_, _ = d.Write(key)
+	_, _ = d.Write(record)
+	return d.Sum64()
+}
+
+// tree is one partition's buckets on this replica.
+type tree struct {
+	mu     sync.Mutex
+	hashes [Buckets]uint64
+	dirty  [Buckets]bool
+}
+
+func newTree() *tree {
+	t := &tree{}
+	for i := range t.dirty {
+		t.dirty[i] = true
+	}
+	return t
+}
+
+// Trees are a replica's trees, made when first needed.
+type Trees struct {
+	src    Source
+	layout Layout
+
+	mu    sync.Mutex
+	trees map[ID]*tree
+}
+
+// NewTrees returns the trees of the records src holds, for a ring of the
+// given layout.
+func NewTrees(src Source, layout Layout) *Trees {
+	return &Trees{src: src, layout: layout, trees: map[ID]*tree{}}
+}
+
+// Touch marks the bucket of a data key dirty: a write of it committed.
+func (ts *Trees) Touch(dataKey []byte) {
+	ns, pos, _, err := storage.ParseDataKey(dataKey)
+	if err != nil {
+		return
+	}
+	p, b := ts.layout.Locate(pos)
+	ts.mu.Lock()
+	t := ts.trees[ID{ns, p}]
+	ts.mu.Unlock()
+	if t == nil {
+		return // every bucket is dirty when it is made
+	}
+	t.mu.Lock()
+	t.dirty[b] = true
+	t.mu.Unlock()
+}
+
+// Forget drops a tree, so that it is rebuilt from storage when next
+// needed: after corruption is suspected, or when its namespace is gone.
+func (ts *Trees) Forget(id ID) {
+	ts.mu.Lock()
+	delete(ts.trees, id)
+	ts.mu.Unlock()
+}
+
+func (ts *Trees) get(id ID) *tree {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t := ts.trees[id]
+	if t == nil {
+		t = newTree()
+		ts.trees[id] = t
+	}
+	return t
+}
+
+// Hashes returns the bucket hashes of a tree, recomputing the dirty ones
+// from storage first.
+func (ts *Trees) Hashes(id ID) ([Buckets]uint64, error) {
+	t := ts.get(id)
+	var todo []int
+	t.mu.Lock()
+	for b, d := range t.dirty {
+		if d {
+			todo = append(todo, b)
+			t.dirty[b] = false // a write from now on marks it again
+		}
+	}
+	t.mu.Unlock()
+	for _, b := range todo {
+		h, err := ts.scan(id, b, nil)
+		if err != nil {
+			t.mu.Lock()
+			t.dirty[b] = true
+			t.mu.Unlock()
+			return [Buckets]uint64{}, err
+		}
+		t.mu.Lock()
+		t.hashes[b] = h
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hashes, nil
+}
+
+// Root is a tree's hash as a whole: equal roots mean equal buckets.
+func Root(hashes *[Buckets]uint64) uint64 {
+	b := make([]byte, 8*Buckets)
+	for i, h := range hashes {
+		binary.LittleEndian.PutUint64(b[8*i:], h)
+	}
+	return xxhash.Sum64(b)
+}
+
+// KeyHash is one record of a bucket: its key and RecordHash.
+type KeyHash struct {
+	Key  []byte
+	Hash uint64
+}
+
+// Bucket lists the records of one bucket, in storage order, with their
+// hashes.
+func (ts *Trees) Bucket(id ID, bucket int) ([]KeyHash, error) {
+	var out []KeyHash
+	_, err := ts.scan(id, bucket, func(kh KeyHash) { out = append(out, kh) })
+	return out, err
+}
+
+// scan reads a bucket from storage and returns its hash, handing each
+// record to each if it is set.
+func (ts *Trees) scan(id ID, bucket int, each func(KeyHash)) (uint64, error) {
+	lo, hi, last := ts.layout.Range(id.Partition, bucket)
+	var h uint64
+	err := ts.src.Records(id.NS, lo, hi, last, func(key, record []byte) error {
+		rh := RecordHash(key, record)
+		h ^= rh
+		if each != nil {
+			each(KeyHash{Key: append([]byte(nil), key...), Hash: rh})
+		}
+		return nil
+	})
+	return h, err
+}
