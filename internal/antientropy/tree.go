@@ -11,7 +11,13 @@ import (
 )
 
 // Buckets is the number of buckets of a tree: the leaves under its root.
-const Buckets = 1 << bucketBits
+// They are grouped in Segments of SegmentBuckets each, so that an exchange
+// walks down only the segments that differ.
+const (
+	Buckets        = 1 << bucketBits
+	Segments       = 32
+	SegmentBuckets = Buckets / Segments
+)
 
 const bucketBits = 10
 
@@ -87,15 +93,15 @@ func newTree() *tree {
 // Trees are a replica's trees, made when first needed.
 type Trees struct {
 	src    Source
-	layout Layout
+	layout func() Layout // fixed once the cluster has formed
 
 	mu    sync.Mutex
 	trees map[ID]*tree
 }
 
-// NewTrees returns the trees of the records src holds, for a ring of the
-// given layout.
-func NewTrees(src Source, layout Layout) *Trees {
+// NewTrees returns the trees of the records src holds. layout gives the
+// ring's partitions, 0 until the cluster has formed.
+func NewTrees(src Source, layout func() Layout) *Trees {
 	return &Trees{src: src, layout: layout, trees: map[ID]*tree{}}
 }
 
@@ -105,7 +111,11 @@ func (ts *Trees) Touch(dataKey []byte) {
 	if err != nil {
 		return
 	}
-	p, b := ts.layout.Locate(pos)
+	l := ts.layout()
+	if l.Partitions == 0 {
+		return // no tree yet
+	}
+	p, b := l.Locate(pos)
 	ts.mu.Lock()
 	t := ts.trees[ID{ns, p}]
 	ts.mu.Unlock()
@@ -114,6 +124,14 @@ func (ts *Trees) Touch(dataKey []byte) {
 	}
 	t.mu.Lock()
 	t.dirty[b] = true
+	t.mu.Unlock()
+}
+
+// Recompute marks one bucket of a tree for recomputing from storage.
+func (ts *Trees) Recompute(id ID, bucket int) {
+	t := ts.get(id)
+	t.mu.Lock()
+	t.dirty[bucket] = true
 	t.mu.Unlock()
 }
 
@@ -166,10 +184,25 @@ func (ts *Trees) Hashes(id ID) ([Buckets]uint64, error) {
 	return t.hashes, nil
 }
 
-// Root is a tree's hash as a whole: equal roots mean equal buckets.
-func Root(hashes *[Buckets]uint64) uint64 {
-	b := make([]byte, 8*Buckets)
-	for i, h := range hashes {
+// SegmentHashes returns the hashes of a tree's segments, each over its
+// buckets' hashes.
+func SegmentHashes(hashes *[Buckets]uint64) [Segments]uint64 {
+	var segs [Segments]uint64
+	b := make([]byte, 8*SegmentBuckets)
+	for s := range segs {
+		for i, h := range hashes[s*SegmentBuckets : (s+1)*SegmentBuckets] {
+			binary.LittleEndian.PutUint64(b[8*i:], h)
+		}
+		segs[s] = xxhash.Sum64(b)
+	}
+	return segs
+}
+
+// Root is a tree's hash as a whole, over its segments' hashes: equal roots
+// mean equal buckets.
+func Root(segs *[Segments]uint64) uint64 {
+	b := make([]byte, 8*Segments)
+	for i, h := range segs {
 		binary.LittleEndian.PutUint64(b[8*i:], h)
 	}
 	return xxhash.Sum64(b)
@@ -192,7 +225,7 @@ func (ts *Trees) Bucket(id ID, bucket int) ([]KeyHash, error) {
 // scan reads a bucket from storage and returns its hash, handing each
 // record to each if it is set.
 func (ts *Trees) scan(id ID, bucket int, each func(KeyHash)) (uint64, error) {
-	lo, hi, last := ts.layout.Range(id.Partition, bucket)
+	lo, hi, last := ts.layout().Range(id.Partition, bucket)
 	var h uint64
 	err := ts.src.Records(id.NS, lo, hi, last, func(key, record []byte) error {
 		rh := RecordHash(key, record)

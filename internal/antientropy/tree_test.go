@@ -57,7 +57,8 @@ func TestTreesFollowWritesAndFindTheDifference(t *testing.T) {
 	var ta, tb *Trees
 	a := store(t, func(k []byte) { ta.Touch(k) })
 	b := store(t, func(k []byte) { tb.Touch(k) })
-	ta, tb = NewTrees(a, layout), NewTrees(b, layout)
+	fixed := func() Layout { return layout }
+	ta, tb = NewTrees(a, fixed), NewTrees(b, fixed)
 	for i := range 500 {
 		put(t, a, fmt.Sprint("k", i), "v")
 		put(t, b, fmt.Sprint("k", i), "v")
@@ -68,7 +69,8 @@ func TestTreesFollowWritesAndFindTheDifference(t *testing.T) {
 			t.Fatal(err)
 		}
 		hb, _ := tb.Hashes(ID{"ns", p})
-		if ha != hb || Root(&ha) != Root(&hb) {
+		sa, sb := SegmentHashes(&ha), SegmentHashes(&hb)
+		if ha != hb || Root(&sa) != Root(&sb) {
 			t.Fatalf("partition %d: replicas with the same records have different trees", p)
 		}
 	}
@@ -88,6 +90,12 @@ func TestTreesFollowWritesAndFindTheDifference(t *testing.T) {
 	if len(differ) != 1 || differ[0] != bucket {
 		t.Fatalf("buckets that differ: %v, want only %d", differ, bucket)
 	}
+	sa, sb := SegmentHashes(&ha), SegmentHashes(&hb)
+	for s := range sa {
+		if (sa[s] != sb[s]) != (s == bucket/SegmentBuckets) {
+			t.Fatalf("segment %d: differs %v, want only the segment of bucket %d to differ", s, sa[s] != sb[s], bucket)
+		}
+	}
 	la, _ := ta.Bucket(ID{"ns", p}, bucket)
 	lb, _ := tb.Bucket(ID{"ns", p}, bucket)
 	found := false
@@ -105,7 +113,7 @@ func TestTreesFollowWritesAndFindTheDifference(t *testing.T) {
 	if _, err := tb.Hashes(ID{"ns", p}); err != nil {
 		t.Fatal(err)
 	}
-	stale := NewTrees(b, layout)
+	stale := NewTrees(b, fixed)
 	before, _ := stale.Hashes(ID{"ns", p})
 	put(t, b, "k7", "newer") // b's watch marks tb's tree, not stale's
 	after, _ := stale.Hashes(ID{"ns", p})

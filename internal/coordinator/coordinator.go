@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pandodb/pando/internal/antientropy"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
@@ -51,6 +52,9 @@ type Config struct {
 	// Hints keeps the records a replica did not take (it was down, cut off
 	// or too slow) for replay when it is back; nil keeps none.
 	Hints *handoff.Store
+	// Trees are this replica's anti-entropy trees, which peers compare
+	// with theirs; nil answers that anti-entropy is off.
+	Trees *antientropy.Trees
 	// Timeout bounds a request's wait for replicas (default 5s).
 	Timeout time.Duration
 	// DefaultR and DefaultW apply when a request names no level (default

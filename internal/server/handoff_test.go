@@ -97,7 +97,7 @@ func (s *sim) holds(id string, want map[string]string) (wrong []string) {
 // n3 up to date: soon after its restart its own copy holds every write and
 // every delete.
 func TestHintsBringBackAReplicaThatWasDown(t *testing.T) {
-	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableReadRepair = true })
+	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableReadRepair, c.DisableAntiEntropy = true, true })
 	s.down("n3")
 	want := s.churn(7500, "n1", "n2")
 	pending := 0
@@ -124,7 +124,7 @@ func TestHintsBringBackAReplicaThatWasDown(t *testing.T) {
 // store refuses the rest and counts them; every write is still acknowledged
 // by two replicas and readable, and the hints that were kept are delivered.
 func TestFullHintStoreLosesNothingAcknowledged(t *testing.T) {
-	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableReadRepair, c.HintMaxBytes = true, 16<<10 })
+	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableReadRepair, c.DisableAntiEntropy, c.HintMaxBytes = true, true, 16<<10 })
 	s.down("n3")
 	want := s.churn(600, "n1")
 	st := s.nodes["n1"].node.Hints().Stats()
@@ -152,7 +152,7 @@ func TestFullHintStoreLosesNothingAcknowledged(t *testing.T) {
 // record as hints for the missing replicas; once those are back, the hints
 // reach them.
 func TestSloppyQuorumCountsFallbackHints(t *testing.T) {
-	s := newSimWith(t, 5, func(c *NodeConfig) { c.DisableReadRepair = true })
+	s := newSimWith(t, 5, func(c *NodeConfig) { c.DisableReadRepair, c.DisableAntiEntropy = true, true })
 	for _, ns := range []metadata.Namespace{
 		{Name: "strict", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16},
 		{Name: "sloppy", N: 3, Model: metadata.Eventual, Type: metadata.Bytes, MaxSiblings: 16, SloppyQuorum: true},

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pandodb/pando/internal/antientropy"
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/handoff"
@@ -67,9 +68,16 @@ type NodeConfig struct {
 	// PurgeInterval is how often the records of truncated or dropped
 	// namespaces are purged from disk (default 10s).
 	PurgeInterval time.Duration
-	Clock         clock.Clock
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// AntiEntropyInterval is the pause between two rounds of anti-entropy
+	// exchanges (default 10s); AntiEntropyRecords and AntiEntropyBytes bound
+	// what they move per second (0: no bound). DisableAntiEntropy runs no
+	// rounds (a peer can still compare with this node's trees).
+	AntiEntropyInterval                  time.Duration
+	AntiEntropyRecords, AntiEntropyBytes float64
+	DisableAntiEntropy                   bool
+	Clock                                clock.Clock
+	Logger                               *slog.Logger
+	Registerer                           prometheus.Registerer
 }
 
 // Node is one node's storage, replica, metadata member and coordinator.
@@ -82,6 +90,7 @@ type Node struct {
 	// purgeInterval is how often retired namespace data is purged.
 	purgeInterval time.Duration
 	coord         *coordinator.Coordinator
+	ae            *antientropy.Runner // nil when off
 	log           *slog.Logger
 }
 
@@ -126,9 +135,15 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("node", id)
+	var trees *antientropy.Trees // made below, once the metadata is open
 	store, err := replica.New(replica.Config{
 		Engine: eng, Clock: cfg.Clock, ReapInterval: cfg.ReapInterval, Logger: log,
 		Registerer: cfg.Registerer, CacheBytes: recordCache(cfg.RecordCacheBytes),
+		Watch: func(dataKey []byte) {
+			if trees != nil {
+				trees.Touch(dataKey)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -152,8 +167,14 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	trees = antientropy.NewTrees(store, func() antientropy.Layout {
+		if st := meta.State(); st.Ring != nil {
+			return antientropy.Layout{Partitions: st.Ring.Partitions()}
+		}
+		return antientropy.Layout{}
+	})
 	coord, err := coordinator.New(coordinator.Config{
-		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport, Hints: hints,
+		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport, Hints: hints, Trees: trees,
 		Timeout: cfg.RequestTimeout, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
@@ -163,7 +184,18 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if purge <= 0 {
 		purge = 10 * time.Second
 	}
-	return &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge}, nil
+	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge}
+	if !cfg.DisableAntiEntropy {
+		n.ae, err = antientropy.NewRunner(antientropy.Config{
+			Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Plan: coord.AntiEntropyPlan,
+			Interval: cfg.AntiEntropyInterval, Budget: antientropy.NewBudget(cfg.AntiEntropyRecords, cfg.AntiEntropyBytes),
+			Logger: log, Registerer: cfg.Registerer,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 // recordCache maps the node setting (0 disables) to the replica's (negative
@@ -256,6 +288,9 @@ func (h nodeHandler) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.P
 	return nil, errors.New("propose is not served: proposals reach the leader through raft")
 }
 
+// AntiEntropy is the node's anti-entropy runner, or nil when it runs none.
+func (n *Node) AntiEntropy() *antientropy.Runner { return n.ae }
+
 // Hints is the node's hint store, or nil when it keeps none.
 func (n *Node) Hints() *handoff.Store { return n.hints }
 
@@ -271,6 +306,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); n.coord.RunPurge(ctx, n.purgeInterval) }()
+	if n.ae != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.ae.Run(ctx) }()
+	}
 	err := n.meta.Run(ctx)
 	wg.Wait()
 	if cerr := n.eng.Close(); err == nil {

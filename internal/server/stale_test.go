@@ -39,7 +39,7 @@ func (s *sim) missWrite(key, value string, opts api.PutOptions) {
 }
 
 func newStaleSim(t *testing.T) *sim {
-	return newSimWith(t, 3, func(c *NodeConfig) { c.DisableHints = true })
+	return newSimWith(t, 3, func(c *NodeConfig) { c.DisableHints, c.DisableAntiEntropy = true, true })
 }
 
 // readEverywhere reads key at QUORUM through every node.

@@ -185,6 +185,14 @@ func (p faultyPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.Sc
 	return faulty(ctx, p, r, Peer.Scan)
 }
 
+func (p faultyPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
+	return faulty(ctx, p, r, Peer.TreeCompare)
+}
+
+func (p faultyPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
+	return faulty(ctx, p, r, Peer.TreeBuckets)
+}
+
 func (p faultyPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return faulty(ctx, p, r, Peer.Raft)
 }

@@ -202,6 +202,14 @@ func (p grpcPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.Scan
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Scan)
 }
 
+func (p grpcPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.TreeCompare)
+}
+
+func (p grpcPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.TreeBuckets)
+}
+
 func (p grpcPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Raft)
 }
@@ -254,6 +262,16 @@ func (s server) ReadBatch(ctx context.Context, r *nodepb.ReadBatchRequest) (*nod
 
 func (s server) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	resp, err := s.h.Scan(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
+	resp, err := s.h.TreeCompare(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
+	resp, err := s.h.TreeBuckets(ctx, r)
 	return resp, toStatus(err)
 }
 

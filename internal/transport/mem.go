@@ -96,6 +96,14 @@ func (p memPeer) Scan(ctx context.Context, r *nodepb.ScanRequest) (*nodepb.ScanR
 	return call(ctx, p, r, Peer.Scan)
 }
 
+func (p memPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
+	return call(ctx, p, r, Peer.TreeCompare)
+}
+
+func (p memPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
+	return call(ctx, p, r, Peer.TreeBuckets)
+}
+
 func (p memPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return call(ctx, p, r, Peer.Raft)
 }

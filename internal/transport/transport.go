@@ -20,6 +20,8 @@ type Peer interface {
 	Read(context.Context, *nodepb.ReadRequest) (*nodepb.ReadResponse, error)
 	ReadBatch(context.Context, *nodepb.ReadBatchRequest) (*nodepb.ReadBatchResponse, error)
 	Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error)
+	TreeCompare(context.Context, *nodepb.TreeRequest) (*nodepb.TreeResponse, error)
+	TreeBuckets(context.Context, *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error)
 	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)
 	Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error)
 }

@@ -49,6 +49,12 @@ func (r *recorder) ReadBatch(context.Context, *nodepb.ReadBatchRequest) (*nodepb
 func (r *recorder) Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error) {
 	return &nodepb.ScanResponse{Done: true}, nil
 }
+func (r *recorder) TreeCompare(context.Context, *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
+	return &nodepb.TreeResponse{}, nil
+}
+func (r *recorder) TreeBuckets(context.Context, *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
+	return &nodepb.BucketsResponse{}, nil
+}
 func (r *recorder) Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return &nodepb.RaftResponse{}, nil
 }

@@ -1165,6 +1165,309 @@ func (x *ProposeResponse) GetError() string {
 	return ""
 }
 
+type TreeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace's storage name.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Partition uint32 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The caller's root hash.
+	Root uint64 `protobuf:"fixed64,3,opt,name=root,proto3" json:"root,omitempty"`
+	// When set: the segments whose bucket hashes the caller asks for (the
+	// root is then ignored).
+	Segments      []uint32 `protobuf:"varint,4,rep,packed,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRequest) Reset() {
+	*x = TreeRequest{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRequest) ProtoMessage() {}
+
+func (x *TreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
+func (*TreeRequest) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TreeRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *TreeRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TreeRequest) GetRoot() uint64 {
+	if x != nil {
+		return x.Root
+	}
+	return 0
+}
+
+func (x *TreeRequest) GetSegments() []uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+type TreeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Equal bool                   `protobuf:"varint,1,opt,name=equal,proto3" json:"equal,omitempty"`
+	// When the roots differ: this node's 32 segment hashes. When segments
+	// were asked: their bucket hashes, 32 per segment, in order.
+	Hashes        []uint64 `protobuf:"fixed64,2,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeResponse) Reset() {
+	*x = TreeResponse{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeResponse) ProtoMessage() {}
+
+func (x *TreeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
+func (*TreeResponse) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TreeResponse) GetEqual() bool {
+	if x != nil {
+		return x.Equal
+	}
+	return false
+}
+
+func (x *TreeResponse) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+type BucketsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Buckets   []uint32               `protobuf:"varint,3,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	// Parallel to buckets: send the bucket's records instead of its hashes
+	// (the caller holds nothing in it).
+	Whole         []bool `protobuf:"varint,4,rep,packed,name=whole,proto3" json:"whole,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketsRequest) Reset() {
+	*x = BucketsRequest{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketsRequest) ProtoMessage() {}
+
+func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketsRequest.ProtoReflect.Descriptor instead.
+func (*BucketsRequest) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *BucketsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *BucketsRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BucketsRequest) GetBuckets() []uint32 {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *BucketsRequest) GetWhole() []bool {
+	if x != nil {
+		return x.Whole
+	}
+	return nil
+}
+
+type BucketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per bucket asked, in order.
+	Buckets       []*BucketKeys `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketsResponse) Reset() {
+	*x = BucketsResponse{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketsResponse) ProtoMessage() {}
+
+func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketsResponse.ProtoReflect.Descriptor instead.
+func (*BucketsResponse) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *BucketsResponse) GetBuckets() []*BucketKeys {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+type BucketKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Keys  [][]byte               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// A listed bucket: each key's record hash.
+	Hashes []uint64 `protobuf:"fixed64,2,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	// A bucket asked whole: each key's record.
+	Records       [][]byte `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketKeys) Reset() {
+	*x = BucketKeys{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketKeys) ProtoMessage() {}
+
+func (x *BucketKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
+func (*BucketKeys) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BucketKeys) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *BucketKeys) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *BucketKeys) GetRecords() [][]byte {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_internal_transport_nodepb_node_proto protoreflect.FileDescriptor
 
 const file_internal_transport_nodepb_node_proto_rawDesc = "" +
@@ -1239,7 +1542,27 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"=\n" +
 	"\x0fProposeResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*_\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"y\n" +
+	"\vTreeRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04root\x18\x03 \x01(\x06R\x04root\x12\x1a\n" +
+	"\bsegments\x18\x04 \x03(\rR\bsegments\"<\n" +
+	"\fTreeResponse\x12\x14\n" +
+	"\x05equal\x18\x01 \x01(\bR\x05equal\x12\x16\n" +
+	"\x06hashes\x18\x02 \x03(\x06R\x06hashes\"|\n" +
+	"\x0eBucketsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
+	"\abuckets\x18\x03 \x03(\rR\abuckets\x12\x14\n" +
+	"\x05whole\x18\x04 \x03(\bR\x05whole\"F\n" +
+	"\x0fBucketsResponse\x123\n" +
+	"\abuckets\x18\x01 \x03(\v2\x19.pando.node.v1.BucketKeysR\abuckets\"R\n" +
+	"\n" +
+	"BucketKeys\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\x12\x16\n" +
+	"\x06hashes\x18\x02 \x03(\x06R\x06hashes\x12\x18\n" +
+	"\arecords\x18\x03 \x03(\fR\arecords*_\n" +
 	"\aWriteOp\x12\x18\n" +
 	"\x14WRITE_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fWRITE_OP_PUT\x10\x01\x12\x13\n" +
@@ -1255,14 +1578,16 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\xd6\x04\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x042\xec\x05\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
 	"\x0eReplicateBatch\x12$.pando.node.v1.ReplicateBatchRequest\x1a%.pando.node.v1.ReplicateBatchResponse\x12?\n" +
 	"\x04Read\x12\x1a.pando.node.v1.ReadRequest\x1a\x1b.pando.node.v1.ReadResponse\x12N\n" +
 	"\tReadBatch\x12\x1f.pando.node.v1.ReadBatchRequest\x1a .pando.node.v1.ReadBatchResponse\x12?\n" +
-	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12?\n" +
+	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12F\n" +
+	"\vTreeCompare\x12\x1a.pando.node.v1.TreeRequest\x1a\x1b.pando.node.v1.TreeResponse\x12L\n" +
+	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12?\n" +
 	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
 	"\aPropose\x12\x1d.pando.node.v1.ProposeRequest\x1a\x1e.pando.node.v1.ProposeResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
 
@@ -1279,7 +1604,7 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
@@ -1300,6 +1625,11 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*RaftResponse)(nil),           // 16: pando.node.v1.RaftResponse
 	(*ProposeRequest)(nil),         // 17: pando.node.v1.ProposeRequest
 	(*ProposeResponse)(nil),        // 18: pando.node.v1.ProposeResponse
+	(*TreeRequest)(nil),            // 19: pando.node.v1.TreeRequest
+	(*TreeResponse)(nil),           // 20: pando.node.v1.TreeResponse
+	(*BucketsRequest)(nil),         // 21: pando.node.v1.BucketsRequest
+	(*BucketsResponse)(nil),        // 22: pando.node.v1.BucketsResponse
+	(*BucketKeys)(nil),             // 23: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
@@ -1308,27 +1638,32 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	5,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
 	9,  // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
 	10, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	3,  // 6: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	5,  // 7: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	7,  // 8: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	9,  // 9: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	11, // 10: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
-	13, // 11: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	15, // 12: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	17, // 13: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
-	4,  // 14: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	6,  // 15: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	8,  // 16: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	10, // 17: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	12, // 18: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	14, // 19: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	16, // 20: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	18, // 21: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	23, // 6: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	3,  // 7: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	5,  // 8: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	7,  // 9: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	9,  // 10: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	11, // 11: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	13, // 12: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	19, // 13: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
+	21, // 14: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
+	15, // 15: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	17, // 16: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
+	4,  // 17: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	6,  // 18: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	8,  // 19: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	10, // 20: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	12, // 21: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	14, // 22: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	20, // 23: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	22, // 24: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	16, // 25: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	18, // 26: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
+	17, // [17:27] is the sub-list for method output_type
+	7,  // [7:17] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -1342,7 +1677,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,8 @@ const (
 	Node_Read_FullMethodName           = "/pando.node.v1.Node/Read"
 	Node_ReadBatch_FullMethodName      = "/pando.node.v1.Node/ReadBatch"
 	Node_Scan_FullMethodName           = "/pando.node.v1.Node/Scan"
+	Node_TreeCompare_FullMethodName    = "/pando.node.v1.Node/TreeCompare"
+	Node_TreeBuckets_FullMethodName    = "/pando.node.v1.Node/TreeBuckets"
 	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
 	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
 )
@@ -51,6 +53,11 @@ type NodeClient interface {
 	ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
+	// TreeCompare compares a partition's anti-entropy tree with the caller's:
+	// equal roots, or this node's bucket hashes.
+	TreeCompare(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeResponse, error)
+	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
+	TreeBuckets(ctx context.Context, in *BucketsRequest, opts ...grpc.CallOption) (*BucketsResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -125,6 +132,26 @@ func (c *nodeClient) Scan(ctx context.Context, in *ScanRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *nodeClient) TreeCompare(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeResponse)
+	err := c.cc.Invoke(ctx, Node_TreeCompare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) TreeBuckets(ctx context.Context, in *BucketsRequest, opts ...grpc.CallOption) (*BucketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BucketsResponse)
+	err := c.cc.Invoke(ctx, Node_TreeBuckets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RaftResponse)
@@ -165,6 +192,11 @@ type NodeServer interface {
 	ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error)
 	// Scan lists keys of one namespace in a hash range of this node's copy.
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
+	// TreeCompare compares a partition's anti-entropy tree with the caller's:
+	// equal roots, or this node's bucket hashes.
+	TreeCompare(context.Context, *TreeRequest) (*TreeResponse, error)
+	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
+	TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(context.Context, *RaftRequest) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -196,6 +228,12 @@ func (UnimplementedNodeServer) ReadBatch(context.Context, *ReadBatchRequest) (*R
 }
 func (UnimplementedNodeServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Scan not implemented")
+}
+func (UnimplementedNodeServer) TreeCompare(context.Context, *TreeRequest) (*TreeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TreeCompare not implemented")
+}
+func (UnimplementedNodeServer) TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TreeBuckets not implemented")
 }
 func (UnimplementedNodeServer) Raft(context.Context, *RaftRequest) (*RaftResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Raft not implemented")
@@ -332,6 +370,42 @@ func _Node_Scan_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_TreeCompare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).TreeCompare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_TreeCompare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).TreeCompare(ctx, req.(*TreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_TreeBuckets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BucketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).TreeBuckets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_TreeBuckets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).TreeBuckets(ctx, req.(*BucketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_Raft_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RaftRequest)
 	if err := dec(in); err != nil {
@@ -398,6 +472,14 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Scan",
 			Handler:    _Node_Scan_Handler,
+		},
+		{
+			MethodName: "TreeCompare",
+			Handler:    _Node_TreeCompare_Handler,
+		},
+		{
+			MethodName: "TreeBuckets",
+			Handler:    _Node_TreeBuckets_Handler,
 		},
 		{
 			MethodName: "Raft",

@@ -1,0 +1,304 @@
+package antientropy
+
+import (
+	"context"
+	"fmt"
+)
+
+// Peer is another replica, as an exchange reaches it.
+type Peer interface {
+	// Compare sends the caller's root; the peer answers whether its root
+	// is the same, and if not its segment hashes.
+	Compare(ctx context.Context, id ID, root uint64) (equal bool, segments *[Segments]uint64, err error)
+	// Hashes returns the bucket hashes of some segments, SegmentBuckets
+	// per segment, in order.
+	Hashes(ctx context.Context, id ID, segments []int) ([]uint64, error)
+	// Buckets lists the keys and record hashes of some buckets, or for a
+	// bucket asked whole its keys and records.
+	Buckets(ctx context.Context, id ID, asks []Ask) ([]Listing, error)
+	// Read returns the peer's records of keys (nil for a key it lacks).
+	Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, error)
+	// Push makes the peer merge records, durably.
+	Push(ctx context.Context, ns string, keys, records [][]byte) error
+}
+
+// Local is this replica's side of an exchange.
+type Local interface {
+	// Record returns this replica's encoded record of key, nil if none.
+	Record(ns string, key []byte) ([]byte, error)
+	// Merge folds a peer's encoded record into this replica's, durably.
+	Merge(ns string, key, record []byte) error
+}
+
+// Ask names a bucket to list; Whole asks for its records rather than
+// their hashes, when the caller holds nothing in it.
+type Ask struct {
+	Bucket int
+	Whole  bool
+}
+
+// Listing is a peer's answer for one bucket: the keys and record hashes of
+// a listed bucket, or the records of a bucket asked whole.
+type Listing struct {
+	Hashes  []KeyHash
+	Records []Entry
+}
+
+// Entry is a key and its encoded record.
+type Entry struct {
+	Key, Record []byte
+}
+
+// Result is what one exchange did.
+type Result struct {
+	// Equal: the trees were the same; nothing else was sent.
+	Equal bool
+	// Buckets is how many buckets differed.
+	Buckets int
+	// Pulled and Pushed count the records merged here and sent there.
+	Pulled, Pushed int
+	// Bytes is the size of the records moved, both ways, keys included.
+	Bytes int
+	// Overhead is what finding them cost, both ways: the bucket hashes,
+	// the listings of keys and record hashes, the keys asked for.
+	Overhead int
+	// Stale counts buckets whose hashes differed while their records did
+	// not: a tree out of date with its storage (corruption, or a missed
+	// mark). Such a bucket is recomputed from storage.
+	Stale int
+}
+
+// bucketsPerCall bounds the buckets listed in one call.
+const bucketsPerCall = 64
+
+// Exchange compares tree id with peer's and repairs both sides: records
+// the peer holds differently are pulled and merged here, and this
+// replica's records of those keys (merged) are pushed there. budget, if
+// set, is waited on for every batch of records moved.
+func Exchange(ctx context.Context, trees *Trees, local Local, peer Peer, id ID, budget *Budget) (Result, error) {
+	var res Result
+	ours, err := trees.Hashes(id)
+	if err != nil {
+		return res, err
+	}
+	segs := SegmentHashes(&ours)
+	equal, theirSegs, err := peer.Compare(ctx, id, Root(&segs))
+	if err != nil {
+		return res, fmt.Errorf("comparing %s: %w", id, err)
+	}
+	if equal {
+		res.Equal = true
+		return res, nil
+	}
+	res.Overhead += 8 * Segments
+	var walk []int
+	for s := range segs {
+		if segs[s] != theirSegs[s] {
+			walk = append(walk, s)
+		}
+	}
+	res.Overhead += (4 + 8*SegmentBuckets) * len(walk)
+	hashes, err := peer.Hashes(ctx, id, walk)
+	if err != nil {
+		return res, fmt.Errorf("comparing %s: %w", id, err)
+	}
+	if len(hashes) != SegmentBuckets*len(walk) {
+		return res, fmt.Errorf("comparing %s: %d bucket hashes for %d segments", id, len(hashes), len(walk))
+	}
+	var theirs [Buckets]uint64
+	var differ []int
+	for i, s := range walk {
+		for j := range SegmentBuckets {
+			b := s*SegmentBuckets + j
+			theirs[b] = hashes[i*SegmentBuckets+j]
+			if ours[b] != theirs[b] {
+				differ = append(differ, b)
+			}
+		}
+	}
+	res.Buckets = len(differ)
+	for len(differ) > 0 {
+		chunk := differ[:min(len(differ), bucketsPerCall)]
+		differ = differ[len(chunk):]
+		// A bucket empty on one side needs no listing: one that is empty
+		// here is asked for whole, one empty there is pushed whole.
+		var asks []Ask
+		for _, b := range chunk {
+			if theirs[b] == 0 {
+				if err := pushBucket(ctx, trees, local, peer, id, b, budget, &res); err != nil {
+					return res, err
+				}
+				continue
+			}
+			asks = append(asks, Ask{Bucket: b, Whole: ours[b] == 0})
+		}
+		if len(asks) == 0 {
+			continue
+		}
+		res.Overhead += 5 * len(asks)
+		lists, err := peer.Buckets(ctx, id, asks)
+		if err != nil {
+			return res, fmt.Errorf("listing buckets of %s: %w", id, err)
+		}
+		if len(lists) != len(asks) {
+			return res, fmt.Errorf("listing buckets of %s: %d answers for %d buckets", id, len(lists), len(asks))
+		}
+		for i, a := range asks {
+			if a.Whole {
+				if err := mergeWhole(ctx, trees, local, id, a.Bucket, lists[i].Records, budget, &res); err != nil {
+					return res, err
+				}
+				continue
+			}
+			for _, kh := range lists[i].Hashes {
+				res.Overhead += len(kh.Key) + 8
+			}
+			mine, err := trees.Bucket(id, a.Bucket)
+			if err != nil {
+				return res, err
+			}
+			pull, push := diff(mine, lists[i].Hashes)
+			if len(pull) == 0 && len(push) == 0 {
+				// The records agree, the hashes did not: one side's tree is
+				// stale. Recompute ours; the peer does the same when it
+				// starts an exchange.
+				res.Stale++
+				trees.Recompute(id, a.Bucket)
+				continue
+			}
+			if err := repair(ctx, local, peer, id.NS, pull, push, budget, &res); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// mergeWhole merges the records of a bucket this replica held nothing of.
+func mergeWhole(ctx context.Context, trees *Trees, local Local, id ID, b int, recs []Entry, budget *Budget, res *Result) error {
+	if len(recs) == 0 {
+		res.Stale++ // their hash said records, their storage none
+		trees.Recompute(id, b)
+		return nil
+	}
+	size := 0
+	for _, e := range recs {
+		size += len(e.Key) + len(e.Record)
+	}
+	if err := budget.Wait(ctx, len(recs), size); err != nil {
+		return err
+	}
+	for _, e := range recs {
+		if err := local.Merge(id.NS, e.Key, e.Record); err != nil {
+			return err
+		}
+	}
+	res.Pulled += len(recs)
+	res.Bytes += size
+	return nil
+}
+
+// pushBucket pushes every record of a bucket the peer holds nothing of.
+func pushBucket(ctx context.Context, trees *Trees, local Local, peer Peer, id ID, b int, budget *Budget, res *Result) error {
+	mine, err := trees.Bucket(id, b)
+	if err != nil {
+		return err
+	}
+	if len(mine) == 0 {
+		res.Stale++ // our hash said records, our storage none
+		trees.Recompute(id, b)
+		return nil
+	}
+	keys := make([][]byte, len(mine))
+	for i, kh := range mine {
+		keys[i] = kh.Key
+	}
+	return pushKeys(ctx, local, peer, id.NS, keys, budget, res)
+}
+
+// diff returns the keys whose records the peer holds and this replica does
+// not (pull), and those this replica holds and the peer does not (push):
+// a key both hold differently is in both.
+func diff(mine, theirs []KeyHash) (pull, push [][]byte) {
+	their := make(map[string]uint64, len(theirs))
+	for _, kh := range theirs {
+		their[string(kh.Key)] = kh.Hash
+	}
+	for _, kh := range mine {
+		h, ok := their[string(kh.Key)]
+		if !ok || h != kh.Hash {
+			push = append(push, kh.Key)
+		}
+		if ok && h != kh.Hash {
+			pull = append(pull, kh.Key)
+		}
+		delete(their, string(kh.Key))
+	}
+	for _, kh := range theirs {
+		if _, ok := their[string(kh.Key)]; ok {
+			pull = append(pull, kh.Key)
+		}
+	}
+	return pull, push
+}
+
+// repair pulls and merges, then pushes what this replica holds of the
+// pushed keys (after the merge, so the peer gets both sides' history).
+func repair(ctx context.Context, local Local, peer Peer, ns string, pull, push [][]byte, budget *Budget, res *Result) error {
+	if len(pull) > 0 {
+		for _, k := range pull {
+			res.Overhead += len(k)
+		}
+		recs, err := peer.Read(ctx, ns, pull)
+		if err != nil {
+			return fmt.Errorf("reading %d records from the peer: %w", len(pull), err)
+		}
+		for i, rec := range recs {
+			if rec == nil {
+				continue
+			}
+			if err := budget.Wait(ctx, 1, len(rec)); err != nil {
+				return err
+			}
+			if err := local.Merge(ns, pull[i], rec); err != nil {
+				return err
+			}
+			res.Pulled++
+			res.Bytes += len(pull[i]) + len(rec)
+		}
+	}
+	return pushKeys(ctx, local, peer, ns, push, budget, res)
+}
+
+// pushKeys sends the peer this replica's records of keys.
+func pushKeys(ctx context.Context, local Local, peer Peer, ns string, push [][]byte, budget *Budget, res *Result) error {
+	if len(push) == 0 {
+		return nil
+	}
+	keys := make([][]byte, 0, len(push))
+	recs := make([][]byte, 0, len(push))
+	size := 0
+	for _, k := range push {
+		rec, err := local.Record(ns, k)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			continue // gone meanwhile (a purge)
+		}
+		keys, recs = append(keys, k), append(recs, rec)
+		size += len(k) + len(rec)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := budget.Wait(ctx, len(keys), size); err != nil {
+		return err
+	}
+	if err := peer.Push(ctx, ns, keys, recs); err != nil {
+		return fmt.Errorf("pushing %d records to the peer: %w", len(keys), err)
+	}
+	res.Pushed += len(keys)
+	res.Bytes += size
+	return nil
+}
