@@ -33,7 +33,12 @@ type apiError struct {
 // call performs a request against --http and decodes a JSON answer into out
 // (when not nil). A JSON error body becomes the returned error.
 func call(method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
-	u := "http://" + httpFlag + path
+	return callAt(httpFlag, method, path, header, body, out)
+}
+
+// callAt is call against the node at addr.
+func callAt(addr, method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
+	u := "http://" + addr + path
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return nil, nil, err
@@ -43,7 +48,7 @@ func call(method, path string, header http.Header, body io.Reader, out any) (*ht
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach a node at %s (set --http or PANDO_HTTP): %w", httpFlag, err)
+		return nil, nil, fmt.Errorf("cannot reach a node at %s (set --http or PANDO_HTTP): %w", addr, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
@@ -90,12 +95,13 @@ type statusView struct {
 		RESPAddr    string `json:"resp_addr"`
 		HTTPAddr    string `json:"http_addr"`
 	} `json:"nodes"`
-	Namespaces   []namespaceView `json:"namespaces"`
-	HintsPending map[string]int  `json:"hints_pending"`
+	Namespaces   []namespaceView  `json:"namespaces"`
+	HintsPending map[string]int   `json:"hints_pending"`
+	AntiEntropy  *antiEntropyView `json:"anti_entropy"`
 }
 
 func newStatusCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, partitions bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster: nodes (up or down, voter or not, partitions owned) and namespaces",
@@ -131,11 +137,13 @@ func newStatusCmd() *cobra.Command {
 				}
 				fmt.Fprint(out, "\n\n")
 			}
+			printAntiEntropy(out, st.Node, st.AntiEntropy, partitions)
 			printNamespaces(out, st.Namespaces)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	cmd.Flags().BoolVar(&partitions, "partitions", false, "also show anti-entropy's figures for each partition of the asked node")
 	return cmd
 }
 

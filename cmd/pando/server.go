@@ -38,6 +38,10 @@ type nodeFlags struct {
 	hintMaxBytes    int64
 	hintMaxAge      time.Duration
 	readRepair      bool
+	antiEntropy     bool
+	aeInterval      time.Duration
+	aeRecords       float64
+	aeBytes         int64
 	walSync         time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -69,6 +73,10 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.hintMaxBytes, def.HintMaxBytes), "hint-max-bytes", "most bytes of hints kept for replicas that miss writes; past it hints are refused (and counted)")
 	fs.DurationVar(&n.hintMaxAge, "hint-max-age", def.HintMaxAge, "how long a hint waits for its replica before it is dropped (and counted)")
 	fs.BoolVar(&n.readRepair, "read-repair", true, "reads repair the replicas they find stale (false: only hints repair them)")
+	fs.BoolVar(&n.antiEntropy, "anti-entropy", true, "compare hash trees with the other replicas on a schedule and repair what differs")
+	fs.DurationVar(&n.aeInterval, "anti-entropy-interval", def.AntiEntropyInterval, "pause between two rounds of anti-entropy exchanges")
+	fs.Float64Var(&n.aeRecords, "anti-entropy-records", 0, "most records anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
+	fs.Var(newSize(&n.aeBytes, 0), "anti-entropy-bytes", "most bytes anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
 	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
@@ -105,30 +113,34 @@ func (n *nodeFlags) config() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("size limits too large")
 	}
 	return server.Config{
-		DataDir:            n.dataDir,
-		NodeID:             n.nodeID,
-		RESPAddr:           n.respAddr,
-		HTTPAddr:           n.httpAddr,
-		ClusterAddr:        n.clusterAddr,
-		GossipAddr:         n.gossipAddr,
-		Join:               n.join,
-		BootstrapExpect:    n.bootstrapExpect,
-		Partitions:         n.partitions,
-		RequestTimeout:     n.requestTimeout,
-		FastGossip:         n.gossipProfile == "local",
-		Limits:             api.Limits{MaxKeyBytes: int(n.maxKey), MaxValueBytes: int(n.maxValue)},
-		CacheBytes:         n.cache,
-		RecordCacheBytes:   n.recordCache,
-		ReapInterval:       n.reapInterval,
-		HintMaxBytes:       n.hintMaxBytes,
-		HintMaxAge:         n.hintMaxAge,
-		DisableReadRepair:  !n.readRepair,
-		WALMinSyncInterval: n.walSync,
-		ShutdownTimeout:    n.shutdownTimeout,
-		Pprof:              n.pprof,
-		DebugClock:         n.debugClock,
-		Version:            pandoVersion(),
-		Logger:             log,
+		DataDir:             n.dataDir,
+		NodeID:              n.nodeID,
+		RESPAddr:            n.respAddr,
+		HTTPAddr:            n.httpAddr,
+		ClusterAddr:         n.clusterAddr,
+		GossipAddr:          n.gossipAddr,
+		Join:                n.join,
+		BootstrapExpect:     n.bootstrapExpect,
+		Partitions:          n.partitions,
+		RequestTimeout:      n.requestTimeout,
+		FastGossip:          n.gossipProfile == "local",
+		Limits:              api.Limits{MaxKeyBytes: int(n.maxKey), MaxValueBytes: int(n.maxValue)},
+		CacheBytes:          n.cache,
+		RecordCacheBytes:    n.recordCache,
+		ReapInterval:        n.reapInterval,
+		HintMaxBytes:        n.hintMaxBytes,
+		HintMaxAge:          n.hintMaxAge,
+		DisableReadRepair:   !n.readRepair,
+		DisableAntiEntropy:  !n.antiEntropy,
+		AntiEntropyInterval: n.aeInterval,
+		AntiEntropyRecords:  n.aeRecords,
+		AntiEntropyBytes:    float64(n.aeBytes),
+		WALMinSyncInterval:  n.walSync,
+		ShutdownTimeout:     n.shutdownTimeout,
+		Pprof:               n.pprof,
+		DebugClock:          n.debugClock,
+		Version:             pandoVersion(),
+		Logger:              log,
 	}, nil
 }
 

@@ -75,6 +75,15 @@ type Config struct {
 	// DisableReadRepair stops reads from repairing the stale replicas they
 	// find (for tests of hinted handoff alone).
 	DisableReadRepair bool
+	// AntiEntropyInterval is the pause between two rounds of anti-entropy
+	// exchanges with the other replicas; AntiEntropyRecords and
+	// AntiEntropyBytes bound what they move per second (0: no bound;
+	// changeable at run time through PUT /v1/antientropy).
+	// DisableAntiEntropy runs no rounds (peers still compare with this
+	// node).
+	AntiEntropyInterval                  time.Duration
+	AntiEntropyRecords, AntiEntropyBytes float64
+	DisableAntiEntropy                   bool
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
@@ -93,21 +102,22 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:          "pando-data",
-		RESPAddr:         "127.0.0.1:6379",
-		HTTPAddr:         "127.0.0.1:8080",
-		ClusterAddr:      "127.0.0.1:7000",
-		GossipAddr:       "127.0.0.1:7946",
-		Partitions:       64,
-		RequestTimeout:   5 * time.Second,
-		Limits:           api.DefaultLimits(),
-		CacheBytes:       64 << 20,
-		RecordCacheBytes: 32 << 20,
-		ReapInterval:     time.Second,
-		HintMaxBytes:     512 << 20,
-		HintMaxAge:       3 * time.Hour,
-		ShutdownTimeout:  10 * time.Second,
-		Version:          "dev",
+		DataDir:             "pando-data",
+		RESPAddr:            "127.0.0.1:6379",
+		HTTPAddr:            "127.0.0.1:8080",
+		ClusterAddr:         "127.0.0.1:7000",
+		GossipAddr:          "127.0.0.1:7946",
+		Partitions:          64,
+		RequestTimeout:      5 * time.Second,
+		Limits:              api.DefaultLimits(),
+		CacheBytes:          64 << 20,
+		RecordCacheBytes:    32 << 20,
+		ReapInterval:        time.Second,
+		HintMaxBytes:        512 << 20,
+		HintMaxAge:          3 * time.Hour,
+		AntiEntropyInterval: 10 * time.Second,
+		ShutdownTimeout:     10 * time.Second,
+		Version:             "dev",
 	}
 }
 
@@ -143,6 +153,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HintMaxBytes < 0 || c.HintMaxAge < 0 {
 		errs = append(errs, errors.New("hint max bytes and hint max age must not be negative"))
+	}
+	if c.AntiEntropyInterval < 0 || c.AntiEntropyRecords < 0 || c.AntiEntropyBytes < 0 {
+		errs = append(errs, errors.New("anti-entropy interval, records and bytes per second must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -250,6 +263,8 @@ func New(cfg Config) (s *Server, err error) {
 		CacheBytes: cfg.CacheBytes, RecordCacheBytes: cfg.RecordCacheBytes, WALMinSync: cfg.WALMinSyncInterval,
 		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
 		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
+		AntiEntropyInterval: cfg.AntiEntropyInterval, AntiEntropyRecords: cfg.AntiEntropyRecords,
+		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy,
 	})
 	if err != nil {
 		if g := s.gossip; g != nil {
@@ -424,6 +439,14 @@ func (v clusterView) TruncateNamespace(ctx context.Context, name string) error {
 	return metadataError(v.s.node.Meta().TruncateNamespace(ctx, name))
 }
 
+func (v clusterView) SetAntiEntropyBudget(records, bytes float64) error {
+	ae := v.s.node.AntiEntropy()
+	if ae == nil {
+		return errors.New("anti-entropy is off on this node")
+	}
+	return ae.SetBudget(records, bytes)
+}
+
 func (v clusterView) DropNamespace(ctx context.Context, name string) error {
 	return metadataError(v.s.node.Meta().DropNamespace(ctx, name))
 }
@@ -455,6 +478,10 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	out := httpapi.Status{ClusterID: st.ClusterID, Node: v.s.node.ID, Partitions: st.Partitions}
 	if h := v.s.node.Hints(); h != nil {
 		out.HintsPending = h.Pending()
+	}
+	if ae := v.s.node.AntiEntropy(); ae != nil {
+		st := ae.Status()
+		out.AntiEntropy = &st
 	}
 	if m, ok := st.MemberByRaftID(raft.Leader); ok {
 		out.Leader = m.ID

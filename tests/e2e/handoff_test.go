@@ -14,11 +14,11 @@ import (
 
 // TestKilledReplicaCatchesUpThroughHints: n3 is killed with SIGKILL while
 // 10,000 writes and deletes go through n1 and n2 at QUORUM, with read repair
-// off on every node. Soon after its restart n3's own copy (read at ONE
+// and anti-entropy off on every node. Soon after its restart n3's own copy (read at ONE
 // through n3) holds every write and none of the deleted keys: hints alone
 // brought it back.
 func TestKilledReplicaCatchesUpThroughHints(t *testing.T) {
-	nodes := startCluster(t, 3, "--read-repair=false")
+	nodes := startCluster(t, 3, "--read-repair=false", "--anti-entropy=false")
 	nodes[2].kill()
 	const keys = 7500 // and every third deleted: 10,000 operations
 	var wg sync.WaitGroup
@@ -70,7 +70,15 @@ func TestKilledReplicaCatchesUpThroughHints(t *testing.T) {
 		})
 	}
 	t.Logf("n3 received its hints %v after its restart", time.Since(start).Round(time.Millisecond))
-	one := redis.NewClient(&redis.Options{Addr: nodes[2].resp, PoolSize: 1, MaxRetries: -1})
+	nodes[2].holdsOwnCopy(t, keys)
+}
+
+// holdsOwnCopy fails t unless n's own copy, read at ONE through n, holds
+// keys "k0".."k<keys-1>", each its own name as value, except every third
+// (k0, k3, ...) which must be deleted.
+func (n *node) holdsOwnCopy(t *testing.T, keys int) {
+	t.Helper()
+	one := redis.NewClient(&redis.Options{Addr: n.resp, PoolSize: 1, MaxRetries: -1})
 	defer one.Close()
 	if err := one.Do(ctx, "consistency", "one").Err(); err != nil {
 		t.Fatal(err)
@@ -82,11 +90,11 @@ func TestKilledReplicaCatchesUpThroughHints(t *testing.T) {
 		deleted := i%3 == 0
 		if (deleted && !errors.Is(err, redis.Nil)) || (!deleted && (err != nil || v != k)) {
 			if wrong++; wrong < 5 {
-				t.Errorf("%s on n3's own copy: %q %v (deleted: %v)", k, v, err, deleted)
+				t.Errorf("%s on the own copy of the node at %s: %q %v (deleted: %v)", k, n.resp, v, err, deleted)
 			}
 		}
 	}
 	if wrong > 0 {
-		t.Fatalf("%d of %d keys wrong on n3 after hints were delivered", wrong, keys)
+		t.Fatalf("%d of %d keys wrong on the own copy of the node at %s", wrong, keys, n.resp)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -205,15 +206,40 @@ func contains(t *testing.T, s, want string) {
 // labels, if any) on n's /metrics page, or "" if there is none.
 func (n *node) metric(t *testing.T, sample string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + n.http + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	for _, l := range strings.Split(readAll(t, resp.Body), "\n") {
+	for _, l := range n.metrics(t) {
 		if name, value, ok := strings.Cut(l, " "); ok && name == sample {
 			return value
 		}
 	}
 	return ""
+}
+
+// metricSum adds up every sample of the metric called name, whatever its
+// labels.
+func (n *node) metricSum(t *testing.T, name string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, l := range n.metrics(t) {
+		sample, value, ok := strings.Cut(l, " ")
+		if !ok || (sample != name && !strings.HasPrefix(sample, name+"{")) {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metric %s: %v", sample, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// metrics returns the lines of n's /metrics page.
+func (n *node) metrics(t *testing.T) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + n.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return strings.Split(readAll(t, resp.Body), "\n")
 }

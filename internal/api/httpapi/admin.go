@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/pandodb/pando/internal/antientropy"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
 )
@@ -20,6 +21,9 @@ type Cluster interface {
 	// Either hides the records at once and purges them in the background.
 	TruncateNamespace(ctx context.Context, name string) error
 	DropNamespace(ctx context.Context, name string) error
+	// SetAntiEntropyBudget changes what this node's anti-entropy may move
+	// per second (0: no bound).
+	SetAntiEntropyBudget(records, bytes float64) error
 }
 
 // Status is the answer of GET /v1/status.
@@ -33,6 +37,9 @@ type Status struct {
 	// HintsPending counts the hints the asked node keeps, by the node each
 	// is for.
 	HintsPending map[string]int `json:"hints_pending,omitempty"`
+	// AntiEntropy is what the asked node's anti-entropy knows of its
+	// partitions; nil when it runs none.
+	AntiEntropy *antientropy.Status `json:"anti_entropy,omitempty"`
 }
 
 // NodeStatus is one node in Status.
@@ -53,6 +60,42 @@ type NodeStatus struct {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Cluster.Status(r.Context()))
+}
+
+// AntiEntropyBudget is the body of PUT /v1/antientropy: what the node's
+// anti-entropy may move per second, 0 for no bound.
+type AntiEntropyBudget struct {
+	RecordsPerSecond *float64 `json:"records_per_second"`
+	BytesPerSecond   *float64 `json:"bytes_per_second"`
+}
+
+// handleAntiEntropy: PUT /v1/antientropy changes this node's budget; a
+// field left out keeps its value.
+func (s *Server) handleAntiEntropy(w http.ResponseWriter, r *http.Request) {
+	var req AntiEntropyBudget
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, fmt.Errorf("%w: anti-entropy budget: %v", api.ErrInvalidArgument, err))
+		return
+	}
+	st := s.cfg.Cluster.Status(r.Context()).AntiEntropy
+	if st == nil {
+		fail(w, fmt.Errorf("%w: anti-entropy is off on this node (--anti-entropy=false)", api.ErrUnsupported))
+		return
+	}
+	records, bytes := st.RecordsPerSecond, st.BytesPerSecond
+	if req.RecordsPerSecond != nil {
+		records = *req.RecordsPerSecond
+	}
+	if req.BytesPerSecond != nil {
+		bytes = *req.BytesPerSecond
+	}
+	if err := s.cfg.Cluster.SetAntiEntropyBudget(records, bytes); err != nil {
+		fail(w, fmt.Errorf("%w: %v", api.ErrInvalidArgument, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Cluster.Status(r.Context()).AntiEntropy)
 }
 
 // RingView is the answer of GET /v1/ring.

@@ -116,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("POST /v1/ns", s.handleCreateNamespace)
 		mux.HandleFunc("DELETE /v1/ns/{ns}", s.handleDropNamespace)
 		mux.HandleFunc("POST /v1/ns/{ns}/truncate", s.handleTruncateNamespace)
+		mux.HandleFunc("PUT /v1/antientropy", s.handleAntiEntropy)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
