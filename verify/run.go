@@ -165,7 +165,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		defer nn.Close()
 	}
-	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, nn, cfg.BasePort, nil, cfg.Env)
+	var extra []string
+	if f, ok := wl.(interface{ serverFlags() []string }); ok {
+		extra = f.serverFlags()
+	}
+	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, nn, cfg.BasePort, extra, cfg.Env)
 	defer r.cluster.stopAll()
 	r.logf("starting %d nodes (%s), workload %s, nemeses %v, seed %d", cfg.Nodes, layoutName(nn), cfg.Workload, cfg.Nemeses, cfg.Seed)
 	for _, n := range r.cluster.nodes {

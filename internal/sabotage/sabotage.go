@@ -16,6 +16,9 @@
 //	               stale reads; delete: DELs that delete nothing)
 //	reap-whole     delete expired records outright instead of leaving
 //	               tombstones, and keep no hints (ttl: resurrected values)
+//	ae-skip-range  anti-entropy reports every partition whose number is a
+//	               multiple of four equal without comparing it
+//	               (convergence: replicas that never agree)
 package sabotage
 
 import "sync/atomic"
