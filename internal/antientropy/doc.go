@@ -31,10 +31,28 @@
 // # Exchange
 //
 // For each partition it replicates, a node compares its tree with every
-// other replica that is up, the node with the smaller id of a pair
-// starting. Records it lacks or holds older it pulls and merges; records
-// the peer lacks or holds older it pushes, which the peer merges. Merging
-// is idempotent and commutative, so an exchange that races writes, or runs
-// twice, does no harm. A budget of records and bytes per second, settable
-// while running, keeps exchanges off the foreground path.
+// other replica that is up: the roots first, then the 32 segment hashes,
+// then the 32 bucket hashes of each segment that differs, then the keys
+// and record hashes of each bucket that differs. Records it lacks or holds
+// older it pulls and merges; records the peer lacks or holds older it
+// pushes, which the peer merges. Merging is idempotent and commutative, so
+// an exchange that races writes, or runs twice, does no harm. A budget of
+// records and bytes per second, settable while running, keeps exchanges
+// off the foreground path. A partition is in sync when a round compared it
+// with every other replica without an error; while one replica is down,
+// it is not.
+//
+// # Tombstone purge
+//
+// A delete leaves a tombstone that keeps the deleted value's causal
+// history, so that a replica that missed the delete cannot bring the value
+// back. Exchanges remember, per peer, each bucket's hash when they last
+// found it equal. A bucket whose hash is still the one agreed with every
+// other replica holds records that every replica held too; its tombstones
+// older than a grace (at least the age at which hints are dropped, so that
+// no late hint carries the value back) are purged from all replicas at
+// once, each purging only the exact record agreed on. A replica that is
+// down, for any length of time, blocks the purge of its partitions.
+// Purging on one replica alone would not last: the next exchange would
+// bring the tombstone back from another.
 package antientropy

@@ -40,6 +40,25 @@ func (s *side) Merge(ns string, key, record []byte) error {
 	return err
 }
 
+func (s *side) PurgeTombstone(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
+	return s.store.PurgeTombstone(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash }, cutoff)
+}
+
+func (s *side) Tombstone(ns string, key []byte, hash uint64) (int64, bool, error) {
+	return s.store.Tombstone(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash })
+}
+
+func (s *side) Purge(_ context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		var err error
+		if out[i], _, err = s.PurgeTombstone(ns, k, hashes[i], cutoff); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (s *side) Compare(_ context.Context, id ID, root uint64) (bool, *[Segments]uint64, error) {
 	h, err := s.trees.Hashes(id)
 	segs := SegmentHashes(&h)
@@ -101,7 +120,7 @@ func exchangeAll(t *testing.T, a, b *side, layout Layout) Result {
 	t.Helper()
 	var total Result
 	for p := range layout.Partitions {
-		res, err := Exchange(context.Background(), a.trees, a, b, ID{"ns", p}, nil)
+		res, err := Exchange(context.Background(), a.trees, a, "b", b, ID{"ns", p}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,13 @@ type Config struct {
 	Plan func() []Task
 	// Interval is the pause between two rounds (default 10s).
 	Interval time.Duration
+	// PurgeGrace is how long a tombstone is kept at least, after its
+	// stamp, once every replica holds it (Purge); 0 purges none. It must
+	// be at least the age at which hints are dropped.
+	PurgeGrace time.Duration
+	// Now is the clock a tombstone's grace is measured by (default
+	// time.Now); the stamps it is compared with are coordinators' clocks.
+	Now func() time.Time
 	// Budget bounds the records and bytes moved (default: no bound); its
 	// rates may change while the runner runs (SetBudget).
 	Budget     *Budget
@@ -69,6 +76,8 @@ type PartitionStatus struct {
 	// size since the node started.
 	Repaired int64 `json:"records_repaired"`
 	Bytes    int64 `json:"bytes_moved"`
+	// Purged counts the tombstones removed from disk.
+	Purged int64 `json:"tombstones_purged"`
 }
 
 // NewRunner returns a runner.
@@ -81,6 +90,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = NewBudget(0, 0)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -152,7 +164,7 @@ func (r *Runner) Round(ctx context.Context) Result {
 			if ctx.Err() != nil {
 				return total
 			}
-			res, err := Exchange(ctx, r.cfg.Trees, r.cfg.Local, r.cfg.Peer(node), task.ID, r.cfg.Budget)
+			res, err := Exchange(ctx, r.cfg.Trees, r.cfg.Local, node, r.cfg.Peer(node), task.ID, r.cfg.Budget)
 			moved := res.Pulled + res.Pushed
 			total.Pulled += res.Pulled
 			total.Pushed += res.Pushed
@@ -181,6 +193,22 @@ func (r *Runner) Round(ctx context.Context) Result {
 			}
 		}
 	}
+	if r.cfg.PurgeGrace > 0 {
+		cutoff := Cutoff(r.cfg.Now(), r.cfg.PurgeGrace)
+		for _, task := range r.cfg.Plan() {
+			if len(task.Away) > 0 || ctx.Err() != nil {
+				continue
+			}
+			n, err := Purge(ctx, r.cfg.Trees, r.cfg.Local, r.cfg.Peer, task.ID, task.Peers, cutoff)
+			if err != nil {
+				r.log.Warn("purging tombstones", "tree", task.ID, "err", err)
+			}
+			total.Purged += n
+			r.mu.Lock()
+			r.partition(task.ID.Partition).Purged += int64(n)
+			r.mu.Unlock()
+		}
+	}
 	now := time.Now()
 	r.mu.Lock()
 	for p := range seen {
@@ -193,6 +221,9 @@ func (r *Runner) Round(ctx context.Context) Result {
 	r.mu.Unlock()
 	if moved := total.Pulled + total.Pushed; moved > 0 {
 		r.log.Info("anti-entropy repaired replicas", "records", moved, "bytes", total.Bytes, "buckets", total.Buckets)
+	}
+	if total.Purged > 0 {
+		r.log.Info("purged tombstones that every replica holds", "tombstones", total.Purged)
 	}
 	if total.Stale > 0 {
 		r.log.Warn("anti-entropy found tree buckets out of date with storage and recomputed them", "buckets", total.Stale)
@@ -215,9 +246,10 @@ type Status struct {
 	// Interval is the pause between two.
 	Rounds   int           `json:"rounds"`
 	Interval time.Duration `json:"interval_ns"`
-	// Repaired and Bytes are the sums over the partitions.
+	// Repaired, Bytes and Purged are the sums over the partitions.
 	Repaired int64 `json:"records_repaired"`
 	Bytes    int64 `json:"bytes_moved"`
+	Purged   int64 `json:"tombstones_purged"`
 	// OldestSync is the oldest LastSync of a partition: when every
 	// partition of this node was last known in sync (zero if one never
 	// was).
@@ -237,6 +269,7 @@ func (r *Runner) Status() Status {
 		st.Partitions = append(st.Partitions, *p)
 		st.Repaired += p.Repaired
 		st.Bytes += p.Bytes
+		st.Purged += p.Purged
 	}
 	r.mu.Unlock()
 	slices.SortFunc(st.Partitions, func(a, b PartitionStatus) int { return a.Partition - b.Partition })

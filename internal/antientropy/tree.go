@@ -80,6 +80,16 @@ type tree struct {
 	mu     sync.Mutex
 	hashes [Buckets]uint64
 	dirty  [Buckets]bool
+	// agreed holds, for each other replica, every bucket's hash when an
+	// exchange last found it equal to that replica's (0: never): a bucket
+	// whose hash is still the one agreed with every replica holds
+	// records that every replica held too.
+	agreed map[string]*[Buckets]uint64
+	// swept is each bucket's hash when the purge last looked at it, and
+	// sweepAt when it must look again even if the bucket has not changed
+	// (a tombstone's grace ends; 0: never).
+	swept   [Buckets]uint64
+	sweepAt [Buckets]int64
 }
 
 func newTree() *tree {
@@ -133,6 +143,37 @@ func (ts *Trees) Recompute(id ID, bucket int) {
 	t.mu.Lock()
 	t.dirty[bucket] = true
 	t.mu.Unlock()
+}
+
+// agree records that buckets of tree id, at the hashes given, were found
+// equal to node's.
+func (ts *Trees) agree(id ID, node string, hashes *[Buckets]uint64, buckets func(yield func(int) bool)) {
+	t := ts.get(id)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.agreed == nil {
+		t.agreed = map[string]*[Buckets]uint64{}
+	}
+	a := t.agreed[node]
+	if a == nil {
+		a = &[Buckets]uint64{}
+		t.agreed[node] = a
+	}
+	for b := range buckets {
+		a[b] = hashes[b]
+	}
+}
+
+// agreedAll reports whether bucket b of tree id was last found equal to
+// every one of nodes at hash h.
+func (t *tree) agreedAll(nodes []string, b int, h uint64) bool {
+	for _, n := range nodes {
+		a := t.agreed[n]
+		if a == nil || a[b] != h {
+			return false
+		}
+	}
+	return len(nodes) > 0
 }
 
 // Forget drops a tree, so that it is rebuilt from storage when next

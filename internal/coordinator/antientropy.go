@@ -74,6 +74,14 @@ func (l aeLocal) Merge(ns string, key, record []byte) error {
 	return err
 }
 
+func (l aeLocal) PurgeTombstone(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
+	return l.c.store.PurgeTombstone(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash }, cutoff)
+}
+
+func (l aeLocal) Tombstone(ns string, key []byte, hash uint64) (int64, bool, error) {
+	return l.c.store.Tombstone(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash })
+}
+
 // AntiEntropyPeer reaches another replica for exchanges.
 func (c *Coordinator) AntiEntropyPeer(node string) antientropy.Peer { return aePeer{c, node} }
 
@@ -146,6 +154,19 @@ func (p aePeer) Buckets(ctx context.Context, id antientropy.ID, asks []antientro
 	return out, nil
 }
 
+func (p aePeer) Purge(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
+	ctx, cancel := p.call(ctx)
+	defer cancel()
+	resp, err := p.c.cfg.Transport.Peer(p.node).PurgeTombstones(ctx, &nodepb.PurgeRequest{Namespace: ns, Keys: keys, Hashes: hashes, Cutoff: cutoff})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Purged) != len(keys) {
+		return nil, fmt.Errorf("%s answered %d of %d purges", p.node, len(resp.Purged), len(keys))
+	}
+	return resp.Purged, nil
+}
+
 func (p aePeer) Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, error) {
 	ctx, cancel := p.call(ctx)
 	defer cancel()
@@ -212,6 +233,23 @@ func (h Handler) TreeCompare(ctx context.Context, req *nodepb.TreeRequest) (*nod
 		return &nodepb.TreeResponse{Equal: true}, nil
 	}
 	return &nodepb.TreeResponse{Hashes: segs[:]}, nil
+}
+
+// PurgeTombstones serves a peer's purge of tombstones it found every
+// replica holding.
+func (h Handler) PurgeTombstones(ctx context.Context, req *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+	if len(req.Hashes) != len(req.Keys) {
+		return nil, fmt.Errorf("%d keys and %d hashes", len(req.Keys), len(req.Hashes))
+	}
+	resp := &nodepb.PurgeResponse{Purged: make([]bool, len(req.Keys))}
+	for i, k := range req.Keys {
+		ok, _, err := aeLocal{h.c}.PurgeTombstone(req.Namespace, k, req.Hashes[i], req.Cutoff)
+		if err != nil {
+			return nil, err
+		}
+		resp.Purged[i] = ok
+	}
+	return resp, nil
 }
 
 // TreeBuckets serves a peer's listing of buckets.

@@ -24,6 +24,9 @@ type Hint struct {
 	Record []byte
 }
 
+// DefaultMaxAge is how long a hint waits for its replica unless configured.
+const DefaultMaxAge = 3 * time.Hour
+
 // Config configures a Store.
 type Config struct {
 	Engine *storage.Engine
@@ -47,7 +50,7 @@ func (c *Config) setDefaults() {
 		c.MaxBytes = 512 << 20
 	}
 	if c.MaxAge == 0 {
-		c.MaxAge = 3 * time.Hour
+		c.MaxAge = DefaultMaxAge
 	}
 	if c.ReplayInterval == 0 {
 		c.ReplayInterval = time.Second

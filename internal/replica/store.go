@@ -80,6 +80,7 @@ type Store struct {
 	hits   prometheus.Counter
 	misses prometheus.Counter
 	reaped prometheus.Counter
+	purged prometheus.Counter
 }
 
 // New returns a Store over cfg.Engine. Call Run to reclaim expired records.
@@ -98,6 +99,10 @@ func New(cfg Config) (*Store, error) {
 			Name: "pando_expired_records_reclaimed_total",
 			Help: "Expired records whose values the background reaper dropped, leaving tombstones that keep their causal history.",
 		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_tombstones_purged_total",
+			Help: "Tombstones removed from disk once every replica of their partition was known to hold them and their grace had passed.",
+		}),
 	}
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pando_record_cache_lookups_total",
@@ -105,7 +110,7 @@ func New(cfg Config) (*Store, error) {
 	}, []string{"result"})
 	s.hits, s.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.reaped, lookups} {
+		for _, c := range []prometheus.Collector{s.reaped, s.purged, lookups} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("replica: register metrics: %w", err)
 			}

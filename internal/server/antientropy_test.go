@@ -1,10 +1,13 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/quorum"
 )
 
 // TestAntiEntropyAloneBringsBackAReplica: n3 is down while 10,000 writes and
@@ -56,5 +59,112 @@ func TestAntiEntropyAloneBringsBackAReplica(t *testing.T) {
 	}
 	if st := s.nodes["n3"].node.AntiEntropy().Status(); st.OldestSync.IsZero() || st.Rounds != 2 {
 		t.Fatalf("status after two rounds: %+v", st)
+	}
+}
+
+// tombstones counts the records of the default namespace on id's disk that
+// hold only tombstones, and all its records.
+func (s *sim) tombstones(id string) (tombs, all int) {
+	s.t.Helper()
+	err := s.nodes[id].node.Store().Records("default", 0, 0, true, func(_, raw []byte) error {
+		var rec replica.Record
+		if err := replica.DecodeRecord(raw, &rec); err != nil {
+			return err
+		}
+		all++
+		if _, only := rec.Tombstones(); only {
+			tombs++
+		}
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tombs, all
+}
+
+// TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem: 3,000 keys are
+// written on all three nodes; n3 goes down and every third key is deleted
+// through n1 and n2. However long n3 stays away (the clocks run 24 h past
+// the grace), n1 and n2 keep every tombstone. Once n3 is back, rounds of
+// anti-entropy give it the deletes, and then the tombstones leave every
+// disk; no deleted key comes back on any replica, at any point.
+func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
+	const grace = time.Hour
+	s := newSimWith(t, 3, func(c *NodeConfig) {
+		c.DisableHints, c.DisableReadRepair = true, true
+		c.AntiEntropyInterval = time.Hour // rounds run when the test says
+		c.HintMaxAge, c.TombstoneGrace = grace, grace
+	})
+	const keys = 3000
+	want := map[string]string{}
+	for i := range keys {
+		k := fmt.Sprint("k", i)
+		if _, err := s.kv("n1").Put(bg, "default", []byte(k), []byte(k), api.PutOptions{Write: w(quorum.All)}); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = k
+	}
+	s.down("n3")
+	deleted := 0
+	for i := 0; i < keys; i += 3 {
+		k := fmt.Sprint("k", i)
+		if _, _, err := s.kv(s.ids[i%2]).Delete(bg, "default", []byte(k), w(quorum.Quorum)); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = ""
+		deleted++
+	}
+	for _, id := range s.ids {
+		s.nodes[id].clock.Set(grace + 24*time.Hour)
+	}
+	for range 2 {
+		for _, id := range []string{"n1", "n2"} {
+			if res := s.nodes[id].node.AntiEntropy().Round(bg); res.Purged != 0 {
+				t.Fatalf("%s purged %d tombstones while n3, which holds their values, was down", id, res.Purged)
+			}
+		}
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if tombs, _ := s.tombstones(id); tombs != deleted {
+			t.Fatalf("%s holds %d tombstones with n3 away, want all %d", id, tombs, deleted)
+		}
+	}
+
+	s.restart("n3")
+	rounds := 0
+	for ; rounds < 10; rounds++ {
+		left := 0
+		for _, id := range s.ids {
+			s.nodes[id].node.AntiEntropy().Round(bg)
+			for _, id := range s.ids {
+				if wrong := s.holds(id, want); len(wrong) > 0 && id != "n3" {
+					t.Fatalf("%s after a round: %d keys wrong, e.g. %s", id, len(wrong), wrong[0])
+				}
+			}
+		}
+		for _, id := range s.ids {
+			tombs, _ := s.tombstones(id)
+			left += tombs
+		}
+		if left == 0 {
+			break
+		}
+	}
+	for _, id := range s.ids {
+		tombs, all := s.tombstones(id)
+		if tombs != 0 || all != keys-deleted {
+			t.Fatalf("%s after %d rounds: %d tombstones and %d records on disk, want 0 and %d", id, rounds+1, tombs, all, keys-deleted)
+		}
+		if wrong := s.holds(id, want); len(wrong) > 0 {
+			t.Fatalf("%s: %d keys wrong, e.g. %s", id, len(wrong), wrong[0])
+		}
+	}
+	t.Logf("%d tombstones purged from each replica within %d rounds of n3's return", deleted, rounds+1)
+	// Nothing comes back: a further round moves nothing.
+	for _, id := range s.ids {
+		if res := s.nodes[id].node.AntiEntropy().Round(bg); res.Pulled+res.Pushed != 0 {
+			t.Fatalf("a round on %s after the purge moved %d records", id, res.Pulled+res.Pushed)
+		}
 	}
 }

@@ -75,9 +75,14 @@ type NodeConfig struct {
 	AntiEntropyInterval                  time.Duration
 	AntiEntropyRecords, AntiEntropyBytes float64
 	DisableAntiEntropy                   bool
-	Clock                                clock.Clock
-	Logger                               *slog.Logger
-	Registerer                           prometheus.Registerer
+	// TombstoneGrace is how long after its stamp a tombstone stays on disk
+	// at least, once anti-entropy knows every replica holds it (default:
+	// the hint max age plus 10 minutes; never less than the hint max age,
+	// or a late hint could bring a deleted value back).
+	TombstoneGrace time.Duration
+	Clock          clock.Clock
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 // Node is one node's storage, replica, metadata member and coordinator.
@@ -186,7 +191,19 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge}
 	if !cfg.DisableAntiEntropy {
+		hintAge := cfg.HintMaxAge
+		if hintAge == 0 {
+			hintAge = handoff.DefaultMaxAge
+		}
+		grace := cfg.TombstoneGrace
+		switch {
+		case grace == 0:
+			grace = hintAge + 10*time.Minute
+		case grace < hintAge:
+			return nil, fmt.Errorf("tombstone grace %v is shorter than the hint max age %v: a hint delivered late could bring a deleted value back", grace, hintAge)
+		}
 		n.ae, err = antientropy.NewRunner(antientropy.Config{
+			PurgeGrace: grace, Now: cfg.Clock.Now,
 			Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Plan: coord.AntiEntropyPlan,
 			Interval: cfg.AntiEntropyInterval, Budget: antientropy.NewBudget(cfg.AntiEntropyRecords, cfg.AntiEntropyBytes),
 			Logger: log, Registerer: cfg.Registerer,

@@ -84,6 +84,10 @@ type Config struct {
 	AntiEntropyInterval                  time.Duration
 	AntiEntropyRecords, AntiEntropyBytes float64
 	DisableAntiEntropy                   bool
+	// TombstoneGrace is how long after its stamp a tombstone stays on disk
+	// at least, once every replica is known to hold it (0: HintMaxAge plus
+	// 10 minutes; never less than HintMaxAge).
+	TombstoneGrace time.Duration
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
@@ -156,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AntiEntropyInterval < 0 || c.AntiEntropyRecords < 0 || c.AntiEntropyBytes < 0 {
 		errs = append(errs, errors.New("anti-entropy interval, records and bytes per second must not be negative"))
+	}
+	if c.TombstoneGrace != 0 && c.TombstoneGrace < max(c.HintMaxAge, 0) {
+		errs = append(errs, fmt.Errorf("tombstone grace %v must be at least the hint max age %v: a hint delivered late could bring a deleted value back", c.TombstoneGrace, c.HintMaxAge))
 	}
 	return errors.Join(errs...)
 }
@@ -264,7 +271,7 @@ func New(cfg Config) (s *Server, err error) {
 		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
 		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 		AntiEntropyInterval: cfg.AntiEntropyInterval, AntiEntropyRecords: cfg.AntiEntropyRecords,
-		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy,
+		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy, TombstoneGrace: cfg.TombstoneGrace,
 	})
 	if err != nil {
 		if g := s.gossip; g != nil {

@@ -189,6 +189,10 @@ func (p faultyPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*no
 	return faulty(ctx, p, r, Peer.TreeCompare)
 }
 
+func (p faultyPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+	return faulty(ctx, p, r, Peer.PurgeTombstones)
+}
+
 func (p faultyPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
 	return faulty(ctx, p, r, Peer.TreeBuckets)
 }

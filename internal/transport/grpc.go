@@ -206,6 +206,10 @@ func (p grpcPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*node
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.TreeCompare)
 }
 
+func (p grpcPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.PurgeTombstones)
+}
+
 func (p grpcPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.TreeBuckets)
 }
@@ -272,6 +276,11 @@ func (s server) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodepb
 
 func (s server) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
 	resp, err := s.h.TreeBuckets(ctx, r)
+	return resp, toStatus(err)
+}
+
+func (s server) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+	resp, err := s.h.PurgeTombstones(ctx, r)
 	return resp, toStatus(err)
 }
 

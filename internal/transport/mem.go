@@ -100,6 +100,10 @@ func (p memPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodep
 	return call(ctx, p, r, Peer.TreeCompare)
 }
 
+func (p memPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+	return call(ctx, p, r, Peer.PurgeTombstones)
+}
+
 func (p memPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
 	return call(ctx, p, r, Peer.TreeBuckets)
 }

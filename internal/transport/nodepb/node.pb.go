@@ -1406,6 +1406,122 @@ func (x *BucketsResponse) GetBuckets() []*BucketKeys {
 	return nil
 }
 
+type PurgeRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Keys      [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Parallel to keys: the record hash the caller agreed on; a record that
+	// has changed since is kept.
+	Hashes []uint64 `protobuf:"fixed64,3,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	// Tombstones stamped after this (Unix µs) are kept.
+	Cutoff        int64 `protobuf:"varint,4,opt,name=cutoff,proto3" json:"cutoff,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeRequest) Reset() {
+	*x = PurgeRequest{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeRequest) ProtoMessage() {}
+
+func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeRequest.ProtoReflect.Descriptor instead.
+func (*PurgeRequest) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PurgeRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PurgeRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *PurgeRequest) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *PurgeRequest) GetCutoff() int64 {
+	if x != nil {
+		return x.Cutoff
+	}
+	return 0
+}
+
+type PurgeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Parallel to the keys asked: whether each was purged here.
+	Purged        []bool `protobuf:"varint,1,rep,packed,name=purged,proto3" json:"purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeResponse) Reset() {
+	*x = PurgeResponse{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeResponse) ProtoMessage() {}
+
+func (x *PurgeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeResponse.ProtoReflect.Descriptor instead.
+func (*PurgeResponse) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PurgeResponse) GetPurged() []bool {
+	if x != nil {
+		return x.Purged
+	}
+	return nil
+}
+
 type BucketKeys struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Keys  [][]byte               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
@@ -1419,7 +1535,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1547,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1560,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BucketKeys) GetKeys() [][]byte {
@@ -1557,7 +1673,14 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\abuckets\x18\x03 \x03(\rR\abuckets\x12\x14\n" +
 	"\x05whole\x18\x04 \x03(\bR\x05whole\"F\n" +
 	"\x0fBucketsResponse\x123\n" +
-	"\abuckets\x18\x01 \x03(\v2\x19.pando.node.v1.BucketKeysR\abuckets\"R\n" +
+	"\abuckets\x18\x01 \x03(\v2\x19.pando.node.v1.BucketKeysR\abuckets\"p\n" +
+	"\fPurgeRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\x06R\x06hashes\x12\x16\n" +
+	"\x06cutoff\x18\x04 \x01(\x03R\x06cutoff\"'\n" +
+	"\rPurgeResponse\x12\x16\n" +
+	"\x06purged\x18\x01 \x03(\bR\x06purged\"R\n" +
 	"\n" +
 	"BucketKeys\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\x12\x16\n" +
@@ -1578,7 +1701,7 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\xec\x05\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x042\xba\x06\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
@@ -1587,7 +1710,8 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\tReadBatch\x12\x1f.pando.node.v1.ReadBatchRequest\x1a .pando.node.v1.ReadBatchResponse\x12?\n" +
 	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12F\n" +
 	"\vTreeCompare\x12\x1a.pando.node.v1.TreeRequest\x1a\x1b.pando.node.v1.TreeResponse\x12L\n" +
-	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12?\n" +
+	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12L\n" +
+	"\x0fPurgeTombstones\x12\x1b.pando.node.v1.PurgeRequest\x1a\x1c.pando.node.v1.PurgeResponse\x12?\n" +
 	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
 	"\aPropose\x12\x1d.pando.node.v1.ProposeRequest\x1a\x1e.pando.node.v1.ProposeResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
 
@@ -1604,7 +1728,7 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
@@ -1629,7 +1753,9 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*TreeResponse)(nil),           // 20: pando.node.v1.TreeResponse
 	(*BucketsRequest)(nil),         // 21: pando.node.v1.BucketsRequest
 	(*BucketsResponse)(nil),        // 22: pando.node.v1.BucketsResponse
-	(*BucketKeys)(nil),             // 23: pando.node.v1.BucketKeys
+	(*PurgeRequest)(nil),           // 23: pando.node.v1.PurgeRequest
+	(*PurgeResponse)(nil),          // 24: pando.node.v1.PurgeResponse
+	(*BucketKeys)(nil),             // 25: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
@@ -1638,7 +1764,7 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	5,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
 	9,  // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
 	10, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	23, // 6: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	25, // 6: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
 	3,  // 7: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
 	5,  // 8: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
 	7,  // 9: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
@@ -1647,20 +1773,22 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	13, // 12: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
 	19, // 13: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
 	21, // 14: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	15, // 15: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	17, // 16: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
-	4,  // 17: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	6,  // 18: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	8,  // 19: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	10, // 20: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	12, // 21: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	14, // 22: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	20, // 23: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
-	22, // 24: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	16, // 25: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	18, // 26: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
+	23, // 15: pando.node.v1.Node.PurgeTombstones:input_type -> pando.node.v1.PurgeRequest
+	15, // 16: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	17, // 17: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
+	4,  // 18: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	6,  // 19: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	8,  // 20: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	10, // 21: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	12, // 22: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	14, // 23: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	20, // 24: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	22, // 25: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	24, // 26: pando.node.v1.Node.PurgeTombstones:output_type -> pando.node.v1.PurgeResponse
+	16, // 27: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	18, // 28: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -1677,7 +1805,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

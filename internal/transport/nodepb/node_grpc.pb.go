@@ -21,16 +21,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Node_Write_FullMethodName          = "/pando.node.v1.Node/Write"
-	Node_Replicate_FullMethodName      = "/pando.node.v1.Node/Replicate"
-	Node_ReplicateBatch_FullMethodName = "/pando.node.v1.Node/ReplicateBatch"
-	Node_Read_FullMethodName           = "/pando.node.v1.Node/Read"
-	Node_ReadBatch_FullMethodName      = "/pando.node.v1.Node/ReadBatch"
-	Node_Scan_FullMethodName           = "/pando.node.v1.Node/Scan"
-	Node_TreeCompare_FullMethodName    = "/pando.node.v1.Node/TreeCompare"
-	Node_TreeBuckets_FullMethodName    = "/pando.node.v1.Node/TreeBuckets"
-	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
-	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
+	Node_Write_FullMethodName           = "/pando.node.v1.Node/Write"
+	Node_Replicate_FullMethodName       = "/pando.node.v1.Node/Replicate"
+	Node_ReplicateBatch_FullMethodName  = "/pando.node.v1.Node/ReplicateBatch"
+	Node_Read_FullMethodName            = "/pando.node.v1.Node/Read"
+	Node_ReadBatch_FullMethodName       = "/pando.node.v1.Node/ReadBatch"
+	Node_Scan_FullMethodName            = "/pando.node.v1.Node/Scan"
+	Node_TreeCompare_FullMethodName     = "/pando.node.v1.Node/TreeCompare"
+	Node_TreeBuckets_FullMethodName     = "/pando.node.v1.Node/TreeBuckets"
+	Node_PurgeTombstones_FullMethodName = "/pando.node.v1.Node/PurgeTombstones"
+	Node_Raft_FullMethodName            = "/pando.node.v1.Node/Raft"
+	Node_Propose_FullMethodName         = "/pando.node.v1.Node/Propose"
 )
 
 // NodeClient is the client API for Node service.
@@ -58,6 +59,9 @@ type NodeClient interface {
 	TreeCompare(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeResponse, error)
 	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
 	TreeBuckets(ctx context.Context, in *BucketsRequest, opts ...grpc.CallOption) (*BucketsResponse, error)
+	// PurgeTombstones removes tombstones that every replica is known to hold
+	// (the caller found their bucket equal with each), all replicas at once.
+	PurgeTombstones(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -152,6 +156,16 @@ func (c *nodeClient) TreeBuckets(ctx context.Context, in *BucketsRequest, opts .
 	return out, nil
 }
 
+func (c *nodeClient) PurgeTombstones(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeResponse)
+	err := c.cc.Invoke(ctx, Node_PurgeTombstones_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RaftResponse)
@@ -197,6 +211,9 @@ type NodeServer interface {
 	TreeCompare(context.Context, *TreeRequest) (*TreeResponse, error)
 	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
 	TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error)
+	// PurgeTombstones removes tombstones that every replica is known to hold
+	// (the caller found their bucket equal with each), all replicas at once.
+	PurgeTombstones(context.Context, *PurgeRequest) (*PurgeResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(context.Context, *RaftRequest) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -234,6 +251,9 @@ func (UnimplementedNodeServer) TreeCompare(context.Context, *TreeRequest) (*Tree
 }
 func (UnimplementedNodeServer) TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TreeBuckets not implemented")
+}
+func (UnimplementedNodeServer) PurgeTombstones(context.Context, *PurgeRequest) (*PurgeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PurgeTombstones not implemented")
 }
 func (UnimplementedNodeServer) Raft(context.Context, *RaftRequest) (*RaftResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Raft not implemented")
@@ -406,6 +426,24 @@ func _Node_TreeBuckets_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_PurgeTombstones_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).PurgeTombstones(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_PurgeTombstones_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).PurgeTombstones(ctx, req.(*PurgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_Raft_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RaftRequest)
 	if err := dec(in); err != nil {
@@ -480,6 +518,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TreeBuckets",
 			Handler:    _Node_TreeBuckets_Handler,
+		},
+		{
+			MethodName: "PurgeTombstones",
+			Handler:    _Node_PurgeTombstones_Handler,
 		},
 		{
 			MethodName: "Raft",
