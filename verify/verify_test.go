@@ -185,6 +185,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "local-writes", workload: "delete", nemeses: []string{"kill"}, want: "after an acknowledged DEL"},
 		{mode: "reap-whole", workload: "ttl", nemeses: []string{"kill"}, want: "the value the expiring write replaced"},
 		{mode: "ae-skip-range", workload: "convergence", nemeses: []string{"kill"}, want: "still differ"},
+		{mode: "purge-unagreed", workload: "delete", nemeses: []string{"kill"}, want: "deleted, but after healing"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
 			cfg := Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},

