@@ -215,3 +215,28 @@ func Less(a, b Set) bool {
 
 // at returns the i-th entry's node and counter, for compareVectors.
 func (s Set) at(i int) (string, uint64) { return s.Entries[i].Node, s.Entries[i].Counter }
+
+// Retire returns s without the entries that hold no live value and whose
+// node drop names: their events are all superseded, and forgetting them
+// shrinks the version vector. It is safe only where nothing that carries
+// one of those events can still arrive (see the caller), and only for a
+// node that never writes again under that name, or whose next counter does
+// not come from this set.
+func (s Set) Retire(drop func(node string) bool) Set {
+	keep := 0
+	for _, e := range s.Entries {
+		if len(e.Values) > 0 || !drop(e.Node) {
+			keep++
+		}
+	}
+	if keep == len(s.Entries) {
+		return s
+	}
+	out := make([]Entry, 0, keep)
+	for _, e := range s.Entries {
+		if len(e.Values) > 0 || !drop(e.Node) {
+			out = append(out, e)
+		}
+	}
+	return Set{Entries: out}
+}

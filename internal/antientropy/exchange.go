@@ -22,10 +22,9 @@ type Peer interface {
 	Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, error)
 	// Push makes the peer merge records, durably.
 	Push(ctx context.Context, ns string, keys, records [][]byte) error
-	// Purge makes the peer remove the records of keys that still hash to
-	// hashes and hold only tombstones stamped at or before cutoff; it
-	// reports, per key, whether it did.
-	Purge(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error)
+	// SettleRecords makes the peer settle the records of keys that still hash to
+	// hashes (Local.Settle); it reports, per key, whether it changed one.
+	SettleRecords(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error)
 }
 
 // Local is this replica's side of an exchange.
@@ -34,14 +33,16 @@ type Local interface {
 	Record(ns string, key []byte) ([]byte, error)
 	// Merge folds a peer's encoded record into this replica's, durably.
 	Merge(ns string, key, record []byte) error
-	// PurgeTombstone removes key's record from disk if its RecordHash is
-	// still hash and it holds only tombstones stamped at or before cutoff
-	// (Unix µs). It reports whether it did and, for a record of tombstones
-	// too young, the stamp of the youngest (0 otherwise).
-	PurgeTombstone(ns string, key []byte, hash uint64, cutoff int64) (purged bool, youngest int64, err error)
-	// Tombstone reports whether key's record, if its RecordHash is still
-	// hash, holds only tombstones, and the stamp of the youngest.
-	Tombstone(ns string, key []byte, hash uint64) (youngest int64, only bool, err error)
+	// Settle settles key's record if its RecordHash is still hash and no
+	// sibling is stamped after cutoff (Unix µs): a record of tombstones is
+	// purged from disk, any other loses the version vector entries of its
+	// nodes' earlier epochs. It reports whether it changed the record and,
+	// for one too young, the stamp of its youngest sibling.
+	Settle(ns string, key []byte, hash uint64, cutoff int64) (done bool, youngest int64, err error)
+	// Settleable reports whether settling key's record, if its RecordHash
+	// is still hash, would change it, and the stamp of its youngest
+	// sibling.
+	Settleable(ns string, key []byte, hash uint64) (youngest int64, act bool, err error)
 }
 
 // Ask names a bucket to list; Whole asks for its records rather than
@@ -80,9 +81,9 @@ type Result struct {
 	// not: a tree out of date with its storage (corruption, or a missed
 	// mark). Such a bucket is recomputed from storage.
 	Stale int
-	// Purged counts tombstones removed from disk (a round's purge, not an
-	// exchange).
-	Purged int
+	// Settled counts records settled here: tombstones purged, version
+	// vectors shortened (a round's settling, not an exchange).
+	Settled int
 }
 
 // allBuckets yields every bucket.

@@ -40,19 +40,19 @@ func (s *side) Merge(ns string, key, record []byte) error {
 	return err
 }
 
-func (s *side) PurgeTombstone(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
-	return s.store.PurgeTombstone(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash }, cutoff)
+func (s *side) Settle(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
+	return s.store.Settle(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash }, cutoff)
 }
 
-func (s *side) Tombstone(ns string, key []byte, hash uint64) (int64, bool, error) {
-	return s.store.Tombstone(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash })
+func (s *side) Settleable(ns string, key []byte, hash uint64) (int64, bool, error) {
+	return s.store.Settleable(ns, key, func(rec []byte) bool { return RecordHash(key, rec) == hash })
 }
 
-func (s *side) Purge(_ context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
+func (s *side) SettleRecords(_ context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
 	out := make([]bool, len(keys))
 	for i, k := range keys {
 		var err error
-		if out[i], _, err = s.PurgeTombstone(ns, k, hashes[i], cutoff); err != nil {
+		if out[i], _, err = s.Settle(ns, k, hashes[i], cutoff); err != nil {
 			return nil, err
 		}
 	}

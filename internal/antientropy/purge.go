@@ -93,11 +93,11 @@ func purgeBucket(ctx context.Context, trees *Trees, local Local, peer func(strin
 	var hs []uint64
 	var next int64
 	for _, kh := range list {
-		youngest, only, err := local.Tombstone(id.NS, kh.Key, kh.Hash)
+		youngest, act, err := local.Settleable(id.NS, kh.Key, kh.Hash)
 		switch {
 		case err != nil:
 			return 0, 0, err
-		case !only:
+		case !act:
 		case youngest > cutoff:
 			if next == 0 || youngest < next {
 				next = youngest
@@ -114,9 +114,9 @@ func purgeBucket(ctx context.Context, trees *Trees, local Local, peer func(strin
 		everywhere[i] = true
 	}
 	for _, node := range peers {
-		done, err := peer(node).Purge(ctx, id.NS, keys, hs, cutoff)
+		done, err := peer(node).SettleRecords(ctx, id.NS, keys, hs, cutoff)
 		if err != nil {
-			return 0, 0, fmt.Errorf("purging tombstones of %s on %s: %w", id, node, err)
+			return 0, 0, fmt.Errorf("settling records of %s on %s: %w", id, node, err)
 		}
 		for i, ok := range done {
 			everywhere[i] = everywhere[i] && ok
@@ -127,7 +127,7 @@ func purgeBucket(ctx context.Context, trees *Trees, local Local, peer func(strin
 		if !everywhere[i] {
 			continue // changed on a replica: kept here, agreed on again later
 		}
-		ok, _, err := local.PurgeTombstone(id.NS, k, hs[i], cutoff)
+		ok, _, err := local.Settle(id.NS, k, hs[i], cutoff)
 		if err != nil {
 			return n, 0, err
 		}

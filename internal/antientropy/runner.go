@@ -77,8 +77,9 @@ type PartitionStatus struct {
 	// size since the node started.
 	Repaired int64 `json:"records_repaired"`
 	Bytes    int64 `json:"bytes_moved"`
-	// Purged counts the tombstones removed from disk.
-	Purged int64 `json:"tombstones_purged"`
+	// Settled counts the records settled: tombstones purged from disk,
+	// version vectors rid of their nodes' earlier epochs.
+	Settled int64 `json:"records_settled"`
 }
 
 // NewRunner returns a runner.
@@ -204,9 +205,9 @@ func (r *Runner) Round(ctx context.Context) Result {
 			if err != nil {
 				r.log.Warn("purging tombstones", "tree", task.ID, "err", err)
 			}
-			total.Purged += n
+			total.Settled += n
 			r.mu.Lock()
-			r.partition(task.ID.Partition).Purged += int64(n)
+			r.partition(task.ID.Partition).Settled += int64(n)
 			r.mu.Unlock()
 		}
 	}
@@ -223,8 +224,8 @@ func (r *Runner) Round(ctx context.Context) Result {
 	if moved := total.Pulled + total.Pushed; moved > 0 {
 		r.log.Info("anti-entropy repaired replicas", "records", moved, "bytes", total.Bytes, "buckets", total.Buckets)
 	}
-	if total.Purged > 0 {
-		r.log.Debug("purged tombstones that every replica holds", "tombstones", total.Purged)
+	if total.Settled > 0 {
+		r.log.Debug("settled records that every replica holds", "records", total.Settled)
 	}
 	if total.Stale > 0 {
 		r.log.Warn("anti-entropy found tree buckets out of date with storage and recomputed them", "buckets", total.Stale)
@@ -247,10 +248,10 @@ type Status struct {
 	// Interval is the pause between two.
 	Rounds   int           `json:"rounds"`
 	Interval time.Duration `json:"interval_ns"`
-	// Repaired, Bytes and Purged are the sums over the partitions.
+	// Repaired, Bytes and Settled are the sums over the partitions.
 	Repaired int64 `json:"records_repaired"`
 	Bytes    int64 `json:"bytes_moved"`
-	Purged   int64 `json:"tombstones_purged"`
+	Settled  int64 `json:"records_settled"`
 	// OldestSync is the oldest LastSync of a partition: when every
 	// partition of this node was last known in sync (zero if one never
 	// was).
@@ -270,7 +271,7 @@ func (r *Runner) Status() Status {
 		st.Partitions = append(st.Partitions, *p)
 		st.Repaired += p.Repaired
 		st.Bytes += p.Bytes
-		st.Purged += p.Purged
+		st.Settled += p.Settled
 	}
 	r.mu.Unlock()
 	slices.SortFunc(st.Partitions, func(a, b PartitionStatus) int { return a.Partition - b.Partition })

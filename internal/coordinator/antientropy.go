@@ -74,12 +74,12 @@ func (l aeLocal) Merge(ns string, key, record []byte) error {
 	return err
 }
 
-func (l aeLocal) PurgeTombstone(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
-	return l.c.store.PurgeTombstone(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash }, cutoff)
+func (l aeLocal) Settle(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {
+	return l.c.store.Settle(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash }, cutoff)
 }
 
-func (l aeLocal) Tombstone(ns string, key []byte, hash uint64) (int64, bool, error) {
-	return l.c.store.Tombstone(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash })
+func (l aeLocal) Settleable(ns string, key []byte, hash uint64) (int64, bool, error) {
+	return l.c.store.Settleable(ns, key, func(rec []byte) bool { return antientropy.RecordHash(key, rec) == hash })
 }
 
 // AntiEntropyPeer reaches another replica for exchanges.
@@ -154,17 +154,17 @@ func (p aePeer) Buckets(ctx context.Context, id antientropy.ID, asks []antientro
 	return out, nil
 }
 
-func (p aePeer) Purge(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
+func (p aePeer) SettleRecords(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error) {
 	ctx, cancel := p.call(ctx)
 	defer cancel()
-	resp, err := p.c.cfg.Transport.Peer(p.node).PurgeTombstones(ctx, &nodepb.PurgeRequest{Namespace: ns, Keys: keys, Hashes: hashes, Cutoff: cutoff})
+	resp, err := p.c.cfg.Transport.Peer(p.node).Settle(ctx, &nodepb.SettleRequest{Namespace: ns, Keys: keys, Hashes: hashes, Cutoff: cutoff})
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Purged) != len(keys) {
-		return nil, fmt.Errorf("%s answered %d of %d purges", p.node, len(resp.Purged), len(keys))
+	if len(resp.Settled) != len(keys) {
+		return nil, fmt.Errorf("%s answered %d of %d settlements", p.node, len(resp.Settled), len(keys))
 	}
-	return resp.Purged, nil
+	return resp.Settled, nil
 }
 
 func (p aePeer) Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, error) {
@@ -235,19 +235,19 @@ func (h Handler) TreeCompare(ctx context.Context, req *nodepb.TreeRequest) (*nod
 	return &nodepb.TreeResponse{Hashes: segs[:]}, nil
 }
 
-// PurgeTombstones serves a peer's purge of tombstones it found every
-// replica holding.
-func (h Handler) PurgeTombstones(ctx context.Context, req *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
+// Settle serves a peer's settling of records it found every replica
+// holding.
+func (h Handler) Settle(ctx context.Context, req *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
 	if len(req.Hashes) != len(req.Keys) {
 		return nil, fmt.Errorf("%d keys and %d hashes", len(req.Keys), len(req.Hashes))
 	}
-	resp := &nodepb.PurgeResponse{Purged: make([]bool, len(req.Keys))}
+	resp := &nodepb.SettleResponse{Settled: make([]bool, len(req.Keys))}
 	for i, k := range req.Keys {
-		ok, _, err := aeLocal{h.c}.PurgeTombstone(req.Namespace, k, req.Hashes[i], req.Cutoff)
+		ok, _, err := aeLocal{h.c}.Settle(req.Namespace, k, req.Hashes[i], req.Cutoff)
 		if err != nil {
 			return nil, err
 		}
-		resp.Purged[i] = ok
+		resp.Settled[i] = ok
 	}
 	return resp, nil
 }

@@ -71,16 +71,17 @@ const stripes = 1024
 
 // Store is one node's copy of the keys it replicates.
 type Store struct {
-	cfg    Config
-	eng    *storage.Engine
-	clock  clock.Clock
-	log    *slog.Logger
-	locks  [stripes]stripe
-	cache  *recordCache // nil when disabled
-	hits   prometheus.Counter
-	misses prometheus.Counter
-	reaped prometheus.Counter
-	purged prometheus.Counter
+	cfg     Config
+	eng     *storage.Engine
+	clock   clock.Clock
+	log     *slog.Logger
+	locks   [stripes]stripe
+	cache   *recordCache // nil when disabled
+	hits    prometheus.Counter
+	misses  prometheus.Counter
+	reaped  prometheus.Counter
+	purged  prometheus.Counter
+	retired prometheus.Counter
 }
 
 // New returns a Store over cfg.Engine. Call Run to reclaim expired records.
@@ -103,6 +104,10 @@ func New(cfg Config) (*Store, error) {
 			Name: "pando_tombstones_purged_total",
 			Help: "Tombstones removed from disk once every replica of their partition was known to hold them and their grace had passed.",
 		}),
+		retired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_version_vector_entries_retired_total",
+			Help: "Version vector entries of a node's earlier lives dropped from records that every replica held, once their grace had passed.",
+		}),
 	}
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pando_record_cache_lookups_total",
@@ -110,7 +115,7 @@ func New(cfg Config) (*Store, error) {
 	}, []string{"result"})
 	s.hits, s.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.reaped, s.purged, lookups} {
+		for _, c := range []prometheus.Collector{s.reaped, s.purged, s.retired, lookups} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("replica: register metrics: %w", err)
 			}

@@ -120,8 +120,8 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 	}
 	for range 2 {
 		for _, id := range []string{"n1", "n2"} {
-			if res := s.nodes[id].node.AntiEntropy().Round(bg); res.Purged != 0 {
-				t.Fatalf("%s purged %d tombstones while n3, which holds their values, was down", id, res.Purged)
+			if res := s.nodes[id].node.AntiEntropy().Round(bg); res.Settled != 0 {
+				t.Fatalf("%s purged %d tombstones while n3, which holds their values, was down", id, res.Settled)
 			}
 		}
 	}
@@ -165,6 +165,55 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 	for _, id := range s.ids {
 		if res := s.nodes[id].node.AntiEntropy().Round(bg); res.Pulled+res.Pushed != 0 {
 			t.Fatalf("a round on %s after the purge moved %d records", id, res.Pulled+res.Pushed)
+		}
+	}
+}
+
+// TestVersionVectorsStayBoundedAcrossRestarts: n1 restarts 100 times and
+// writes one key after each start, under a new epoch actor each time
+// (ADR 0004). Once every replica holds the key and its grace has passed,
+// anti-entropy leaves its version vector one entry per node, on every
+// replica, and the value is still the last one written.
+func TestVersionVectorsStayBoundedAcrossRestarts(t *testing.T) {
+	const grace = time.Hour
+	s := newSimWith(t, 3, func(c *NodeConfig) {
+		c.AntiEntropyInterval = time.Hour // rounds run when the test says
+		c.HintMaxAge, c.TombstoneGrace = grace, grace
+	})
+	key := []byte("counter")
+	const restarts = 100
+	for i := range restarts {
+		s.stop("n1")
+		s.restart("n1")
+		if _, err := s.kv("n1").Put(bg, "default", key, []byte(fmt.Sprint(i)), api.PutOptions{Write: w(quorum.All)}); err != nil {
+			t.Fatalf("write after restart %d: %v", i, err)
+		}
+	}
+	entries := func(id string) int {
+		rec, _, err := s.nodes[id].node.Store().Read("default", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rec.Set.Entries)
+	}
+	if n := entries("n2"); n < restarts {
+		t.Fatalf("n2's record has %d entries after %d restarts of its writer; the test did not grow it", n, restarts)
+	}
+	for _, id := range s.ids {
+		s.nodes[id].clock.Set(grace + time.Minute)
+	}
+	for range 2 {
+		for _, id := range s.ids {
+			s.nodes[id].node.AntiEntropy().Round(bg)
+		}
+	}
+	want := map[string]string{string(key): fmt.Sprint(restarts - 1)}
+	for _, id := range s.ids {
+		if n := entries(id); n > 1 {
+			t.Errorf("%s: %d version vector entries after settling, want 1", id, n)
+		}
+		if wrong := s.holds(id, want); len(wrong) > 0 {
+			t.Errorf("%s lost the last write", id)
 		}
 	}
 }

@@ -189,8 +189,8 @@ func (p faultyPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*no
 	return faulty(ctx, p, r, Peer.TreeCompare)
 }
 
-func (p faultyPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
-	return faulty(ctx, p, r, Peer.PurgeTombstones)
+func (p faultyPeer) Settle(ctx context.Context, r *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
+	return faulty(ctx, p, r, Peer.Settle)
 }
 
 func (p faultyPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {

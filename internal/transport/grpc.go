@@ -206,8 +206,8 @@ func (p grpcPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*node
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.TreeCompare)
 }
 
-func (p grpcPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
-	return viaGRPC(ctx, p, r, nodepb.NodeClient.PurgeTombstones)
+func (p grpcPeer) Settle(ctx context.Context, r *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Settle)
 }
 
 func (p grpcPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
@@ -279,8 +279,8 @@ func (s server) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nod
 	return resp, toStatus(err)
 }
 
-func (s server) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
-	resp, err := s.h.PurgeTombstones(ctx, r)
+func (s server) Settle(ctx context.Context, r *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
+	resp, err := s.h.Settle(ctx, r)
 	return resp, toStatus(err)
 }
 

@@ -100,8 +100,8 @@ func (p memPeer) TreeCompare(ctx context.Context, r *nodepb.TreeRequest) (*nodep
 	return call(ctx, p, r, Peer.TreeCompare)
 }
 
-func (p memPeer) PurgeTombstones(ctx context.Context, r *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
-	return call(ctx, p, r, Peer.PurgeTombstones)
+func (p memPeer) Settle(ctx context.Context, r *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
+	return call(ctx, p, r, Peer.Settle)
 }
 
 func (p memPeer) TreeBuckets(ctx context.Context, r *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {

@@ -22,7 +22,7 @@ type Peer interface {
 	Scan(context.Context, *nodepb.ScanRequest) (*nodepb.ScanResponse, error)
 	TreeCompare(context.Context, *nodepb.TreeRequest) (*nodepb.TreeResponse, error)
 	TreeBuckets(context.Context, *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error)
-	PurgeTombstones(context.Context, *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error)
+	Settle(context.Context, *nodepb.SettleRequest) (*nodepb.SettleResponse, error)
 	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)
 	Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error)
 }

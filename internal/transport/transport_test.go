@@ -55,8 +55,8 @@ func (r *recorder) TreeCompare(context.Context, *nodepb.TreeRequest) (*nodepb.Tr
 func (r *recorder) TreeBuckets(context.Context, *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error) {
 	return &nodepb.BucketsResponse{}, nil
 }
-func (r *recorder) PurgeTombstones(context.Context, *nodepb.PurgeRequest) (*nodepb.PurgeResponse, error) {
-	return &nodepb.PurgeResponse{}, nil
+func (r *recorder) Settle(context.Context, *nodepb.SettleRequest) (*nodepb.SettleResponse, error) {
+	return &nodepb.SettleResponse{}, nil
 }
 func (r *recorder) Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return &nodepb.RaftResponse{}, nil

@@ -1406,33 +1406,34 @@ func (x *BucketsResponse) GetBuckets() []*BucketKeys {
 	return nil
 }
 
-type PurgeRequest struct {
+type SettleRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Keys      [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
 	// Parallel to keys: the record hash the caller agreed on; a record that
 	// has changed since is kept.
 	Hashes []uint64 `protobuf:"fixed64,3,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
-	// Tombstones stamped after this (Unix µs) are kept.
+	// Records with a sibling stamped after this (Unix µs) are kept as they
+	// are.
 	Cutoff        int64 `protobuf:"varint,4,opt,name=cutoff,proto3" json:"cutoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PurgeRequest) Reset() {
-	*x = PurgeRequest{}
+func (x *SettleRequest) Reset() {
+	*x = SettleRequest{}
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PurgeRequest) String() string {
+func (x *SettleRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PurgeRequest) ProtoMessage() {}
+func (*SettleRequest) ProtoMessage() {}
 
-func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
+func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1444,61 +1445,61 @@ func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PurgeRequest.ProtoReflect.Descriptor instead.
-func (*PurgeRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
+func (*SettleRequest) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *PurgeRequest) GetNamespace() string {
+func (x *SettleRequest) GetNamespace() string {
 	if x != nil {
 		return x.Namespace
 	}
 	return ""
 }
 
-func (x *PurgeRequest) GetKeys() [][]byte {
+func (x *SettleRequest) GetKeys() [][]byte {
 	if x != nil {
 		return x.Keys
 	}
 	return nil
 }
 
-func (x *PurgeRequest) GetHashes() []uint64 {
+func (x *SettleRequest) GetHashes() []uint64 {
 	if x != nil {
 		return x.Hashes
 	}
 	return nil
 }
 
-func (x *PurgeRequest) GetCutoff() int64 {
+func (x *SettleRequest) GetCutoff() int64 {
 	if x != nil {
 		return x.Cutoff
 	}
 	return 0
 }
 
-type PurgeResponse struct {
+type SettleResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Parallel to the keys asked: whether each was purged here.
-	Purged        []bool `protobuf:"varint,1,rep,packed,name=purged,proto3" json:"purged,omitempty"`
+	// Parallel to the keys asked: whether each was purged or compacted here.
+	Settled       []bool `protobuf:"varint,1,rep,packed,name=settled,proto3" json:"settled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PurgeResponse) Reset() {
-	*x = PurgeResponse{}
+func (x *SettleResponse) Reset() {
+	*x = SettleResponse{}
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PurgeResponse) String() string {
+func (x *SettleResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PurgeResponse) ProtoMessage() {}
+func (*SettleResponse) ProtoMessage() {}
 
-func (x *PurgeResponse) ProtoReflect() protoreflect.Message {
+func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1510,14 +1511,14 @@ func (x *PurgeResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PurgeResponse.ProtoReflect.Descriptor instead.
-func (*PurgeResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
+func (*SettleResponse) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *PurgeResponse) GetPurged() []bool {
+func (x *SettleResponse) GetSettled() []bool {
 	if x != nil {
-		return x.Purged
+		return x.Settled
 	}
 	return nil
 }
@@ -1673,14 +1674,14 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\abuckets\x18\x03 \x03(\rR\abuckets\x12\x14\n" +
 	"\x05whole\x18\x04 \x03(\bR\x05whole\"F\n" +
 	"\x0fBucketsResponse\x123\n" +
-	"\abuckets\x18\x01 \x03(\v2\x19.pando.node.v1.BucketKeysR\abuckets\"p\n" +
-	"\fPurgeRequest\x12\x1c\n" +
+	"\abuckets\x18\x01 \x03(\v2\x19.pando.node.v1.BucketKeysR\abuckets\"q\n" +
+	"\rSettleRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x16\n" +
 	"\x06hashes\x18\x03 \x03(\x06R\x06hashes\x12\x16\n" +
-	"\x06cutoff\x18\x04 \x01(\x03R\x06cutoff\"'\n" +
-	"\rPurgeResponse\x12\x16\n" +
-	"\x06purged\x18\x01 \x03(\bR\x06purged\"R\n" +
+	"\x06cutoff\x18\x04 \x01(\x03R\x06cutoff\"*\n" +
+	"\x0eSettleResponse\x12\x18\n" +
+	"\asettled\x18\x01 \x03(\bR\asettled\"R\n" +
 	"\n" +
 	"BucketKeys\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\x12\x16\n" +
@@ -1701,7 +1702,7 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\xba\x06\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x042\xb3\x06\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
@@ -1710,8 +1711,8 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\tReadBatch\x12\x1f.pando.node.v1.ReadBatchRequest\x1a .pando.node.v1.ReadBatchResponse\x12?\n" +
 	"\x04Scan\x12\x1a.pando.node.v1.ScanRequest\x1a\x1b.pando.node.v1.ScanResponse\x12F\n" +
 	"\vTreeCompare\x12\x1a.pando.node.v1.TreeRequest\x1a\x1b.pando.node.v1.TreeResponse\x12L\n" +
-	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12L\n" +
-	"\x0fPurgeTombstones\x12\x1b.pando.node.v1.PurgeRequest\x1a\x1c.pando.node.v1.PurgeResponse\x12?\n" +
+	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12E\n" +
+	"\x06Settle\x12\x1c.pando.node.v1.SettleRequest\x1a\x1d.pando.node.v1.SettleResponse\x12?\n" +
 	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
 	"\aPropose\x12\x1d.pando.node.v1.ProposeRequest\x1a\x1e.pando.node.v1.ProposeResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
 
@@ -1753,8 +1754,8 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*TreeResponse)(nil),           // 20: pando.node.v1.TreeResponse
 	(*BucketsRequest)(nil),         // 21: pando.node.v1.BucketsRequest
 	(*BucketsResponse)(nil),        // 22: pando.node.v1.BucketsResponse
-	(*PurgeRequest)(nil),           // 23: pando.node.v1.PurgeRequest
-	(*PurgeResponse)(nil),          // 24: pando.node.v1.PurgeResponse
+	(*SettleRequest)(nil),          // 23: pando.node.v1.SettleRequest
+	(*SettleResponse)(nil),         // 24: pando.node.v1.SettleResponse
 	(*BucketKeys)(nil),             // 25: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
@@ -1773,7 +1774,7 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	13, // 12: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
 	19, // 13: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
 	21, // 14: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	23, // 15: pando.node.v1.Node.PurgeTombstones:input_type -> pando.node.v1.PurgeRequest
+	23, // 15: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
 	15, // 16: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
 	17, // 17: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
 	4,  // 18: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
@@ -1784,7 +1785,7 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	14, // 23: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
 	20, // 24: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
 	22, // 25: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	24, // 26: pando.node.v1.Node.PurgeTombstones:output_type -> pando.node.v1.PurgeResponse
+	24, // 26: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
 	16, // 27: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
 	18, // 28: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
 	18, // [18:29] is the sub-list for method output_type

@@ -21,17 +21,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Node_Write_FullMethodName           = "/pando.node.v1.Node/Write"
-	Node_Replicate_FullMethodName       = "/pando.node.v1.Node/Replicate"
-	Node_ReplicateBatch_FullMethodName  = "/pando.node.v1.Node/ReplicateBatch"
-	Node_Read_FullMethodName            = "/pando.node.v1.Node/Read"
-	Node_ReadBatch_FullMethodName       = "/pando.node.v1.Node/ReadBatch"
-	Node_Scan_FullMethodName            = "/pando.node.v1.Node/Scan"
-	Node_TreeCompare_FullMethodName     = "/pando.node.v1.Node/TreeCompare"
-	Node_TreeBuckets_FullMethodName     = "/pando.node.v1.Node/TreeBuckets"
-	Node_PurgeTombstones_FullMethodName = "/pando.node.v1.Node/PurgeTombstones"
-	Node_Raft_FullMethodName            = "/pando.node.v1.Node/Raft"
-	Node_Propose_FullMethodName         = "/pando.node.v1.Node/Propose"
+	Node_Write_FullMethodName          = "/pando.node.v1.Node/Write"
+	Node_Replicate_FullMethodName      = "/pando.node.v1.Node/Replicate"
+	Node_ReplicateBatch_FullMethodName = "/pando.node.v1.Node/ReplicateBatch"
+	Node_Read_FullMethodName           = "/pando.node.v1.Node/Read"
+	Node_ReadBatch_FullMethodName      = "/pando.node.v1.Node/ReadBatch"
+	Node_Scan_FullMethodName           = "/pando.node.v1.Node/Scan"
+	Node_TreeCompare_FullMethodName    = "/pando.node.v1.Node/TreeCompare"
+	Node_TreeBuckets_FullMethodName    = "/pando.node.v1.Node/TreeBuckets"
+	Node_Settle_FullMethodName         = "/pando.node.v1.Node/Settle"
+	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
+	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
 )
 
 // NodeClient is the client API for Node service.
@@ -59,9 +59,10 @@ type NodeClient interface {
 	TreeCompare(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeResponse, error)
 	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
 	TreeBuckets(ctx context.Context, in *BucketsRequest, opts ...grpc.CallOption) (*BucketsResponse, error)
-	// PurgeTombstones removes tombstones that every replica is known to hold
-	// (the caller found their bucket equal with each), all replicas at once.
-	PurgeTombstones(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResponse, error)
+	// Settle purges tombstones and retires superseded version vector entries
+	// of records that every replica is known to hold (the caller found their
+	// bucket equal with each), on all replicas at once.
+	Settle(ctx context.Context, in *SettleRequest, opts ...grpc.CallOption) (*SettleResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -156,10 +157,10 @@ func (c *nodeClient) TreeBuckets(ctx context.Context, in *BucketsRequest, opts .
 	return out, nil
 }
 
-func (c *nodeClient) PurgeTombstones(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResponse, error) {
+func (c *nodeClient) Settle(ctx context.Context, in *SettleRequest, opts ...grpc.CallOption) (*SettleResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PurgeResponse)
-	err := c.cc.Invoke(ctx, Node_PurgeTombstones_FullMethodName, in, out, cOpts...)
+	out := new(SettleResponse)
+	err := c.cc.Invoke(ctx, Node_Settle_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -211,9 +212,10 @@ type NodeServer interface {
 	TreeCompare(context.Context, *TreeRequest) (*TreeResponse, error)
 	// TreeBuckets lists the keys and record hashes of some buckets of a tree.
 	TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error)
-	// PurgeTombstones removes tombstones that every replica is known to hold
-	// (the caller found their bucket equal with each), all replicas at once.
-	PurgeTombstones(context.Context, *PurgeRequest) (*PurgeResponse, error)
+	// Settle purges tombstones and retires superseded version vector entries
+	// of records that every replica is known to hold (the caller found their
+	// bucket equal with each), on all replicas at once.
+	Settle(context.Context, *SettleRequest) (*SettleResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(context.Context, *RaftRequest) (*RaftResponse, error)
 	// Propose submits a command to the metadata group's leader.
@@ -252,8 +254,8 @@ func (UnimplementedNodeServer) TreeCompare(context.Context, *TreeRequest) (*Tree
 func (UnimplementedNodeServer) TreeBuckets(context.Context, *BucketsRequest) (*BucketsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TreeBuckets not implemented")
 }
-func (UnimplementedNodeServer) PurgeTombstones(context.Context, *PurgeRequest) (*PurgeResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method PurgeTombstones not implemented")
+func (UnimplementedNodeServer) Settle(context.Context, *SettleRequest) (*SettleResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Settle not implemented")
 }
 func (UnimplementedNodeServer) Raft(context.Context, *RaftRequest) (*RaftResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Raft not implemented")
@@ -426,20 +428,20 @@ func _Node_TreeBuckets_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Node_PurgeTombstones_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PurgeRequest)
+func _Node_Settle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SettleRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(NodeServer).PurgeTombstones(ctx, in)
+		return srv.(NodeServer).Settle(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Node_PurgeTombstones_FullMethodName,
+		FullMethod: Node_Settle_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServer).PurgeTombstones(ctx, req.(*PurgeRequest))
+		return srv.(NodeServer).Settle(ctx, req.(*SettleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -520,8 +522,8 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Node_TreeBuckets_Handler,
 		},
 		{
-			MethodName: "PurgeTombstones",
-			Handler:    _Node_PurgeTombstones_Handler,
+			MethodName: "Settle",
+			Handler:    _Node_Settle_Handler,
 		},
 		{
 			MethodName: "Raft",
