@@ -34,8 +34,11 @@
 // other replica that is up: the roots first, then the 32 segment hashes,
 // then the 32 bucket hashes of each segment that differs, then the keys
 // and record hashes of each bucket that differs. Records it lacks or holds
-// older it pulls and merges; records the peer lacks or holds older it
-// pushes, which the peer merges. Merging is idempotent and commutative, so
+// differently it pulls and merges; what the peer lacks, the peer pulls in
+// its own exchanges. Pulling only, each differing record moves once into
+// each replica that needs it: two replicas never both send a third the
+// same records. A node started with anti-entropy off is compared with but
+// repairs itself by no exchange. Merging is idempotent and commutative, so
 // an exchange that races writes, or runs twice, does no harm. A budget of
 // records and bytes per second, settable while running, keeps exchanges
 // off the foreground path. A partition is in sync when a round compared it

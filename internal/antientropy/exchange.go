@@ -20,8 +20,6 @@ type Peer interface {
 	Buckets(ctx context.Context, id ID, asks []Ask) ([]Listing, error)
 	// Read returns the peer's records of keys (nil for a key it lacks).
 	Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, error)
-	// Push makes the peer merge records, durably.
-	Push(ctx context.Context, ns string, keys, records [][]byte) error
 	// SettleRecords makes the peer settle the records of keys that still hash to
 	// hashes (Local.Settle); it reports, per key, whether it changed one.
 	SettleRecords(ctx context.Context, ns string, keys [][]byte, hashes []uint64, cutoff int64) ([]bool, error)
@@ -70,9 +68,9 @@ type Result struct {
 	Equal bool
 	// Buckets is how many buckets differed.
 	Buckets int
-	// Pulled and Pushed count the records merged here and sent there.
-	Pulled, Pushed int
-	// Bytes is the size of the records moved, both ways, keys included.
+	// Pulled counts the records fetched and merged here.
+	Pulled int
+	// Bytes is the size of the records pulled, keys included.
 	Bytes int
 	// Overhead is what finding them cost, both ways: the bucket hashes,
 	// the listings of keys and record hashes, the keys asked for.
@@ -98,10 +96,12 @@ func allBuckets(yield func(int) bool) {
 // bucketsPerCall bounds the buckets listed in one call.
 const bucketsPerCall = 64
 
-// Exchange compares tree id with peer's and repairs both sides: records
-// the peer holds differently are pulled and merged here, and this
-// replica's records of those keys (merged) are pushed there. budget, if
-// set, is waited on for every batch of records moved.
+// Exchange compares tree id with peer's and repairs this side: records the
+// peer holds that this replica lacks, or holds differently, are pulled and
+// merged here. What the peer lacks it pulls in its own exchanges: every
+// replica runs them, so each record that differs moves once into each
+// replica that needs it, never twice from two replicas at once. budget,
+// if set, is waited on for every batch of records moved.
 //
 // Buckets found equal are remembered as agreed with node (the peer's
 // name), for the purge of tombstones.
@@ -176,12 +176,19 @@ func Exchange(ctx context.Context, trees *Trees, local Local, node string, peer 
 		chunk := differ[:min(len(differ), bucketsPerCall)]
 		differ = differ[len(chunk):]
 		// A bucket empty on one side needs no listing: one that is empty
-		// here is asked for whole, one empty there is pushed whole.
+		// here is asked for whole, one empty there is the peer's to pull.
 		var asks []Ask
 		for _, b := range chunk {
 			if theirs[b] == 0 {
-				if err := pushBucket(ctx, trees, local, peer, id, b, budget, &res); err != nil {
+				// The peer pulls this one in its own exchanges, unless our
+				// hash is wrong: a bucket that is empty here too.
+				mine, err := trees.Bucket(id, b)
+				if err != nil {
 					return res, err
+				}
+				if len(mine) == 0 {
+					res.Stale++
+					trees.Recompute(id, b)
 				}
 				continue
 			}
@@ -212,8 +219,8 @@ func Exchange(ctx context.Context, trees *Trees, local Local, node string, peer 
 			if err != nil {
 				return res, err
 			}
-			pull, push := diff(mine, lists[i].Hashes)
-			if len(pull) == 0 && len(push) == 0 {
+			pull, ahead := diff(mine, lists[i].Hashes)
+			if len(pull) == 0 && !ahead {
 				// The records agree, the hashes did not: one side's tree is
 				// stale. Recompute ours; the peer does the same when it
 				// starts an exchange.
@@ -221,7 +228,7 @@ func Exchange(ctx context.Context, trees *Trees, local Local, node string, peer 
 				trees.Recompute(id, a.Bucket)
 				continue
 			}
-			if err := repair(ctx, local, peer, id.NS, pull, push, budget, &res); err != nil {
+			if err := repair(ctx, local, peer, id.NS, pull, budget, &res); err != nil {
 				return res, err
 			}
 		}
@@ -253,53 +260,26 @@ func mergeWhole(ctx context.Context, trees *Trees, local Local, id ID, b int, re
 	return nil
 }
 
-// pushBucket pushes every record of a bucket the peer holds nothing of.
-func pushBucket(ctx context.Context, trees *Trees, local Local, peer Peer, id ID, b int, budget *Budget, res *Result) error {
-	mine, err := trees.Bucket(id, b)
-	if err != nil {
-		return err
-	}
-	if len(mine) == 0 {
-		res.Stale++ // our hash said records, our storage none
-		trees.Recompute(id, b)
-		return nil
-	}
-	keys := make([][]byte, len(mine))
-	for i, kh := range mine {
-		keys[i] = kh.Key
-	}
-	return pushKeys(ctx, local, peer, id.NS, keys, budget, res)
-}
-
-// diff returns the keys whose records the peer holds and this replica does
-// not (pull), and those this replica holds and the peer does not (push):
-// a key both hold differently is in both.
-func diff(mine, theirs []KeyHash) (pull, push [][]byte) {
-	their := make(map[string]uint64, len(theirs))
-	for _, kh := range theirs {
-		their[string(kh.Key)] = kh.Hash
-	}
+// diff returns the keys whose records the peer holds and this replica
+// does not, or holds differently (pull), and whether this replica holds
+// keys the peer lacks (ahead): the peer's to pull.
+func diff(mine, theirs []KeyHash) (pull [][]byte, ahead bool) {
+	my := make(map[string]uint64, len(mine))
 	for _, kh := range mine {
-		h, ok := their[string(kh.Key)]
-		if !ok || h != kh.Hash {
-			push = append(push, kh.Key)
-		}
-		if ok && h != kh.Hash {
-			pull = append(pull, kh.Key)
-		}
-		delete(their, string(kh.Key))
+		my[string(kh.Key)] = kh.Hash
 	}
 	for _, kh := range theirs {
-		if _, ok := their[string(kh.Key)]; ok {
+		h, ok := my[string(kh.Key)]
+		if !ok || h != kh.Hash {
 			pull = append(pull, kh.Key)
 		}
+		delete(my, string(kh.Key))
 	}
-	return pull, push
+	return pull, len(my) > 0
 }
 
-// repair pulls and merges, then pushes what this replica holds of the
-// pushed keys (after the merge, so the peer gets both sides' history).
-func repair(ctx context.Context, local Local, peer Peer, ns string, pull, push [][]byte, budget *Budget, res *Result) error {
+// repair pulls the peer's records of keys and merges them here.
+func repair(ctx context.Context, local Local, peer Peer, ns string, pull [][]byte, budget *Budget, res *Result) error {
 	if len(pull) > 0 {
 		for _, k := range pull {
 			res.Overhead += len(k)
@@ -322,38 +302,6 @@ func repair(ctx context.Context, local Local, peer Peer, ns string, pull, push [
 			res.Bytes += len(pull[i]) + len(rec)
 		}
 	}
-	return pushKeys(ctx, local, peer, ns, push, budget, res)
-}
-
-// pushKeys sends the peer this replica's records of keys.
-func pushKeys(ctx context.Context, local Local, peer Peer, ns string, push [][]byte, budget *Budget, res *Result) error {
-	if len(push) == 0 {
-		return nil
-	}
-	keys := make([][]byte, 0, len(push))
-	recs := make([][]byte, 0, len(push))
-	size := 0
-	for _, k := range push {
-		rec, err := local.Record(ns, k)
-		if err != nil {
-			return err
-		}
-		if rec == nil {
-			continue // gone meanwhile (a purge)
-		}
-		keys, recs = append(keys, k), append(recs, rec)
-		size += len(k) + len(rec)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := budget.Wait(ctx, len(keys), size); err != nil {
-		return err
-	}
-	if err := peer.Push(ctx, ns, keys, recs); err != nil {
-		return fmt.Errorf("pushing %d records to the peer: %w", len(keys), err)
-	}
-	res.Pushed += len(keys)
-	res.Bytes += size
 	return nil
 }
+

@@ -107,15 +107,6 @@ func (s *side) Read(_ context.Context, ns string, keys [][]byte) ([][]byte, erro
 	return out, nil
 }
 
-func (s *side) Push(_ context.Context, ns string, keys, records [][]byte) error {
-	for i := range keys {
-		if err := s.Merge(ns, keys[i], records[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func exchangeAll(t *testing.T, a, b *side, layout Layout) Result {
 	t.Helper()
 	var total Result
@@ -125,7 +116,6 @@ func exchangeAll(t *testing.T, a, b *side, layout Layout) Result {
 			t.Fatal(err)
 		}
 		total.Pulled += res.Pulled
-		total.Pushed += res.Pushed
 		total.Bytes += res.Bytes
 		total.Overhead += res.Overhead
 		total.Stale += res.Stale
@@ -136,7 +126,7 @@ func exchangeAll(t *testing.T, a, b *side, layout Layout) Result {
 	return total
 }
 
-func TestExchangeRepairsBothSides(t *testing.T) {
+func TestExchangesRepairEachSide(t *testing.T) {
 	layout := Layout{Partitions: 4}
 	a, b := newSide(t, layout), newSide(t, layout)
 	for i := range 300 {
@@ -151,12 +141,16 @@ func TestExchangeRepairsBothSides(t *testing.T) {
 		divergent += 2 * len(rec)
 	}
 	res := exchangeAll(t, a, b, layout)
-	if res.Pulled != 50 || res.Pushed != 50 {
-		t.Fatalf("pulled %d and pushed %d records, want 50 each way", res.Pulled, res.Pushed)
+	back := exchangeAll(t, b, a, layout)
+	if res.Pulled != 50 || back.Pulled != 50 {
+		t.Fatalf("a pulled %d and b pulled %d records, want 50 each", res.Pulled, back.Pulled)
 	}
-	t.Logf("moved %d bytes of records, %d of hashes and listings, for %d bytes of divergent records", res.Bytes, res.Overhead, divergent)
-	if again := exchangeAll(t, a, b, layout); again.Pulled+again.Pushed != 0 || again.Buckets != 0 {
-		t.Fatalf("a second exchange still found %d buckets and moved %d records", again.Buckets, again.Pulled+again.Pushed)
+	t.Logf("moved %d bytes of records, %d of hashes and listings, for %d bytes of divergent records",
+		res.Bytes+back.Bytes, res.Overhead+back.Overhead, divergent)
+	for _, pair := range [][2]*side{{a, b}, {b, a}} {
+		if again := exchangeAll(t, pair[0], pair[1], layout); again.Pulled != 0 || again.Buckets != 0 {
+			t.Fatalf("a second exchange still found %d buckets and moved %d records", again.Buckets, again.Pulled)
+		}
 	}
 	for i := range 50 {
 		for _, s := range []*side{a, b} {
@@ -188,8 +182,8 @@ func TestStaleBucketIsDetectedAndRecomputed(t *testing.T) {
 	tr.hashes[7] ^= 1 // the corruption
 	tr.mu.Unlock()
 	res := exchangeAll(t, a, b, layout)
-	if res.Stale != 1 || res.Pulled+res.Pushed != 0 {
-		t.Fatalf("stale buckets %d, records moved %d: want the corrupt bucket found and nothing moved", res.Stale, res.Pulled+res.Pushed)
+	if res.Stale != 1 || res.Pulled != 0 {
+		t.Fatalf("stale buckets %d, records moved %d: want the corrupt bucket found and nothing moved", res.Stale, res.Pulled)
 	}
 	if again := exchangeAll(t, a, b, layout); again.Buckets != 0 {
 		t.Fatalf("after the recompute the trees still differ in %d buckets", again.Buckets)
@@ -207,9 +201,9 @@ func TestOneDifferenceWalksOneSegment(t *testing.T) {
 		put(t, b.store, fmt.Sprint("k", i), "v")
 	}
 	put(t, a.store, "k500", "newer")
-	res := exchangeAll(t, a, b, layout)
-	if res.Pushed != 1 || res.Pulled != 1 || res.Buckets != 1 {
-		t.Fatalf("pushed %d, pulled %d records from %d buckets: want the one key both ways from one bucket", res.Pushed, res.Pulled, res.Buckets)
+	res := exchangeAll(t, b, a, layout)
+	if res.Pulled != 1 || res.Buckets != 1 {
+		t.Fatalf("b pulled %d records from %d buckets: want the one key from one bucket", res.Pulled, res.Buckets)
 	}
 	if limit := 8*Segments + 8*SegmentBuckets + 200; res.Overhead > limit {
 		t.Fatalf("finding one differing record cost %d bytes, more than %d", res.Overhead, limit)

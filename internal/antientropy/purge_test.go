@@ -58,7 +58,7 @@ func (m *mesh) round(up ...string) int {
 			if err != nil {
 				m.t.Fatal(err)
 			}
-			moved += res.Pulled + res.Pushed
+			moved += res.Pulled
 		}
 	}
 	return moved

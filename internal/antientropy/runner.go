@@ -73,8 +73,8 @@ type PartitionStatus struct {
 	// with every other replica, without an error (never while one is
 	// down).
 	LastSync time.Time `json:"last_sync"`
-	// Repaired and Bytes count the records moved (both ways) and their
-	// size since the node started.
+	// Repaired and Bytes count the records this replica pulled from others
+	// and their size since the node started.
 	Repaired int64 `json:"records_repaired"`
 	Bytes    int64 `json:"bytes_moved"`
 	// Settled counts the records settled: tombstones purged from disk,
@@ -107,11 +107,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 		}, []string{"result"}),
 		repaired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pando_antientropy_records_repaired_total",
-			Help: "Records anti-entropy moved between this node and another replica, both ways, by partition.",
+			Help: "Records anti-entropy pulled from another replica and merged here, by partition.",
 		}, []string{"partition"}),
 		moved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pando_antientropy_bytes_total",
-			Help: "Bytes of records anti-entropy moved between this node and another replica, both ways, by partition.",
+			Help: "Bytes of records anti-entropy pulled from another replica, keys included, by partition.",
 		}, []string{"partition"}),
 		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pando_antientropy_last_sync_timestamp_seconds",
@@ -137,9 +137,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-// Run runs a round every Interval until ctx ends.
+// Run runs a round every Interval until ctx ends, the first one soon
+// after the start (within 2s), so that a node back from a crash catches up
+// at once.
 func (r *Runner) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Interval)
+	t := time.NewTimer(min(r.cfg.Interval, 2*time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -148,6 +150,7 @@ func (r *Runner) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		r.Round(ctx)
+		t.Reset(r.cfg.Interval)
 	}
 }
 
@@ -167,9 +170,8 @@ func (r *Runner) Round(ctx context.Context) Result {
 				return total
 			}
 			res, err := Exchange(ctx, r.cfg.Trees, r.cfg.Local, node, r.cfg.Peer(node), task.ID, r.cfg.Budget)
-			moved := res.Pulled + res.Pushed
+			moved := res.Pulled
 			total.Pulled += res.Pulled
-			total.Pushed += res.Pushed
 			total.Bytes += res.Bytes
 			total.Overhead += res.Overhead
 			total.Buckets += res.Buckets
@@ -191,7 +193,7 @@ func (r *Runner) Round(ctx context.Context) Result {
 				r.exchanges.WithLabelValues("equal").Inc()
 			default:
 				r.exchanges.WithLabelValues("repaired").Inc()
-				r.log.Debug("exchange repaired", "tree", task.ID, "with", node, "buckets", res.Buckets, "pulled", res.Pulled, "pushed", res.Pushed, "bytes", res.Bytes, "stale", res.Stale)
+				r.log.Debug("exchange repaired", "tree", task.ID, "with", node, "buckets", res.Buckets, "pulled", res.Pulled, "bytes", res.Bytes, "stale", res.Stale)
 			}
 		}
 	}
@@ -221,7 +223,7 @@ func (r *Runner) Round(ctx context.Context) Result {
 	}
 	r.round++
 	r.mu.Unlock()
-	if moved := total.Pulled + total.Pushed; moved > 0 {
+	if moved := total.Pulled; moved > 0 {
 		r.log.Info("anti-entropy repaired replicas", "records", moved, "bytes", total.Bytes, "buckets", total.Buckets)
 	}
 	if total.Settled > 0 {

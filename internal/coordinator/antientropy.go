@@ -190,25 +190,6 @@ func (p aePeer) Read(ctx context.Context, ns string, keys [][]byte) ([][]byte, e
 	return out, nil
 }
 
-func (p aePeer) Push(ctx context.Context, ns string, keys, records [][]byte) error {
-	ctx, cancel := p.call(ctx)
-	defer cancel()
-	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, len(keys))}
-	for i := range keys {
-		req.Items[i] = &nodepb.ReplicateRequest{Namespace: ns, Key: keys[i], Record: records[i]}
-	}
-	resp, err := p.c.cfg.Transport.Peer(p.node).ReplicateBatch(ctx, req)
-	if err != nil {
-		return err
-	}
-	for _, e := range resp.Errors {
-		if e != "" {
-			return errors.New(e)
-		}
-	}
-	return nil
-}
-
 // TreeCompare serves a peer's comparison of one tree.
 func (h Handler) TreeCompare(ctx context.Context, req *nodepb.TreeRequest) (*nodepb.TreeResponse, error) {
 	if h.c.cfg.Trees == nil {
