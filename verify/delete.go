@@ -13,16 +13,16 @@ import (
 // acknowledged the key must never return, during the run or after healing
 // (read at ALL through every node), except as a write whose outcome was
 // unknown, which may take effect any time after it began. Tombstones are
-// purged two seconds after their delete once every replica holds them.
+// purged a second after their delete once every replica holds them.
 type deleteWorkload struct{}
 
 func (deleteWorkload) accepts(Config) error { return nil }
 
-// serverFlags make tombstones purgeable two seconds after the delete, so
+// serverFlags make tombstones purgeable a second after the delete, so
 // that purges run during the faults: a purge that forgets a replica brings
 // deleted values back.
 func (deleteWorkload) serverFlags() []string {
-	return []string{"--hint-max-age=2s", "--tombstone-grace=2s", "--anti-entropy-interval=1s"}
+	return []string{"--hint-max-age=1s", "--tombstone-grace=1s", "--anti-entropy-interval=1s"}
 }
 
 func (deleteWorkload) setup(ctx context.Context, r *runner) error {

@@ -26,7 +26,9 @@
 // cleared before the scan, so a write that lands during it leaves the
 // bucket dirty for the next time. A tree that was never computed (after a
 // start, or after corruption is suspected) has every bucket dirty: that is
-// the rebuild, and the only full scan of a partition.
+// the rebuild. Each round also recomputes one tree whole, in turn, so that
+// a lost mark or a record changed on disk behind the tree's back is found
+// within as many rounds as the node has trees.
 //
 // # Exchange
 //

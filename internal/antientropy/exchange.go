@@ -304,4 +304,3 @@ func repair(ctx context.Context, local Local, peer Peer, ns string, pull [][]byt
 	}
 	return nil
 }
-

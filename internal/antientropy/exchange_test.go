@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pandodb/pando/internal/replica"
@@ -14,11 +15,17 @@ import (
 type side struct {
 	store *replica.Store
 	trees *Trees
+	// blind drops the marks of committed writes: a tree that misses them.
+	blind atomic.Bool
 }
 
 func newSide(t *testing.T, layout Layout) *side {
 	s := &side{}
-	s.store = store(t, func(k []byte) { s.trees.Touch(k) })
+	s.store = store(t, func(k []byte) {
+		if !s.blind.Load() {
+			s.trees.Touch(k)
+		}
+	})
 	s.trees = NewTrees(s.store, func() Layout { return layout })
 	return s
 }

@@ -54,10 +54,15 @@ type Runner struct {
 	cfg Config
 	log *slog.Logger
 
+	// rounding serializes rounds: the schedule's and any caller's.
+	rounding sync.Mutex
+
 	mu     sync.Mutex
 	status map[int]*PartitionStatus // by partition
-	// round is the number of rounds completed.
-	round int
+	// round is the number of rounds completed; rescan picks the tree a
+	// round recomputes whole.
+	round  int
+	rescan int
 
 	exchanges *prometheus.CounterVec
 	repaired  *prometheus.CounterVec // by partition
@@ -156,7 +161,11 @@ func (r *Runner) Run(ctx context.Context) {
 
 // Round compares every tree of the plan with its peers once, repairing
 // what differs, and returns what it did in all.
+//
+// Rounds do not overlap: a call waits for the round under way.
 func (r *Runner) Round(ctx context.Context) Result {
+	r.rounding.Lock()
+	defer r.rounding.Unlock()
 	var total Result
 	failed := map[int]bool{}
 	seen := map[int]bool{}
@@ -212,6 +221,13 @@ func (r *Runner) Round(ctx context.Context) Result {
 			r.partition(task.ID.Partition).Settled += int64(n)
 			r.mu.Unlock()
 		}
+	}
+	// One tree a round is recomputed from storage whole, in turn, so that
+	// a lost mark or a record changed on disk behind the tree's back is
+	// found within as many rounds as there are trees.
+	if plan := r.cfg.Plan(); len(plan) > 0 {
+		r.cfg.Trees.Rescan(plan[r.rescan%len(plan)].ID)
+		r.rescan++
 	}
 	now := time.Now()
 	r.mu.Lock()

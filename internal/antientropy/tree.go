@@ -176,6 +176,19 @@ func (t *tree) agreedAll(nodes []string, b int, h uint64) bool {
 	return len(nodes) > 0
 }
 
+// Rescan marks every bucket of a tree for recomputing from storage, and
+// keeps what exchanges agreed on: a bucket that comes out as it was stays
+// agreed. It finds what a lost mark or a changed record on disk hid from
+// the tree.
+func (ts *Trees) Rescan(id ID) {
+	t := ts.get(id)
+	t.mu.Lock()
+	for b := range t.dirty {
+		t.dirty[b] = true
+	}
+	t.mu.Unlock()
+}
+
 // Forget drops a tree, so that it is rebuilt from storage when next
 // needed: after corruption is suspected, or when its namespace is gone.
 func (ts *Trees) Forget(id ID) {

@@ -18,7 +18,7 @@ import (
 func TestAntiEntropyAloneBringsBackAReplica(t *testing.T) {
 	s := newSimWith(t, 3, func(c *NodeConfig) {
 		c.DisableHints, c.DisableReadRepair = true, true
-		c.AntiEntropyInterval = time.Hour // rounds run when the test says
+		c.ManualAntiEntropy = true // rounds run when the test says
 	})
 	s.down("n3")
 	want := s.churn(7500, "n1", "n2")
@@ -93,7 +93,7 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 	const grace = time.Hour
 	s := newSimWith(t, 3, func(c *NodeConfig) {
 		c.DisableHints, c.DisableReadRepair = true, true
-		c.AntiEntropyInterval = time.Hour // rounds run when the test says
+		c.ManualAntiEntropy = true // rounds run when the test says
 		c.HintMaxAge, c.TombstoneGrace = grace, grace
 	})
 	const keys = 3000
@@ -177,7 +177,7 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 func TestVersionVectorsStayBoundedAcrossRestarts(t *testing.T) {
 	const grace = time.Hour
 	s := newSimWith(t, 3, func(c *NodeConfig) {
-		c.AntiEntropyInterval = time.Hour // rounds run when the test says
+		c.ManualAntiEntropy = true // rounds run when the test says
 		c.HintMaxAge, c.TombstoneGrace = grace, grace
 	})
 	key := []byte("counter")

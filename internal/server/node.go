@@ -75,6 +75,9 @@ type NodeConfig struct {
 	AntiEntropyInterval                  time.Duration
 	AntiEntropyRecords, AntiEntropyBytes float64
 	DisableAntiEntropy                   bool
+	// ManualAntiEntropy runs rounds only when Node.AntiEntropy().Round is
+	// called: for tests that count what one round does.
+	ManualAntiEntropy bool
 	// TombstoneGrace is how long after its stamp a tombstone stays on disk
 	// at least, once anti-entropy knows every replica holds it (default:
 	// the hint max age plus 10 minutes; never less than the hint max age,
@@ -96,6 +99,7 @@ type Node struct {
 	purgeInterval time.Duration
 	coord         *coordinator.Coordinator
 	ae            *antientropy.Runner // nil when off
+	manualAE      bool
 	log           *slog.Logger
 }
 
@@ -189,7 +193,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if purge <= 0 {
 		purge = 10 * time.Second
 	}
-	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge}
+	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy}
 	if !cfg.DisableAntiEntropy {
 		hintAge := cfg.HintMaxAge
 		if hintAge == 0 {
@@ -323,7 +327,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); n.coord.RunPurge(ctx, n.purgeInterval) }()
-	if n.ae != nil {
+	if n.ae != nil && !n.manualAE {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.ae.Run(ctx) }()
 	}

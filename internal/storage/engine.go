@@ -52,7 +52,23 @@ type Engine struct {
 	syncs  prometheus.Histogram
 	commit *committer
 	closed atomic.Bool
+	// reading counts the Gets and open iterators: Close waits for them,
+	// since Pebble panics on a read of a closed database. Reads that start
+	// once closed is set fail with ErrClosed.
+	reading atomic.Int64
 }
+
+// enter registers a read; it fails once the engine is closing.
+func (e *Engine) enter() error {
+	e.reading.Add(1)
+	if e.closed.Load() {
+		e.reading.Add(-1)
+		return ErrClosed
+	}
+	return nil
+}
+
+func (e *Engine) leave() { e.reading.Add(-1) }
 
 // Open opens (creating if needed) the database in cfg.Dir and checks its
 // format marker.
@@ -160,9 +176,10 @@ func (e *Engine) isEmpty() bool {
 // Get calls fn with the value stored under key, or returns ErrNotFound. The
 // value is valid only during fn.
 func (e *Engine) Get(key []byte, fn func(value []byte) error) error {
-	if e.closed.Load() {
-		return ErrClosed
+	if err := e.enter(); err != nil {
+		return err
 	}
+	defer e.leave()
 	v, closer, err := e.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return ErrNotFound
@@ -261,18 +278,23 @@ func (e *Engine) CommitAsync(b *Batch) (wait func() error) {
 }
 
 // Iter walks keys in order within bounds.
-type Iter struct{ it *pebble.Iterator }
+type Iter struct {
+	it *pebble.Iterator
+	e  *Engine
+}
 
-// NewIter returns an iterator over [lower, upper). Close it.
+// NewIter returns an iterator over [lower, upper). Close it: the engine's
+// Close waits for it.
 func (e *Engine) NewIter(lower, upper []byte) (*Iter, error) {
-	if e.closed.Load() {
-		return nil, ErrClosed
+	if err := e.enter(); err != nil {
+		return nil, err
 	}
 	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
+		e.leave()
 		return nil, fmt.Errorf("storage: iterator: %w", err)
 	}
-	return &Iter{it: it}, nil
+	return &Iter{it: it, e: e}, nil
 }
 
 // First moves to the first key and reports whether there is one.
@@ -294,7 +316,11 @@ func (i *Iter) Key() []byte { return i.it.Key() }
 func (i *Iter) Value() ([]byte, error) { return i.it.ValueAndErr() }
 
 // Close releases the iterator and reports any error it met.
-func (i *Iter) Close() error { return i.it.Close() }
+func (i *Iter) Close() error {
+	err := i.it.Close()
+	i.e.leave()
+	return err
+}
 
 // DataNamespaces returns the namespaces (storage names) that have records,
 // in order, skipping from one namespace to the next without reading their
@@ -323,6 +349,11 @@ func (e *Engine) DataNamespaces() ([]string, error) {
 func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil
+	}
+	// Reads under way finish first (bounded: an iterator someone forgot
+	// to close must not hold the node's stop forever).
+	for deadline := time.Now().Add(10 * time.Second); e.reading.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // waiting for reads under way
 	}
 	e.commit.close()
 	if err := e.db.Close(); err != nil {

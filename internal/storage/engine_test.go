@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/pandodb/pando/internal/testutil"
 )
 
 func openTest(t *testing.T, dir string) *Engine {
@@ -237,5 +238,36 @@ func TestCommitHooksNeverRunOnTheCaller(t *testing.T) {
 				t.Fatalf("hook saw %v, want ErrClosed", hookErr)
 			}
 		})
+	}
+}
+
+// Close waits for an open iterator (Pebble panics on a read of a closed
+// database), and reads that start once it has begun fail with ErrClosed.
+func TestCloseWaitsForReadsUnderWay(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	it, err := e.NewIter(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	testutil.Eventually(t, "Close to start", func() bool { return e.closed.Load() })
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while an iterator was open", err)
+	default:
+	}
+	if err := e.Get([]byte("k"), func([]byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get on a closing engine: %v, want ErrClosed", err)
+	}
+	if _, err := e.NewIter(nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("NewIter on a closing engine: %v, want ErrClosed", err)
+	}
+	it.First() // the open iterator still works
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
 	}
 }
