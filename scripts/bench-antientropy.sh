@@ -171,7 +171,7 @@ if [[ " $STEPS " == *" purge "* ]]; then
 	pipe DEL "$PURGE"
 	disk
 	deleted=$DISK
-	FLAGS=(--hint-max-age 1s --tombstone-grace 1s --anti-entropy-interval 1s)
+	FLAGS=(--request-timeout 1s --hint-max-age 1s --tombstone-grace 1s --anti-entropy-interval 1s)
 	t0=$(now_ms)
 	disk
 	for _ in $(seq 3000); do

@@ -19,10 +19,12 @@ type deleteWorkload struct{}
 func (deleteWorkload) accepts(Config) error { return nil }
 
 // serverFlags make tombstones purgeable a second after the delete, so
-// that purges run during the faults: a purge that forgets a replica brings
-// deleted values back.
+// that purges run during the faults: a purge that forgets a replica, or a
+// replica that takes a record held up longer than the grace, brings
+// deleted values back. The grace must outlast a request, so requests time
+// out after a second too.
 func (deleteWorkload) serverFlags() []string {
-	return []string{"--hint-max-age=1s", "--tombstone-grace=1s", "--anti-entropy-interval=1s"}
+	return []string{"--request-timeout=1s", "--hint-max-age=1s", "--tombstone-grace=1s", "--anti-entropy-interval=1s"}
 }
 
 func (deleteWorkload) setup(ctx context.Context, r *runner) error {

@@ -77,7 +77,7 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.BoolVar(&n.antiEntropy, "anti-entropy", true, "compare hash trees with the other replicas on a schedule and repair what differs")
 	fs.DurationVar(&n.aeInterval, "anti-entropy-interval", def.AntiEntropyInterval, "pause between two rounds of anti-entropy exchanges")
 	fs.Float64Var(&n.aeRecords, "anti-entropy-records", 0, "most records anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
-	fs.DurationVar(&n.tombstoneGrace, "tombstone-grace", 0, "least time a deleted or expired key's tombstone stays on disk once every replica holds it (0: --hint-max-age plus 10m; never less than --hint-max-age)")
+	fs.DurationVar(&n.tombstoneGrace, "tombstone-grace", 0, "least time a deleted or expired key's tombstone stays on disk once every replica holds it (0: --hint-max-age plus 10m; never less than --hint-max-age or --request-timeout; a replicated record older than this is refused)")
 	fs.Var(newSize(&n.aeBytes, 0), "anti-entropy-bytes", "most bytes anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")

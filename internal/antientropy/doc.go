@@ -53,10 +53,13 @@
 // history, so that a replica that missed the delete cannot bring the value
 // back. Exchanges remember, per peer, each bucket's hash when they last
 // found it equal. A bucket whose hash is still the one agreed with every
-// other replica holds records that every replica held too; its tombstones
-// older than a grace (at least the age at which hints are dropped, so that
-// no late hint carries the value back) are purged from all replicas at
-// once, each purging only the exact record agreed on. A replica that is
+// other replica holds records that every replica held too. Once it has
+// been agreed for a grace (at least a request's timeout and the age at
+// which hints are dropped), its tombstones older than the grace are purged
+// from all replicas at once, each purging only the exact record agreed on:
+// no late hint, no answer read from a replica before the tombstone reached
+// it, carries the value back, and replicas refuse replicated records older
+// than the grace (package coordinator). A replica that is
 // down, for any length of time, blocks the purge of its partitions.
 // Purging on one replica alone would not last: the next exchange would
 // bring the tombstone back from another.

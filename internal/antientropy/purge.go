@@ -11,8 +11,8 @@ import (
 // Purge removes from disk, on every replica at once, the tombstones of
 // tree id that every replica is known to hold, once their grace has
 // passed: the tombstones of each bucket whose hash is still the one an
-// exchange last found equal to every replica in peers, stamped at or
-// before cutoff (Unix µs). peers must be all the tree's other replicas,
+// exchange last found equal to every replica in peers, and has been since
+// cutoff (Unix µs) or before, stamped at or before cutoff. peers must be all the tree's other replicas,
 // reached through peer: with one missing, nothing is known and nothing is
 // purged.
 //
@@ -27,9 +27,14 @@ import (
 //
 // Why this is safe: the value a tombstone deletes can come back only from
 // a replica that lacks the tombstone, or from a hint or a message sent
-// before the delete. The first is excluded by the agreement (every replica
-// held this very record), the second by the grace, which is at least the
-// age at which hints are dropped.
+// before the delete, or from a read of a replica made before the
+// tombstone reached it and merged elsewhere after the purge (an exchange's
+// answer, a read repair). The first is excluded by the agreement (every
+// replica held this very record); the second by the grace since the
+// tombstone's stamp, which is at least the age at which hints are dropped
+// and which replicas refuse records older than; the third by the grace
+// since the agreement, which is longer than a request, and after which
+// replicas refuse a read repair too.
 func Purge(ctx context.Context, trees *Trees, local Local, peer func(string) Peer, id ID, peers []string, cutoff int64) (int, error) {
 	if len(peers) == 0 {
 		return 0, nil
@@ -42,8 +47,9 @@ func Purge(ctx context.Context, trees *Trees, local Local, peer func(string) Pee
 	var todo []int
 	t.mu.Lock()
 	for b, h := range hashes {
-		if h == 0 || !t.agreedAll(peers, b, h) && !sabotage.Is("purge-unagreed") {
-			continue
+		since, agreed := t.agreedAll(peers, b, h)
+		if h == 0 || (!agreed || since > cutoff) && !sabotage.Is("purge-unagreed") {
+			continue // not agreed with every replica, or not for the grace
 		}
 		if t.swept[b] == h && (t.sweepAt[b] == 0 || t.sweepAt[b] > cutoff) {
 			continue // nothing has changed, no grace has ended

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/replica"
@@ -25,12 +26,14 @@ func del(t *testing.T, s *replica.Store, key string, stamp int64) {
 type mesh struct {
 	t     *testing.T
 	sides map[string]*side
+	now   int64 // Unix µs by which exchanges date agreements
 }
 
 func newMesh(t *testing.T) *mesh {
 	m := &mesh{t: t, sides: map[string]*side{}}
 	for _, n := range []string{"a", "b", "c"} {
 		m.sides[n] = newSide(t, Layout{Partitions: 1})
+		m.sides[n].trees.Now = func() time.Time { return time.UnixMicro(m.now) }
 	}
 	return m
 }
@@ -127,6 +130,35 @@ func TestTombstonesArePurgedOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 			if got, want := m.holds(n, fmt.Sprint("k", i)), i%2 == 1; got != want {
 				t.Fatalf("k%d on %s: held %v, want %v", i, n, got, want)
 			}
+		}
+	}
+}
+
+// A tombstone whose own grace passed long ago is still kept until every
+// replica has been known to hold it for the grace: a replica that got it
+// only now may have answered a read, or an exchange, with the value it
+// deleted a moment ago, and that answer may still be merged somewhere.
+func TestPurgeWaitsForTheAgreementToAge(t *testing.T) {
+	m := newMesh(t)
+	for _, n := range []string{"a", "b"} {
+		put(t, m.sides[n].store, "gone", "v")
+		del(t, m.sides[n].store, "gone", 1000)
+	}
+	put(t, m.sides["c"].store, "gone", "v") // c missed the delete
+	m.now = 3000
+	if moved := m.round("a", "b", "c"); moved == 0 {
+		t.Fatal("c was not given the delete")
+	}
+	m.round("a", "b", "c")
+	if n := m.purge(2999); n != 0 {
+		t.Fatalf("purged %d tombstones that c has held for less than the grace", n)
+	}
+	if n := m.purge(3000); n != 1 {
+		t.Fatalf("purged %d tombstones once the agreement was as old as the grace, want 1", n)
+	}
+	for n := range m.sides {
+		if m.holds(n, "gone") {
+			t.Fatalf("%s still holds the purged key", n)
 		}
 	}
 }

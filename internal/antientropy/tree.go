@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/pandodb/pando/internal/storage"
@@ -75,6 +76,14 @@ func RecordHash(key, record []byte) uint64 {
 	return d.Sum64()
 }
 
+// agreement is what exchanges with one replica found about a tree's
+// buckets: each bucket's hash when last found equal, and since when
+// (Unix µs) it has been found equal at that hash.
+type agreement struct {
+	hash  [Buckets]uint64
+	since [Buckets]int64
+}
+
 // tree is one partition's buckets on this replica.
 type tree struct {
 	mu     sync.Mutex
@@ -84,7 +93,7 @@ type tree struct {
 	// exchange last found it equal to that replica's (0: never): a bucket
 	// whose hash is still the one agreed with every replica holds
 	// records that every replica held too.
-	agreed map[string]*[Buckets]uint64
+	agreed map[string]*agreement
 	// swept is each bucket's hash when the purge last looked at it, and
 	// sweepAt when it must look again even if the bucket has not changed
 	// (a tombstone's grace ends; 0: never).
@@ -104,6 +113,9 @@ func newTree() *tree {
 type Trees struct {
 	src    Source
 	layout func() Layout // fixed once the cluster has formed
+	// Now dates agreements, by the clock the purge's cutoff is read from
+	// (default time.Now). Set it before the first exchange.
+	Now func() time.Time
 
 	mu    sync.Mutex
 	trees map[ID]*tree
@@ -113,6 +125,13 @@ type Trees struct {
 // ring's partitions, 0 until the cluster has formed.
 func NewTrees(src Source, layout func() Layout) *Trees {
 	return &Trees{src: src, layout: layout, trees: map[ID]*tree{}}
+}
+
+func (ts *Trees) now() time.Time {
+	if ts.Now != nil {
+		return ts.Now()
+	}
+	return time.Now()
 }
 
 // Touch marks the bucket of a data key dirty: a write of it committed.
@@ -152,28 +171,33 @@ func (ts *Trees) agree(id ID, node string, hashes *[Buckets]uint64, buckets func
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.agreed == nil {
-		t.agreed = map[string]*[Buckets]uint64{}
+		t.agreed = map[string]*agreement{}
 	}
 	a := t.agreed[node]
 	if a == nil {
-		a = &[Buckets]uint64{}
+		a = &agreement{}
 		t.agreed[node] = a
 	}
+	now := ts.now().UnixMicro()
 	for b := range buckets {
-		a[b] = hashes[b]
+		if a.hash[b] != hashes[b] {
+			a.hash[b], a.since[b] = hashes[b], now
+		}
 	}
 }
 
 // agreedAll reports whether bucket b of tree id was last found equal to
-// every one of nodes at hash h.
-func (t *tree) agreedAll(nodes []string, b int, h uint64) bool {
+// every one of nodes at hash h, and since when (Unix µs) it has been with
+// all of them.
+func (t *tree) agreedAll(nodes []string, b int, h uint64) (since int64, ok bool) {
 	for _, n := range nodes {
 		a := t.agreed[n]
-		if a == nil || a[b] != h {
-			return false
+		if a == nil || a.hash[b] != h {
+			return 0, false
 		}
+		since = max(since, a.since[b])
 	}
-	return len(nodes) > 0
+	return since, len(nodes) > 0
 }
 
 // Rescan marks every bucket of a tree for recomputing from storage, and

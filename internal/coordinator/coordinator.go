@@ -57,6 +57,11 @@ type Config struct {
 	Trees *antientropy.Trees
 	// Timeout bounds a request's wait for replicas (default 5s).
 	Timeout time.Duration
+	// StaleAfter is the tombstone grace: a record that set out for this
+	// replica longer ago (a message held up by a partition or a paused
+	// process, a hint of that age) is refused, since a tombstone written
+	// after it may already be purged everywhere. 0 refuses none.
+	StaleAfter time.Duration
 	// DefaultR and DefaultW apply when a request names no level (default
 	// quorum).
 	DefaultR, DefaultW quorum.Level
@@ -96,6 +101,7 @@ type Coordinator struct {
 	// whose call failed, by peer.
 	batchRecords prometheus.Histogram
 	repFailures  *prometheus.CounterVec
+	staleRefused prometheus.Counter
 	// Read repair: records sent to stale replicas, and background reads of
 	// unasked replicas skipped because maxBackgroundRepairs were running.
 	readRepairs    prometheus.Counter
@@ -163,6 +169,10 @@ func New(cfg Config) (*Coordinator, error) {
 			Name: "pando_replication_failed_records_total",
 			Help: "Records a peer did not confirm (unreachable, timed out or refused), by peer.",
 		}, []string{"peer"}),
+		staleRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_replication_stale_refused_total",
+			Help: "Records refused because they set out for this replica longer ago than the tombstone grace (held up by a partition or a pause); anti-entropy brings any that still live.",
+		}),
 		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pando_read_repairs_total",
 			Help: "Records sent to replicas that a read found missing or behind.",
@@ -185,7 +195,7 @@ func New(cfg Config) (*Coordinator, error) {
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.readRepairs, c.repairsSkipped, c.rewrites, c.writes, c.forwarded} {
+		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.staleRefused, c.readRepairs, c.repairsSkipped, c.rewrites, c.writes, c.forwarded} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("coordinator: register metrics: %w", err)
 			}

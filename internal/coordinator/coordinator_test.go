@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
@@ -61,6 +62,13 @@ var ids = []string{"n1", "n2", "n3"}
 // newCluster starts the three coordinators; configure adjusts each's Config.
 func newCluster(t *testing.T, configure func(*Config)) *cluster {
 	t.Helper()
+	return newClusterAt(t, nil, configure)
+}
+
+// newClusterAt is newCluster with clk for every node's store (nil: the
+// real clock).
+func newClusterAt(t *testing.T, clk clock.Clock, configure func(*Config)) *cluster {
+	t.Helper()
 	net := transport.NewMemNetwork()
 	cl := &cluster{t: t, faults: transport.NewFaults(7), live: &liveness{down: map[string]bool{}}, nodes: map[string]*testNode{}}
 	meta := metadata.Fixed{S: metadata.FixedCluster(ids, 8)}
@@ -70,7 +78,7 @@ func newCluster(t *testing.T, configure func(*Config)) *cluster {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { eng.Close() })
-		store, err := replica.New(replica.Config{Engine: eng})
+		store, err := replica.New(replica.Config{Engine: eng, Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,5 +309,56 @@ func TestBatcherBoundsItsQueue(t *testing.T) {
 	})
 	if fmt.Sprint(batches) != "[[0] [1 2 3] [4 5]]" {
 		t.Fatalf("batches %v, want [[0] [1 2 3] [4 5]]: in order, at most maxItems each", batches)
+	}
+}
+
+// TestRecordHeldUpLongerThanTheGraceIsRefused: a record that set out for
+// a replica before a delete, and arrives after the tombstone's grace (a
+// partition held it in a socket, or its sender was paused), may find the
+// tombstone purged, as n3 here, which never saw the key. It is refused
+// and counted; the same record sent just now is taken, which is what
+// brought deleted values back before.
+func TestRecordHeldUpLongerThanTheGraceIsRefused(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	const grace = time.Minute
+	cl := newClusterAt(t, clk, func(c *Config) { c.StaleAfter, c.Hints = grace, nil })
+	cl.faults.Partition([]string{"n1", "n2"}, []string{"n3"})
+	key := []byte("k")
+	if _, err := cl.nodes["n1"].c.Put(bg, "default", key, []byte("v1"), at(quorum.Quorum)); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := cl.nodes["n1"].store.Read("default", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := clk.Now().UnixMicro()
+	if _, deleted, err := cl.nodes["n1"].c.Delete(bg, "default", key, api.WriteOptions{W: quorum.Quorum}); err != nil || !deleted {
+		t.Fatalf("DEL: deleted %v, %v", deleted, err)
+	}
+	clk.Advance(grace + time.Second)
+	n3 := cl.nodes["n3"].c.Handler()
+	held := &nodepb.ReplicateRequest{Namespace: "default", Key: key, Record: replica.AppendRecord(nil, &rec), SentMicros: sent}
+	resp, err := n3.ReplicateBatch(bg, &nodepb.ReplicateBatchRequest{Items: []*nodepb.ReplicateRequest{held}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Errors) != 1 || !strings.Contains(resp.Errors[0], "longer than the tombstone grace") {
+		t.Fatalf("held-up record answered %q, want a refusal as stale", resp.Errors)
+	}
+	if _, err := n3.Replicate(bg, held); err == nil || !errors.Is(err, errStale) {
+		t.Fatalf("held-up record through Replicate: %v, want errStale", err)
+	}
+	if v := cl.values("n3", "k"); len(v) != 0 {
+		t.Fatalf("n3 took the deleted value: %v", v)
+	}
+	if got := promtest.ToFloat64(cl.nodes["n3"].c.staleRefused); got != 2 {
+		t.Fatalf("stale refusals counted %v, want 2", got)
+	}
+	held.SentMicros = clk.Now().UnixMicro()
+	if resp, err := n3.ReplicateBatch(bg, &nodepb.ReplicateBatchRequest{Items: []*nodepb.ReplicateRequest{held}}); err != nil || resp.Errors[0] != "" {
+		t.Fatalf("a fresh record: %v %q", err, resp.GetErrors())
+	}
+	if v := cl.values("n3", "k"); len(v) != 1 || v[0] != "v1" {
+		t.Fatalf("n3 after a fresh record: %v, want v1", v)
 	}
 }

@@ -91,6 +91,7 @@ func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.Re
 	// the caller's key, which a front end reuses for its next command.
 	key = bytes.Clone(key)
 	ctx, cancel := c.deadline(ctx)
+	start := c.store.NowMicro()
 	g := gather(targets, r, func(node string) readResult { return c.readOne(ctx, node, ns, key) })
 	if g.ok < r {
 		cancel()
@@ -107,7 +108,7 @@ func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.Re
 			return
 		}
 		got = append(got, c.readUnasked(ctx, ns, key, targets[g.asked:])...)
-		c.readRepair(ns, key, got)
+		c.readRepair(ns, key, got, start)
 	}()
 	return merged, found, nil
 }
@@ -236,10 +237,16 @@ func merge(results []readResult) (replica.Record, bool) {
 }
 
 // readRepair sends the merge of every answer to the replicas whose copy
-// differs from it.
-func (c *Coordinator) readRepair(ns string, key []byte, results []readResult) {
+// differs from it. The answers are what the replicas held after start (Unix
+// µs); a repair is a record that set out then, refused as stale when that
+// is longer ago than the tombstone grace.
+func (c *Coordinator) readRepair(ns string, key []byte, results []readResult, start int64) {
 	merged, found := merge(results)
 	if !found {
+		return
+	}
+	probe := &nodepb.ReplicateRequest{SentMicros: start}
+	if c.stale(probe) != nil {
 		return
 	}
 	enc := replica.AppendRecord(nil, &merged)
@@ -253,7 +260,7 @@ func (c *Coordinator) readRepair(ns string, key []byte, results []readResult) {
 		if res.node == c.self {
 			_, err = c.store.Merge(ns, key, merged.Set)
 		} else {
-			_, err = c.cfg.Transport.Peer(res.node).Replicate(ctx, &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: enc})
+			_, err = c.cfg.Transport.Peer(res.node).Replicate(ctx, &nodepb.ReplicateRequest{Namespace: ns, Key: key, Record: enc, SentMicros: start})
 		}
 		cancel()
 		if err != nil {

@@ -95,7 +95,7 @@ func (c *Coordinator) hint(peer string, items []repItem) {
 	hs := make([]handoff.Hint, 0, len(items))
 	for _, it := range items {
 		if it.req.HintFor == "" {
-			hs = append(hs, handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record})
+			hs = append(hs, handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record, Made: it.req.SentMicros / 1000})
 		}
 	}
 	if err := c.cfg.Hints.Add(peer, hs...); err != nil && !errors.Is(err, handoff.ErrFull) {
@@ -154,7 +154,7 @@ func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff
 	req := &nodepb.ReplicateBatchRequest{Items: make([]*nodepb.ReplicateRequest, 0, len(hints))}
 	for _, h := range hints {
 		if !st.Garbage(h.Namespace) {
-			req.Items = append(req.Items, &nodepb.ReplicateRequest{Namespace: h.Namespace, Key: h.Key, Record: h.Record})
+			req.Items = append(req.Items, &nodepb.ReplicateRequest{Namespace: h.Namespace, Key: h.Key, Record: h.Record, SentMicros: h.Made * 1000})
 		}
 	}
 	if len(req.Items) == 0 {
@@ -178,12 +178,17 @@ func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff
 // this replica, one commit per namespace.
 func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
 	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, len(req.Items)), Uncovered: make([]bool, len(req.Items))}
+	for i, it := range req.Items {
+		if err := h.c.stale(it); err != nil {
+			resp.Errors[i] = err.Error()
+		}
+	}
 	h.keepHints(req, resp)
 	byNS := map[string][]int{}
 	var order []string
 	for i, it := range req.Items {
-		if it.HintFor != "" {
-			continue // kept as a hint above
+		if it.HintFor != "" || resp.Errors[i] != "" {
+			continue // kept as a hint above, or stale
 		}
 		if _, ok := byNS[it.Namespace]; !ok {
 			order = append(order, it.Namespace)
@@ -234,7 +239,7 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 func (h Handler) keepHints(req *nodepb.ReplicateBatchRequest, resp *nodepb.ReplicateBatchResponse) {
 	byTarget := map[string][]int{}
 	for i, it := range req.Items {
-		if it.HintFor != "" {
+		if it.HintFor != "" && resp.Errors[i] == "" {
 			byTarget[it.HintFor] = append(byTarget[it.HintFor], i)
 		}
 	}
@@ -244,7 +249,7 @@ func (h Handler) keepHints(req *nodepb.ReplicateBatchRequest, resp *nodepb.Repli
 			hs := make([]handoff.Hint, len(idx))
 			for j, i := range idx {
 				it := req.Items[i]
-				hs[j] = handoff.Hint{Namespace: it.Namespace, Key: it.Key, Record: it.Record}
+				hs[j] = handoff.Hint{Namespace: it.Namespace, Key: it.Key, Record: it.Record, Made: it.SentMicros / 1000}
 			}
 			err = h.c.cfg.Hints.Add(target, hs...)
 		}
@@ -254,4 +259,28 @@ func (h Handler) keepHints(req *nodepb.ReplicateBatchRequest, resp *nodepb.Repli
 			}
 		}
 	}
+}
+
+// errStale refuses a record that set out longer ago than the tombstone
+// grace.
+var errStale = errors.New("coordinator: stale record")
+
+// stale refuses a record that set out for this replica longer ago than the
+// tombstone grace, by this node's clock: the delete of its key may have
+// been purged on every replica since, and merging it would bring the
+// deleted value back (Cassandra drops mutations older than their timeout
+// on arrival for a like reason). A record that still lives somewhere
+// comes back through anti-entropy, which takes it from a replica that
+// holds it now. Clocks are trusted to agree within the grace, as the purge
+// already trusts them.
+func (c *Coordinator) stale(it *nodepb.ReplicateRequest) error {
+	if c.cfg.StaleAfter <= 0 || it.SentMicros == 0 {
+		return nil
+	}
+	age := time.Duration(c.store.NowMicro()-it.SentMicros) * time.Microsecond
+	if age <= c.cfg.StaleAfter {
+		return nil
+	}
+	c.staleRefused.Inc()
+	return fmt.Errorf("%w: it set out %v ago, longer than the tombstone grace %v", errStale, age.Round(time.Millisecond), c.cfg.StaleAfter)
 }

@@ -368,7 +368,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, r
 	}
 	fallbacks := c.upFallbacks(pl)
 	results := make(chan repAck, len(others)+len(fallbacks)+1)
-	req := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec)}
+	req := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec), SentMicros: c.store.NowMicro()}
 	for _, r := range others {
 		c.sendRecord(r, req, results)
 	}
@@ -399,6 +399,9 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, r
 // Replicate serves another node's replication of a record: merge and fsync.
 func (h Handler) Replicate(ctx context.Context, req *nodepb.ReplicateRequest) (*nodepb.ReplicateResponse, error) {
 	c := h.c
+	if err := c.stale(req); err != nil {
+		return nil, err
+	}
 	var rec replica.Record
 	if err := replica.DecodeRecord(req.Record, &rec); err != nil {
 		return nil, err

@@ -126,6 +126,7 @@ func (s *Store) next(target string) (hints []Hint, keys, expired []stored, err e
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		h.Made = created
 		hints = append(hints, h)
 		keys = append(keys, st)
 		bytes += len(v)

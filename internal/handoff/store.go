@@ -22,6 +22,10 @@ type Hint struct {
 	Key       []byte
 	// Record is the key's record as package replica encodes it.
 	Record []byte
+	// Made is when the write first missed its replica (Unix ms), by which
+	// the hint ages; 0 means when it is added. A hint the store returns
+	// for replay carries it.
+	Made int64
 }
 
 // DefaultMaxAge is how long a hint waits for its replica unless configured.
@@ -183,7 +187,9 @@ func (s *Store) note(target string, count int, bytes int64) {
 }
 
 // Add stores hints for target, durably. It refuses them all with ErrFull if
-// they do not fit in MaxBytes.
+// they do not fit in MaxBytes. Each ages from its Made time, not from when
+// it is added: a record that waited on a partitioned link before it became
+// a hint has waited part of MaxAge already.
 func (s *Store) Add(target string, hints ...Hint) error {
 	if len(hints) == 0 {
 		return nil
@@ -195,7 +201,11 @@ func (s *Store) Add(target string, hints ...Hint) error {
 	first := s.seq + 1
 	s.seq += uint64(len(hints))
 	for i, h := range hints {
-		k := storage.HintKey(target, now, first+uint64(i))
+		made := now
+		if h.Made > 0 && h.Made < now {
+			made = h.Made
+		}
+		k := storage.HintKey(target, made, first+uint64(i))
 		v := encodeHint(h)
 		b.Set(k, v)
 		size += int64(len(k) + len(v))

@@ -163,6 +163,51 @@ func TestHintsOlderThanMaxAgeAreDroppedAndCounted(t *testing.T) {
 	}
 }
 
+// TestHintsAgeFromWhenTheyMissedTheirReplica: a record that waited on a
+// cut-off link before it became a hint has aged already. Added an hour
+// and a half after it was made, with an hour's MaxAge, it is never
+// replayed; the replay reports when each hint it delivers was made.
+func TestHintsAgeFromWhenTheyMissedTheirReplica(t *testing.T) {
+	clk := clock.NewManual(t0)
+	s, eng := openStore(t, t.TempDir(), clk, 0)
+	defer eng.Close()
+	old, fresh := hint(1), hint(2)
+	old.Made = t0.Add(-90 * time.Minute).UnixMilli()
+	fresh.Made = t0.Add(-time.Minute).UnixMilli()
+	ahead := hint(3)
+	ahead.Made = t0.Add(time.Hour).UnixMilli() // a sender's clock ahead: aged from now
+	if err := s.Add("n2", old, fresh, ahead); err != nil {
+		t.Fatal(err)
+	}
+	var made []int64
+	r := &recordMade{replica: replica{up: true, got: map[string][]string{}}, made: &made}
+	if n := s.ReplayOnce(context.Background(), r); n != 2 {
+		t.Fatalf("replayed %d hints, want the two younger than MaxAge", n)
+	}
+	if got := r.got["n2"]; len(got) != 2 || got[0] != "ns/k0002=r2" || got[1] != "ns/k0003=r3" {
+		t.Fatalf("delivered %v", got)
+	}
+	if want := []int64{fresh.Made, t0.UnixMilli()}; len(made) != 2 || made[0] != want[0] || made[1] != want[1] {
+		t.Fatalf("replayed hints made at %v, want %v", made, want)
+	}
+	if st := s.Stats(); st.Expired != 1 {
+		t.Fatalf("stats %+v, want the old hint expired", st)
+	}
+}
+
+// recordMade is a replica that also notes when each hint was made.
+type recordMade struct {
+	replica
+	made *[]int64
+}
+
+func (r *recordMade) Replay(ctx context.Context, target string, hints []Hint) error {
+	for _, h := range hints {
+		*r.made = append(*r.made, h.Made)
+	}
+	return r.replica.Replay(ctx, target, hints)
+}
+
 func FuzzDecodeHint(f *testing.F) {
 	f.Add(encodeHint(hint(7)))
 	f.Add([]byte{})

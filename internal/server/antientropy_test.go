@@ -115,8 +115,9 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 		want[k] = ""
 		deleted++
 	}
+	ahead := grace + 24*time.Hour
 	for _, id := range s.ids {
-		s.nodes[id].clock.Set(grace + 24*time.Hour)
+		s.nodes[id].clock.Set(ahead)
 	}
 	for range 2 {
 		for _, id := range []string{"n1", "n2"} {
@@ -150,6 +151,11 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 		if left == 0 {
 			break
 		}
+		// Agreements must be as old as the grace before a purge trusts them.
+		ahead += grace
+		for _, id := range s.ids {
+			s.nodes[id].clock.Set(ahead)
+		}
 	}
 	for _, id := range s.ids {
 		tombs, all := s.tombstones(id)
@@ -171,7 +177,7 @@ func TestTombstonesLeaveDiskOnlyOnceEveryReplicaHoldsThem(t *testing.T) {
 
 // TestVersionVectorsStayBoundedAcrossRestarts: n1 restarts 100 times and
 // writes one key after each start, under a new epoch actor each time
-// (ADR 0004). Once every replica holds the key and its grace has passed,
+// (ADR 0004). Once every replica has held the key for its grace,
 // anti-entropy leaves its version vector one entry per node, on every
 // replica, and the value is still the last one written.
 func TestVersionVectorsStayBoundedAcrossRestarts(t *testing.T) {
@@ -199,10 +205,12 @@ func TestVersionVectorsStayBoundedAcrossRestarts(t *testing.T) {
 	if n := entries("n2"); n < restarts {
 		t.Fatalf("n2's record has %d entries after %d restarts of its writer; the test did not grow it", n, restarts)
 	}
-	for _, id := range s.ids {
-		s.nodes[id].clock.Set(grace + time.Minute)
-	}
-	for range 2 {
+	// A round finds every replica equal; once that agreement is as old as
+	// the grace, the next settles.
+	for _, ahead := range []time.Duration{grace + time.Minute, 2*grace + time.Minute} {
+		for _, id := range s.ids {
+			s.nodes[id].clock.Set(ahead)
+		}
 		for _, id := range s.ids {
 			s.nodes[id].node.AntiEntropy().Round(bg)
 		}

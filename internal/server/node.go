@@ -182,9 +182,18 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		}
 		return antientropy.Layout{}
 	})
+	trees.Now = cfg.Clock.Now
+	// Tombstones are purged only by anti-entropy; with it off, no record
+	// is too old to take.
+	var grace time.Duration
+	if !cfg.DisableAntiEntropy {
+		if grace, err = tombstoneGrace(cfg); err != nil {
+			return nil, err
+		}
+	}
 	coord, err := coordinator.New(coordinator.Config{
 		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport, Hints: hints, Trees: trees,
-		Timeout: cfg.RequestTimeout, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
+		Timeout: cfg.RequestTimeout, StaleAfter: grace, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err
@@ -195,17 +204,6 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy}
 	if !cfg.DisableAntiEntropy {
-		hintAge := cfg.HintMaxAge
-		if hintAge == 0 {
-			hintAge = handoff.DefaultMaxAge
-		}
-		grace := cfg.TombstoneGrace
-		switch {
-		case grace == 0:
-			grace = hintAge + 10*time.Minute
-		case grace < hintAge:
-			return nil, fmt.Errorf("tombstone grace %v is shorter than the hint max age %v: a hint delivered late could bring a deleted value back", grace, hintAge)
-		}
 		n.ae, err = antientropy.NewRunner(antientropy.Config{
 			PurgeGrace: grace, Now: cfg.Clock.Now,
 			Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Plan: coord.AntiEntropyPlan,
@@ -337,4 +335,25 @@ func (n *Node) Run(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// tombstoneGrace is the configured grace, or by default the hint max age
+// plus 10 minutes. It must outlast a hint (one replayed later could bring
+// a deleted value back) and a request (a read repair or an exchange that
+// read a replica before the delete reached it).
+func tombstoneGrace(cfg NodeConfig) (time.Duration, error) {
+	hintAge := cfg.HintMaxAge
+	if hintAge == 0 {
+		hintAge = handoff.DefaultMaxAge
+	}
+	grace := cfg.TombstoneGrace
+	switch {
+	case grace == 0:
+		return hintAge + 10*time.Minute, nil
+	case grace < hintAge:
+		return 0, fmt.Errorf("tombstone grace %v is shorter than the hint max age %v: a hint delivered late could bring a deleted value back", grace, hintAge)
+	case grace < cfg.RequestTimeout:
+		return 0, fmt.Errorf("tombstone grace %v is shorter than the request timeout %v: a read that found a replica before the delete reached it could bring the deleted value back", grace, cfg.RequestTimeout)
+	}
+	return grace, nil
 }

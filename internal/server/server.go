@@ -164,6 +164,9 @@ func (c *Config) Validate() error {
 	if c.TombstoneGrace != 0 && c.TombstoneGrace < max(c.HintMaxAge, 0) {
 		errs = append(errs, fmt.Errorf("tombstone grace %v must be at least the hint max age %v: a hint delivered late could bring a deleted value back", c.TombstoneGrace, c.HintMaxAge))
 	}
+	if c.TombstoneGrace != 0 && c.TombstoneGrace < c.RequestTimeout {
+		errs = append(errs, fmt.Errorf("tombstone grace %v must be at least the request timeout %v: a read that found a replica before the delete reached it could bring the deleted value back", c.TombstoneGrace, c.RequestTimeout))
+	}
 	return errors.Join(errs...)
 }
 

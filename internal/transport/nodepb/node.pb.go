@@ -422,7 +422,14 @@ type ReplicateRequest struct {
 	// When set, the receiver is a fallback for this node (a sloppy quorum):
 	// it keeps the record as a durable hint for that node instead of merging
 	// it into its own copy.
-	HintFor       string `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
+	HintFor string `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
+	// When the record set out for this replica, by the sender's clock (Unix
+	// µs): when the coordinator replicated it, or, for a hint, when the write
+	// first missed the replica; 0 when unknown. A replica refuses a record
+	// that set out longer ago than its tombstone grace: a tombstone written
+	// after it may already be purged, and the record would bring the deleted
+	// value back.
+	SentMicros    int64 `protobuf:"varint,5,opt,name=sent_micros,json=sentMicros,proto3" json:"sent_micros,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -483,6 +490,13 @@ func (x *ReplicateRequest) GetHintFor() string {
 		return x.HintFor
 	}
 	return ""
+}
+
+func (x *ReplicateRequest) GetSentMicros() int64 {
+	if x != nil {
+		return x.SentMicros
+	}
+	return 0
 }
 
 type ReplicateResponse struct {
@@ -1615,12 +1629,14 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\told_found\x18\x02 \x01(\bR\boldFound\x12\x1b\n" +
 	"\told_value\x18\x03 \x01(\fR\boldValue\x12\"\n" +
 	"\rold_expire_at\x18\x04 \x01(\x03R\voldExpireAt\x12\x18\n" +
-	"\acontext\x18\x05 \x01(\fR\acontext\"u\n" +
+	"\acontext\x18\x05 \x01(\fR\acontext\"\x96\x01\n" +
 	"\x10ReplicateRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
 	"\x06record\x18\x03 \x01(\fR\x06record\x12\x19\n" +
-	"\bhint_for\x18\x04 \x01(\tR\ahintFor\"\x13\n" +
+	"\bhint_for\x18\x04 \x01(\tR\ahintFor\x12\x1f\n" +
+	"\vsent_micros\x18\x05 \x01(\x03R\n" +
+	"sentMicros\"\x13\n" +
 	"\x11ReplicateResponse\"N\n" +
 	"\x15ReplicateBatchRequest\x125\n" +
 	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"N\n" +
