@@ -235,6 +235,11 @@ type conn struct {
 const (
 	readBufferSize = maxInlineSize
 	flushThreshold = 64 << 10
+	// maxReplyDelay bounds how long a reply waits in the buffer for the
+	// replies of the pipelined commands after it: a client that streams
+	// slow commands (redis-cli --pipe, DEL at QUORUM) hears back as it
+	// goes, as from Redis, which answers what each read brought in.
+	maxReplyDelay = 5 * time.Millisecond
 )
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -263,6 +268,7 @@ func (c *conn) stop() {
 func (c *conn) serve() {
 	defer c.nc.Close()
 	var last time.Time // when the previous command finished
+	var held time.Time // when the oldest reply not yet flushed began
 	for {
 		pipelined := c.br.Buffered() > 0
 		err := c.rd.ReadCommand(&c.cmd)
@@ -297,10 +303,14 @@ func (c *conn) serve() {
 			_ = c.w.Flush()
 			return
 		}
-		if c.br.Buffered() == 0 || len(c.w.Buffer()) > flushThreshold {
+		if held.IsZero() && len(c.w.Buffer()) > 0 {
+			held = start
+		}
+		if c.br.Buffered() == 0 || len(c.w.Buffer()) > flushThreshold || !held.IsZero() && last.Sub(held) > maxReplyDelay {
 			if err := c.w.Flush(); err != nil {
 				return
 			}
+			held = time.Time{}
 		}
 		if c.stopped.Load() && c.br.Buffered() == 0 {
 			return

@@ -568,6 +568,51 @@ func TestPipelinedSetsKeepOrder(t *testing.T) {
 	}
 }
 
+// TestRepliesFlowWhileAPipelineRuns: a client that streams commands
+// faster than they run (redis-cli --pipe) hears back as it goes, not only
+// once its input pauses or 64 KiB of replies pile up. Each DEL of a key
+// that exists commits durably, so the stream takes seconds; the first
+// reply must arrive while most of it is still to run.
+func TestRepliesFlowWhileAPipelineRuns(t *testing.T) {
+	ts := start(t, api.Limits{MaxKeyBytes: 64, MaxValueBytes: 64})
+	const n = 3000
+	pipe := ts.client(t).Pipeline()
+	for i := range n {
+		pipe.Set(ctx, fmt.Sprint("k", i), "v", 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info := ts.client(t)
+	executed := func() int {
+		s := must[string](t)(info.Info(ctx, "stats").Result())
+		for _, l := range strings.Split(s, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
+				var x int
+				fmt.Sscan(v, &x)
+				return x
+			}
+		}
+		t.Fatal("no total_commands_processed in INFO")
+		return 0
+	}
+	before := executed()
+	nc, r := ts.raw(t)
+	var cmds strings.Builder
+	for i := range n {
+		fmt.Fprintf(&cmds, "DEL k%d\r\n", i)
+	}
+	go func() { _, _ = io.WriteString(nc, cmds.String()) }()
+	if got := readLine(t, r); got != ":1" {
+		t.Fatalf("first reply %q, want :1", got)
+	}
+	if ran := executed() - before; ran >= n {
+		t.Fatalf("the first reply came only after %d commands ran, all %d DELs among them", ran, n)
+	} else {
+		t.Logf("first reply after %d of %d pipelined DELs", ran, n)
+	}
+}
+
 func TestShutdownClosesIdleConnections(t *testing.T) {
 	ts := start(t, api.DefaultLimits())
 	nc, r := ts.raw(t)
