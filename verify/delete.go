@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 )
 
 // deleteWorkload checks that a DEL deletes: workers write keys at
@@ -13,19 +14,31 @@ import (
 // acknowledged the key must never return, during the run or after healing
 // (read at ALL through every node), except as a write whose outcome was
 // unknown, which may take effect any time after it began. Tombstones are
-// purged a second after their delete once every replica holds them.
+// purged a second and a half after their delete once every replica holds
+// them, with clocks moved by at most 250ms.
 type deleteWorkload struct{}
 
 func (deleteWorkload) accepts(Config) error { return nil }
 
-// serverFlags make tombstones purgeable a second after the delete, so
-// that purges run during the faults: a purge that forgets a replica, or a
+// serverFlags make tombstones purgeable a second and a half after the
+// delete (the grace, plus twice the clock offset the nodes trust), so that
+// purges run during the faults: a purge that forgets a replica, or a
 // replica that takes a record held up longer than the grace, brings
 // deleted values back. The grace must outlast a request, so requests time
 // out after a second too.
 func (deleteWorkload) serverFlags() []string {
-	return []string{"--request-timeout=1s", "--hint-max-age=1s", "--tombstone-grace=1s", "--anti-entropy-interval=1s"}
+	return []string{"--request-timeout=1s", "--hint-max-age=1s", "--tombstone-grace=1s",
+		"--max-clock-offset=" + deleteClockBound.String(), "--anti-entropy-interval=1s"}
 }
+
+// deleteClockBound is how far the clock nemesis moves a node's clock in
+// this workload. A purge trusts clocks to agree within --max-clock-offset
+// (ADR 0006), as Cassandra's gc_grace_seconds trusts them; clocks hours
+// apart against a one-second grace would test a promise Pando does not
+// make. Outside the workload, the default grace is hours.
+const deleteClockBound = 250 * time.Millisecond
+
+func (deleteWorkload) clockBound() time.Duration { return deleteClockBound }
 
 func (deleteWorkload) setup(ctx context.Context, r *runner) error {
 	return r.createNamespace(ctx, min(3, r.cfg.Nodes))

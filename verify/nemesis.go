@@ -29,7 +29,10 @@ var nemeses = []string{"partition", "kill", "pause", "clock"}
 // schedule draws the run's faults from the seed: after a quiet first tenth,
 // one fault at a time, each held for 2 to 8 seconds (at most a fifth of the
 // run) with 1 to 4 quiet seconds between, ending before the last tenth.
-func schedule(seed uint64, kinds []string, total time.Duration, n int) []fault {
+// A clock fault moves one node's clock by up to two hours, or by up to
+// maxClock when it is set: a workload whose promise rests on clocks
+// agreeing within a bound tests that promise within it.
+func schedule(seed uint64, kinds []string, total time.Duration, n int, maxClock time.Duration) []fault {
 	if len(kinds) == 0 {
 		return nil
 	}
@@ -54,6 +57,9 @@ func schedule(seed uint64, kinds []string, total time.Duration, n int) []fault {
 			node := rng.IntN(n)
 			f.nodes = []int{node}
 			f.clock = time.Duration(1+rng.Int64N(7200)) * time.Second
+			if maxClock > 0 {
+				f.clock = f.clock * maxClock / (7200 * time.Second)
+			}
 			if rng.IntN(2) == 0 {
 				f.clock = -f.clock
 			}

@@ -184,7 +184,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, fmt.Errorf("workload setup: %w", err)
 	}
 
-	faults := schedule(cfg.Seed, cfg.Nemeses, cfg.Time, cfg.Nodes)
+	var maxClock time.Duration
+	if b, ok := wl.(interface{ clockBound() time.Duration }); ok {
+		maxClock = b.clockBound()
+	}
+	faults := schedule(cfg.Seed, cfg.Nemeses, cfg.Time, cfg.Nodes, maxClock)
 	r.logf("cluster ready; running for %s with %d faults scheduled", cfg.Time, len(faults))
 	runCtx, stop := context.WithTimeout(ctx, cfg.Time)
 	defer stop()

@@ -38,12 +38,12 @@ func TestMain(m *testing.M) {
 }
 
 func TestScheduleIsDeterministic(t *testing.T) {
-	a := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5)
-	b := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5)
+	a := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5, 0)
+	b := schedule(42, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5, 0)
 	if len(a) < 4 || fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatalf("same seed, different schedules:\n%v\n%v", a, b)
 	}
-	if c := schedule(43, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5); fmt.Sprint(a) == fmt.Sprint(c) {
+	if c := schedule(43, []string{"partition", "kill", "pause", "clock"}, time.Minute, 5, 0); fmt.Sprint(a) == fmt.Sprint(c) {
 		t.Fatal("different seeds gave the same schedule")
 	}
 	for i, f := range a {
@@ -57,7 +57,7 @@ func TestPartitionShapes(t *testing.T) {
 	for _, n := range []int{3, 5} {
 		seen := map[string]bool{}
 		for seed := range uint64(200) {
-			s := schedule(seed, []string{"partition"}, time.Minute, n)
+			s := schedule(seed, []string{"partition"}, time.Minute, n, 0)
 			for _, f := range s {
 				shape := strings.Fields(f.Detail)[0]
 				seen[shape] = true

@@ -43,6 +43,7 @@ type nodeFlags struct {
 	aeRecords       float64
 	aeBytes         int64
 	tombstoneGrace  time.Duration
+	maxClockOffset  time.Duration
 	walSync         time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -78,6 +79,7 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.DurationVar(&n.aeInterval, "anti-entropy-interval", def.AntiEntropyInterval, "pause between two rounds of anti-entropy exchanges")
 	fs.Float64Var(&n.aeRecords, "anti-entropy-records", 0, "most records anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
 	fs.DurationVar(&n.tombstoneGrace, "tombstone-grace", 0, "least time a deleted or expired key's tombstone stays on disk once every replica holds it (0: --hint-max-age plus 10m; never less than --hint-max-age or --request-timeout; a replicated record older than this is refused)")
+	fs.DurationVar(&n.maxClockOffset, "max-clock-offset", def.MaxClockOffset, "how far apart the nodes' clocks are trusted to be; tombstones wait twice this past --tombstone-grace")
 	fs.Var(newSize(&n.aeBytes, 0), "anti-entropy-bytes", "most bytes anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
@@ -138,6 +140,7 @@ func (n *nodeFlags) config() (server.Config, error) {
 		AntiEntropyRecords:  n.aeRecords,
 		AntiEntropyBytes:    float64(n.aeBytes),
 		TombstoneGrace:      n.tombstoneGrace,
+		MaxClockOffset:      n.maxClockOffset,
 		WALMinSyncInterval:  n.walSync,
 		ShutdownTimeout:     n.shutdownTimeout,
 		Pprof:               n.pprof,

@@ -83,6 +83,10 @@ type NodeConfig struct {
 	// the hint max age plus 10 minutes; never less than the hint max age,
 	// or a late hint could bring a deleted value back).
 	TombstoneGrace time.Duration
+	// MaxClockOffset is how far apart the nodes' clocks are trusted to be:
+	// a purge waits twice this past the grace, since a replica refuses
+	// records by the age their sender's clock gives them.
+	MaxClockOffset time.Duration
 	Clock          clock.Clock
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
@@ -205,7 +209,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy}
 	if !cfg.DisableAntiEntropy {
 		n.ae, err = antientropy.NewRunner(antientropy.Config{
-			PurgeGrace: grace, Now: cfg.Clock.Now,
+			PurgeGrace: grace + 2*cfg.MaxClockOffset, Now: cfg.Clock.Now,
 			Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Plan: coord.AntiEntropyPlan,
 			Interval: cfg.AntiEntropyInterval, Budget: antientropy.NewBudget(cfg.AntiEntropyRecords, cfg.AntiEntropyBytes),
 			Logger: log, Registerer: cfg.Registerer,

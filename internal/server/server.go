@@ -88,6 +88,9 @@ type Config struct {
 	// at least, once every replica is known to hold it (0: HintMaxAge plus
 	// 10 minutes; never less than HintMaxAge).
 	TombstoneGrace time.Duration
+	// MaxClockOffset is how far apart the nodes' clocks are trusted to be
+	// (default 500ms): tombstones wait twice this past their grace.
+	MaxClockOffset time.Duration
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
@@ -120,6 +123,7 @@ func DefaultConfig() Config {
 		HintMaxBytes:        512 << 20,
 		HintMaxAge:          3 * time.Hour,
 		AntiEntropyInterval: 10 * time.Second,
+		MaxClockOffset:      500 * time.Millisecond,
 		ShutdownTimeout:     10 * time.Second,
 		Version:             "dev",
 	}
@@ -163,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TombstoneGrace != 0 && c.TombstoneGrace < max(c.HintMaxAge, 0) {
 		errs = append(errs, fmt.Errorf("tombstone grace %v must be at least the hint max age %v: a hint delivered late could bring a deleted value back", c.TombstoneGrace, c.HintMaxAge))
+	}
+	if c.MaxClockOffset < 0 {
+		errs = append(errs, errors.New("max clock offset must not be negative"))
 	}
 	if c.TombstoneGrace != 0 && c.TombstoneGrace < c.RequestTimeout {
 		errs = append(errs, fmt.Errorf("tombstone grace %v must be at least the request timeout %v: a read that found a replica before the delete reached it could bring the deleted value back", c.TombstoneGrace, c.RequestTimeout))
@@ -274,7 +281,7 @@ func New(cfg Config) (s *Server, err error) {
 		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
 		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 		AntiEntropyInterval: cfg.AntiEntropyInterval, AntiEntropyRecords: cfg.AntiEntropyRecords,
-		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy, TombstoneGrace: cfg.TombstoneGrace,
+		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy, TombstoneGrace: cfg.TombstoneGrace, MaxClockOffset: cfg.MaxClockOffset,
 	})
 	if err != nil {
 		if g := s.gossip; g != nil {
