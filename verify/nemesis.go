@@ -58,7 +58,7 @@ func schedule(seed uint64, kinds []string, total time.Duration, n int, maxClock 
 			f.nodes = []int{node}
 			f.clock = time.Duration(1+rng.Int64N(7200)) * time.Second
 			if maxClock > 0 {
-				f.clock = f.clock * maxClock / (7200 * time.Second)
+				f.clock = maxClock * (f.clock / time.Second) / 7200
 			}
 			if rng.IntN(2) == 0 {
 				f.clock = -f.clock

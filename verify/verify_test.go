@@ -53,6 +53,29 @@ func TestScheduleIsDeterministic(t *testing.T) {
 	}
 }
 
+// A workload that bounds clock faults gets offsets within the bound, of
+// either sign and spread over it, not only tiny ones.
+func TestClockFaultsStayWithinAWorkloadsBound(t *testing.T) {
+	const bound = 250 * time.Millisecond
+	var most time.Duration
+	neg := false
+	for seed := range uint64(50) {
+		for _, f := range schedule(seed, []string{"clock"}, time.Minute, 3, bound) {
+			d := f.clock
+			if d < 0 {
+				d, neg = -d, true
+			}
+			if d == 0 || d > bound {
+				t.Fatalf("seed %d: clock offset %v, want within (0, %v]", seed, f.clock, bound)
+			}
+			most = max(most, d)
+		}
+	}
+	if most < bound/2 || !neg {
+		t.Fatalf("offsets reached only %v (negative: %v); the bound is %v", most, neg, bound)
+	}
+}
+
 func TestPartitionShapes(t *testing.T) {
 	for _, n := range []int{3, 5} {
 		seen := map[string]bool{}
