@@ -17,16 +17,24 @@ func marshal(c command) ([]byte, error) { return json.Marshal(c) }
 
 // sender delivers a group's Raft messages, one goroutine and queue per
 // peer, so a slow or dead peer delays no one else. A full queue drops
-// messages: raft resends what matters.
+// messages: raft resends what matters. It tells the group (report) which
+// peers it could not reach and which snapshots it sent or lost.
 type sender struct {
 	t       transport.Transport
 	resolve func(uint64) (string, bool)
 	log     *slog.Logger
+	report  reporter // set before the first send
 
 	mu     sync.Mutex
 	queues map[uint64]chan *pb.Message
 	wg     sync.WaitGroup
 	done   chan struct{}
+}
+
+// reporter is told what sending learns: the Raft group.
+type reporter interface {
+	ReportUnreachable(peer uint64)
+	ReportSnapshot(peer uint64, ok bool)
 }
 
 func newSender(t transport.Transport, resolve func(uint64) (string, bool), log *slog.Logger) *sender {
@@ -47,7 +55,21 @@ func (s *sender) send(msgs []*pb.Message) {
 		select {
 		case q <- m:
 		default:
+			s.reportSent(m.GetTo(), m.GetType() == pb.MsgSnap, false)
 		}
+	}
+}
+
+// reportSent tells the group the outcome of sending to a peer.
+func (s *sender) reportSent(to uint64, snap, ok bool) {
+	if s.report == nil {
+		return
+	}
+	if !ok {
+		s.report.ReportUnreachable(to)
+	}
+	if snap {
+		s.report.ReportSnapshot(to, ok)
 	}
 }
 
@@ -61,9 +83,13 @@ func (s *sender) loop(to uint64, q chan *pb.Message) {
 		case m = <-q:
 		}
 		batch := [][]byte{}
+		snap := false
 		for m != nil {
 			if b, err := proto.Marshal(m); err == nil {
 				batch = append(batch, b)
+				snap = snap || m.GetType() == pb.MsgSnap
+			} else {
+				s.reportSent(to, m.GetType() == pb.MsgSnap, false)
 			}
 			select {
 			case m = <-q:
@@ -73,6 +99,7 @@ func (s *sender) loop(to uint64, q chan *pb.Message) {
 		}
 		id, ok := s.resolve(to)
 		if !ok {
+			s.reportSent(to, snap, false)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -81,6 +108,7 @@ func (s *sender) loop(to uint64, q chan *pb.Message) {
 		if err != nil {
 			s.log.Debug("sending raft messages", "to", id, "err", err)
 		}
+		s.reportSent(to, snap, err == nil)
 	}
 }
 

@@ -113,6 +113,7 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.group = g
+	s.sender.report = g
 	return s, nil
 }
 

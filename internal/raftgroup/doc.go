@@ -15,11 +15,34 @@
 //     RawNode, and hand each result to the proposer waiting for it;
 //  5. Advance.
 //
+// The goroutine never waits on anyone else. Send only queues. Each waiter
+// for a result has a channel that holds one; a waiter that already has its
+// result, or has gone, gets nothing more, so a slow or absent reader cannot
+// stall the group.
+//
+// The transport tells the group what it learns, through ReportUnreachable
+// (a message could not be sent) and ReportSnapshot (a snapshot message was
+// sent, or lost). Without the latter, a leader whose snapshot to a follower
+// is lost sends that follower nothing more until leadership changes. The
+// reports are queued and handed to raft by the goroutine.
+//
+// Every SnapshotEvery applied entries, the group snapshots the state
+// machine and drops the log before the last KeepEntries applied entries,
+// in Pebble and in memory. A member less far behind than that catches up
+// from the log, even after it or the leader restarts; only one further
+// behind needs a snapshot. A snapshot received from the leader replaces
+// the whole log.
+//
 // On start, the MemoryStorage is rebuilt from Pebble: the latest snapshot,
-// the hard state and the entries after it. The state machine is in memory: it
-// is restored from the snapshot, and raft replays the committed entries after
-// it. Every SnapshotEvery applied entries, the group snapshots the state
-// machine and drops the log before it.
+// the hard state and the log, which may begin before the snapshot. The
+// state machine is in memory: it is restored from the snapshot, and raft
+// replays the committed entries after it.
+//
+// An error in the ready loop stops the group for good: failing to persist,
+// or a committed conf change it cannot decode (skipping it would leave this
+// member with another configuration than the rest). Run logs it and returns
+// it wrapped in ErrFatal, and the group's methods return it from then on.
+// The process goes on; the member needs repair.
 //
 // Proposals may be made on any member; raft forwards them to the leader. A
 // proposal that is lost in a leader change is never applied; its caller's

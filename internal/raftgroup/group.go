@@ -22,6 +22,10 @@ var (
 	ErrStopped      = errors.New("raftgroup: group stopped")
 	ErrNoLeader     = errors.New("raftgroup: no leader; the group has no quorum or is electing one")
 	ErrBootstrapped = errors.New("raftgroup: group already has state")
+	// ErrFatal marks an error that stopped the group for good, such as a
+	// committed entry it cannot decode. Run returns it, wrapped with its
+	// cause, and so do the group's methods from then on.
+	ErrFatal = errors.New("raftgroup: group stopped on a fatal error")
 )
 
 // StateMachine is what a group replicates. Apply must be deterministic: every
@@ -51,7 +55,9 @@ type Config struct {
 	StateMachine StateMachine
 	// Send delivers messages to other members. It is called from the
 	// group's goroutine and must not block: queue and send elsewhere. Lost
-	// messages are fine; raft retries.
+	// messages are fine; raft retries. The sender should tell the group
+	// what it learns: ReportUnreachable when a message could not be sent,
+	// ReportSnapshot when a snapshot message was sent or lost.
 	Send func(msgs []*pb.Message)
 	// TickInterval is the length of a Raft tick (default 100ms). Elections
 	// take 10 to 20 ticks; heartbeats go every tick.
@@ -59,7 +65,12 @@ type Config struct {
 	// SnapshotEvery is how many applied entries between snapshots (default
 	// 1000).
 	SnapshotEvery uint64
-	Logger        *slog.Logger
+	// KeepEntries is how many applied entries the log keeps behind each
+	// snapshot, in Pebble and in memory (default 10000). A member less
+	// than that far behind, even after a restart of either side, catches
+	// up from the log instead of by a snapshot.
+	KeepEntries uint64
+	Logger      *slog.Logger
 }
 
 // Status is a summary of the group as this member sees it.
@@ -88,6 +99,12 @@ type Group struct {
 	reads    chan uint64
 	done     chan struct{}
 	stopped  atomic.Bool
+	fatal    atomic.Pointer[error] // set before done is closed
+
+	reportMu    sync.Mutex // guards the reports from the transport
+	unreachable map[uint64]bool
+	snapReports map[uint64]raft.SnapshotStatus
+	reported    chan struct{} // signals new reports to Run
 
 	mu          sync.Mutex
 	waiters     map[uint64]chan result
@@ -136,6 +153,9 @@ func Open(cfg Config) (*Group, error) {
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 1000
 	}
+	if cfg.KeepEntries == 0 {
+		cfg.KeepEntries = 10000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,6 +170,7 @@ func Open(cfg Config) (*Group, error) {
 		reads:    make(chan uint64, 64),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan result{},
+		reported: make(chan struct{}, 1),
 	}
 	g.appliedCond = sync.NewCond(&g.mu)
 	ms, _, err := g.store.load()
@@ -206,7 +227,7 @@ func (g *Group) Bootstrap(voters []uint64) error {
 	case g.boots <- req:
 		return <-req.err
 	case <-g.done:
-		return ErrStopped
+		return g.stopErr()
 	}
 }
 
@@ -253,7 +274,7 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	case <-ctx.Done():
 		return nil, 0, g.ctxErr(ctx)
 	case <-g.done:
-		return nil, 0, ErrStopped
+		return nil, 0, g.stopErr()
 	}
 	select {
 	case r := <-ch:
@@ -261,7 +282,7 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	case <-ctx.Done():
 		return nil, 0, g.ctxErr(ctx)
 	case <-g.done:
-		return nil, 0, ErrStopped
+		return nil, 0, g.stopErr()
 	}
 }
 
@@ -277,7 +298,7 @@ func (g *Group) ProposeConfChange(ctx context.Context, cc *pb.ConfChange) error 
 	case <-ctx.Done():
 		return g.ctxErr(ctx)
 	case <-g.done:
-		return ErrStopped
+		return g.stopErr()
 	}
 	select {
 	case r := <-ch:
@@ -285,8 +306,17 @@ func (g *Group) ProposeConfChange(ctx context.Context, cc *pb.ConfChange) error 
 	case <-ctx.Done():
 		return g.ctxErr(ctx)
 	case <-g.done:
-		return ErrStopped
+		return g.stopErr()
 	}
+}
+
+// stopErr is what the group's methods return once it has stopped: the
+// fatal error that stopped it, or ErrStopped.
+func (g *Group) stopErr() error {
+	if err := g.fatal.Load(); err != nil {
+		return *err
+	}
+	return ErrStopped
 }
 
 func (g *Group) ctxErr(ctx context.Context) error {
@@ -296,6 +326,8 @@ func (g *Group) ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// wait registers a waiter for the result of request id. Its channel holds
+// the one result it gets.
 func (g *Group) wait(id uint64) chan result {
 	ch := make(chan result, 1)
 	g.mu.Lock()
@@ -310,12 +342,17 @@ func (g *Group) unwait(id uint64) {
 	g.mu.Unlock()
 }
 
+// notify hands a result to the waiter for id, if there still is one. It
+// never blocks the group's goroutine: a waiter that already holds a result
+// (say, of a proposal submitted twice) gets no other.
 func (g *Group) notify(id uint64, r result) {
 	g.mu.Lock()
-	ch, ok := g.waiters[id]
-	g.mu.Unlock()
-	if ok {
-		ch <- r
+	defer g.mu.Unlock()
+	if ch, ok := g.waiters[id]; ok {
+		select {
+		case ch <- r:
+		default:
+		}
 	}
 }
 
@@ -332,7 +369,7 @@ func (g *Group) ReadIndex(ctx context.Context) error {
 	case <-ctx.Done():
 		return g.ctxErr(ctx)
 	case <-g.done:
-		return ErrStopped
+		return g.stopErr()
 	}
 	var index uint64
 	select {
@@ -344,7 +381,7 @@ func (g *Group) ReadIndex(ctx context.Context) error {
 	case <-ctx.Done():
 		return g.ctxErr(ctx)
 	case <-g.done:
-		return ErrStopped
+		return g.stopErr()
 	}
 	// Wait for the apply loop to reach the index.
 	stop := context.AfterFunc(ctx, func() {
@@ -360,7 +397,7 @@ func (g *Group) ReadIndex(ctx context.Context) error {
 			return g.ctxErr(ctx)
 		}
 		if g.stopped.Load() {
-			return ErrStopped
+			return g.stopErr()
 		}
 		g.appliedCond.Wait()
 	}
@@ -438,9 +475,13 @@ func (g *Group) Run(ctx context.Context) error {
 			if err := g.rn.ProposeConfChange(c.cc); err != nil {
 				g.notify(c.id, result{err: g.dropped(err)})
 			}
+		case <-g.reported:
+			g.stepReports()
 		}
 		if err := g.handleReady(); err != nil {
-			g.log.Error("raft ready", "err", err)
+			err = fmt.Errorf("%w: %w", ErrFatal, err)
+			g.fatal.Store(&err)
+			g.log.Error("raft group stopped on a fatal error", "err", err)
 			return err
 		}
 	}
@@ -482,7 +523,9 @@ func (g *Group) handleReady() error {
 			g.cfg.Send(rd.Messages)
 		}
 		for _, e := range rd.CommittedEntries {
-			g.apply(e)
+			if err := g.apply(e); err != nil {
+				return err
+			}
 		}
 		for _, rs := range rd.ReadStates {
 			if id, _, ok := decodeProposal(rs.RequestCtx); ok {
@@ -504,24 +547,22 @@ func (g *Group) handleReady() error {
 	return nil
 }
 
-func (g *Group) apply(e *pb.Entry) {
+// apply applies a committed entry. An error is fatal: the members would
+// disagree on the group's configuration if this one skipped the entry.
+func (g *Group) apply(e *pb.Entry) error {
 	if e.GetIndex() <= g.applied {
-		return
+		return nil
 	}
-	g.applied = e.GetIndex()
 	switch e.GetType() {
 	case pb.EntryNormal:
-		id, cmd, ok := decodeProposal(e.GetData())
-		if !ok {
-			return // the empty entry a new leader appends
+		if id, cmd, ok := decodeProposal(e.GetData()); ok { // else the empty entry of a new leader
+			data, err := g.cfg.StateMachine.Apply(e.GetIndex(), cmd)
+			g.notify(id, result{index: e.GetIndex(), data: data, err: err})
 		}
-		data, err := g.cfg.StateMachine.Apply(e.GetIndex(), cmd)
-		g.notify(id, result{index: e.GetIndex(), data: data, err: err})
 	case pb.EntryConfChange:
 		var cc pb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			g.log.Error("undecodable conf change", "index", e.GetIndex(), "err", err)
-			return
+			return fmt.Errorf("undecodable conf change at index %d: %w", e.GetIndex(), err)
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
 		if id, _, ok := decodeProposal(cc.GetContext()); ok {
@@ -530,11 +571,12 @@ func (g *Group) apply(e *pb.Entry) {
 	case pb.EntryConfChangeV2:
 		var cc pb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			g.log.Error("undecodable conf change", "index", e.GetIndex(), "err", err)
-			return
+			return fmt.Errorf("undecodable conf change at index %d: %w", e.GetIndex(), err)
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
 	}
+	g.applied = e.GetIndex()
+	return nil
 }
 
 func (g *Group) maybeSnapshot() error {
@@ -550,13 +592,17 @@ func (g *Group) maybeSnapshot() error {
 	if err != nil {
 		return err
 	}
-	if err := g.store.compact(snap); err != nil {
+	// Keep a tail of the log behind the snapshot, so that a member a little
+	// behind catches up from the log, even after a restart.
+	var compactTo uint64
+	if g.applied > g.cfg.KeepEntries {
+		compactTo = g.applied - g.cfg.KeepEntries
+	}
+	if err := g.store.saveSnapshot(snap, compactTo); err != nil {
 		return err
 	}
-	// Keep some entries so slow followers can catch up without a snapshot.
-	const keep = 100
-	if g.applied > keep {
-		if err := g.ms.Compact(g.applied - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if compactTo > 0 {
+		if err := g.ms.Compact(compactTo); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +18,10 @@ import (
 
 // kvSM is a deterministic test state machine: "k=v" sets k.
 type kvSM struct {
-	mu sync.Mutex
-	m  map[string]string
-	n  int // commands applied
+	mu       sync.Mutex
+	m        map[string]string
+	n        int // commands applied
+	restores int
 }
 
 func (s *kvSM) Apply(index uint64, cmd []byte) ([]byte, error) {
@@ -54,7 +56,14 @@ func (s *kvSM) Restore(_ uint64, data []byte) error {
 		return err
 	}
 	s.m, s.n = st.M, st.N
+	s.restores++
 	return nil
+}
+
+func (s *kvSM) restored() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores
 }
 
 func (s *kvSM) get(k string) string {
@@ -63,24 +72,52 @@ func (s *kvSM) get(k string) string {
 	return s.m[k]
 }
 
+// fate is what the bus does with a message.
+type fate int
+
+const (
+	deliver fate = iota
+	fail         // not sent, and the sender is told
+	lose         // lost on the way; the sender believes it sent it
+)
+
 // bus routes messages between members of one test group, with cuttable
-// links.
+// links and a fault hook. Like a transport, it tells the sender which peers
+// it could not reach and how its snapshot messages went.
 type bus struct {
 	mu      sync.Mutex
 	members map[uint64]*Group
 	cut     map[uint64]bool
+	fault   func(m *pb.Message) fate // sees (and may alter) a copy of each message on a link not cut
 }
 
 func (b *bus) send(msgs []*pb.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, m := range msgs {
+		m = proto.Clone(m).(*pb.Message)
 		to, from := m.GetTo(), m.GetFrom()
-		if b.cut[to] || b.cut[from] {
-			continue
+		f := deliver
+		switch {
+		case b.cut[to] || b.cut[from]:
+			f = fail
+		case b.fault != nil:
+			f = b.fault(m)
 		}
-		if g, ok := b.members[to]; ok {
-			g.Step([]*pb.Message{proto.Clone(m).(*pb.Message)})
+		g, ok := b.members[to]
+		if !ok && f == deliver {
+			f = fail
+		}
+		if f == deliver {
+			g.Step([]*pb.Message{m})
+		}
+		if sender, ok := b.members[from]; ok {
+			if f == fail {
+				sender.ReportUnreachable(to)
+			}
+			if m.GetType() == pb.MsgSnap {
+				sender.ReportSnapshot(to, f != fail)
+			}
 		}
 	}
 }
@@ -93,17 +130,29 @@ type member struct {
 	g      *Group
 	cancel context.CancelFunc
 	done   chan struct{}
+	err    error // Run's result, once done is closed
+}
+
+// clusterConfig sets the members' Config: SnapshotEvery, KeepEntries and
+// Logger (zero for the defaults).
+type clusterConfig struct {
+	every, keep uint64
+	log         *slog.Logger
 }
 
 type cluster struct {
 	t       *testing.T
 	bus     *bus
 	members map[uint64]*member
-	every   uint64
+	cfg     clusterConfig
 }
 
 func newCluster(t *testing.T, ids []uint64, snapshotEvery uint64) *cluster {
-	c := &cluster{t: t, bus: &bus{members: map[uint64]*Group{}, cut: map[uint64]bool{}}, members: map[uint64]*member{}, every: snapshotEvery}
+	return newClusterWith(t, ids, clusterConfig{every: snapshotEvery})
+}
+
+func newClusterWith(t *testing.T, ids []uint64, cfg clusterConfig) *cluster {
+	c := &cluster{t: t, bus: &bus{members: map[uint64]*Group{}, cut: map[uint64]bool{}}, members: map[uint64]*member{}, cfg: cfg}
 	for _, id := range ids {
 		m := c.open(id, t.TempDir())
 		if err := m.g.Bootstrap(ids); err != nil {
@@ -125,7 +174,10 @@ func (c *cluster) open(id uint64, dir string) *member {
 		c.t.Fatal(err)
 	}
 	sm := &kvSM{m: map[string]string{}}
-	g, err := Open(Config{Group: 0, ID: id, Engine: eng, StateMachine: sm, Send: c.bus.send, TickInterval: 10 * time.Millisecond, SnapshotEvery: c.every})
+	g, err := Open(Config{
+		Group: 0, ID: id, Engine: eng, StateMachine: sm, Send: c.bus.send, TickInterval: 10 * time.Millisecond,
+		SnapshotEvery: c.cfg.every, KeepEntries: c.cfg.keep, Logger: c.cfg.log,
+	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -140,7 +192,7 @@ func (c *cluster) run(m *member) {
 	c.bus.mu.Lock()
 	c.bus.members[m.id] = m.g
 	c.bus.mu.Unlock()
-	go func() { defer close(m.done); m.g.Run(ctx) }()
+	go func() { defer close(m.done); m.err = m.g.Run(ctx) }()
 }
 
 func (c *cluster) stop(m *member) {
@@ -167,6 +219,24 @@ func (c *cluster) setCut(id uint64, cut bool) {
 	c.bus.mu.Lock()
 	defer c.bus.mu.Unlock()
 	c.bus.cut[id] = cut
+}
+
+// setFault installs the bus's fault hook (nil for none).
+func (c *cluster) setFault(f func(m *pb.Message) fate) {
+	c.bus.mu.Lock()
+	defer c.bus.mu.Unlock()
+	c.bus.fault = f
+}
+
+// follower returns a member other than lead.
+func (c *cluster) follower(lead uint64) uint64 {
+	for id := range c.members {
+		if id != lead {
+			return id
+		}
+	}
+	c.t.Fatal("no follower")
+	return 0
 }
 
 func (c *cluster) leader() uint64 {
@@ -248,7 +318,7 @@ func TestRestartRecoversFromStorage(t *testing.T) {
 }
 
 func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
-	c := newCluster(t, []uint64{1, 2, 3}, 20)
+	c := newClusterWith(t, []uint64{1, 2, 3}, clusterConfig{every: 20, keep: 100})
 	lead := c.leader()
 	var lag uint64 = 1
 	if lead == 1 {

@@ -19,61 +19,107 @@ type logStore struct {
 }
 
 // load returns a MemoryStorage holding what was persisted, and whether
-// anything was.
+// anything was. The log may begin before the latest snapshot (the tail kept
+// behind a snapshot this member took) or after it (a snapshot received
+// from the leader replaces the log it covers).
 func (l logStore) load() (*raft.MemoryStorage, bool, error) {
-	ms := raft.NewMemoryStorage()
-	found := false
-	var snap pb.Snapshot
-	err := l.eng.Get(storage.RaftKey(l.group, 's'), func(v []byte) error { return proto.Unmarshal(v, &snap) })
-	switch {
-	case err == nil:
-		if err := ms.ApplySnapshot(&snap); err != nil {
-			return nil, false, fmt.Errorf("raftgroup: restoring snapshot: %w", err)
-		}
-		found = true
-	case !errors.Is(err, storage.ErrNotFound):
+	snap, hasSnap, err := l.loadSnapshot()
+	if err != nil {
 		return nil, false, err
 	}
 	var hs pb.HardState
 	err = l.eng.Get(storage.RaftKey(l.group, 'h'), func(v []byte) error { return proto.Unmarshal(v, &hs) })
+	hasHS := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, false, err
+	}
+	ents, err := l.loadEntries()
+	if err != nil {
+		return nil, false, err
+	}
+	ms := raft.NewMemoryStorage()
+	si := snap.GetMetadata().GetIndex()
+	inLog := hasSnap && logCovers(ents, snap)
 	switch {
-	case err == nil:
+	case hasSnap && !inLog:
+		if err := ms.ApplySnapshot(snap); err != nil {
+			return nil, false, fmt.Errorf("raftgroup: restoring snapshot: %w", err)
+		}
+		for len(ents) > 0 && ents[0].GetIndex() <= si {
+			ents = ents[1:]
+		}
+		if len(ents) > 0 && ents[0].GetIndex() != si+1 {
+			return nil, false, fmt.Errorf("raftgroup: corrupt log: entry %d follows snapshot %d", ents[0].GetIndex(), si)
+		}
+	case len(ents) > 0 && ents[0].GetIndex() > 1:
+		// A compacted log: its first entry only marks where it starts.
+		start := &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: proto.Uint64(ents[0].GetIndex()), Term: proto.Uint64(ents[0].GetTerm())}}
+		if err := ms.ApplySnapshot(start); err != nil {
+			return nil, false, err
+		}
+		ents = ents[1:]
+	}
+	if err := ms.Append(ents); err != nil {
+		return nil, false, err
+	}
+	if inLog {
+		if _, err := ms.CreateSnapshot(si, snap.GetMetadata().GetConfState(), snap.GetData()); err != nil {
+			return nil, false, fmt.Errorf("raftgroup: restoring snapshot: %w", err)
+		}
+	}
+	if hasHS {
 		if err := ms.SetHardState(&hs); err != nil {
 			return nil, false, err
 		}
-		found = true
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, false, err
 	}
-	first := snap.GetMetadata().GetIndex() + 1
-	it, err := l.eng.NewIter(storage.RaftEntryKey(l.group, first), storage.RaftKey(l.group, 'e'+1))
+	return ms, hasSnap || hasHS || len(ents) > 0, nil
+}
+
+func (l logStore) loadSnapshot() (*pb.Snapshot, bool, error) {
+	snap := &pb.Snapshot{}
+	err := l.eng.Get(storage.RaftKey(l.group, 's'), func(v []byte) error { return proto.Unmarshal(v, snap) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return snap, false, nil
+	}
+	return snap, err == nil, err
+}
+
+// loadEntries returns the whole persisted log, checking that it has no gap.
+func (l logStore) loadEntries() ([]*pb.Entry, error) {
+	it, err := l.eng.NewIter(storage.RaftEntryKey(l.group, 0), storage.RaftKey(l.group, 'e'+1))
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	var ents []*pb.Entry
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.Value()
 		if err != nil {
 			it.Close()
-			return nil, false, err
+			return nil, err
 		}
 		e := &pb.Entry{}
 		if err := proto.Unmarshal(v, e); err != nil {
 			it.Close()
-			return nil, false, fmt.Errorf("raftgroup: corrupt log entry %x: %w", it.Key(), err)
+			return nil, fmt.Errorf("raftgroup: corrupt log entry %x: %w", it.Key(), err)
+		}
+		if n := len(ents); n > 0 && e.GetIndex() != ents[n-1].GetIndex()+1 {
+			it.Close()
+			return nil, fmt.Errorf("raftgroup: corrupt log: entry %d follows %d", e.GetIndex(), ents[n-1].GetIndex())
 		}
 		ents = append(ents, e)
 	}
-	if err := it.Close(); err != nil {
-		return nil, false, err
+	return ents, it.Close()
+}
+
+// logCovers reports whether the log holds entries before the snapshot and
+// the snapshot's own entry: the snapshot was taken here, and the log kept a
+// tail behind it.
+func logCovers(ents []*pb.Entry, snap *pb.Snapshot) bool {
+	si := snap.GetMetadata().GetIndex()
+	if len(ents) == 0 || ents[0].GetIndex() >= si || ents[len(ents)-1].GetIndex() < si {
+		return false
 	}
-	if len(ents) > 0 {
-		found = true
-		if err := ms.Append(ents); err != nil {
-			return nil, false, err
-		}
-	}
-	return ms, found, nil
+	return ents[si-ents[0].GetIndex()].GetTerm() == snap.GetMetadata().GetTerm()
 }
 
 // save persists a Ready's hard state, entries and snapshot in one batch.
@@ -86,8 +132,9 @@ func (l logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, sy
 			return err
 		}
 		b.Set(storage.RaftKey(l.group, 's'), data)
-		// Entries up to the snapshot are in it now.
-		b.DeleteRange(storage.RaftEntryKey(l.group, 0), storage.RaftEntryKey(l.group, snap.GetMetadata().GetIndex()+1))
+		// A snapshot from the leader replaces the whole log, as it does in
+		// raft's MemoryStorage; the Ready's entries follow it.
+		b.DeleteRange(storage.RaftEntryKey(l.group, 0), storage.RaftKey(l.group, 'e'+1))
 	}
 	if len(ents) > 0 {
 		// New entries replace any conflicting tail of the log.
@@ -116,10 +163,20 @@ func (l logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, sy
 	return l.eng.Commit(b, sync)
 }
 
-// compact stores a snapshot taken by the group and drops the entries it
-// covers.
-func (l logStore) compact(snap *pb.Snapshot) error {
-	return l.save(nil, nil, snap, true)
+// saveSnapshot stores a snapshot taken by the group and drops the entries
+// before compactTo. Entry compactTo stays: it tells the term where the
+// kept log starts.
+func (l logStore) saveSnapshot(snap *pb.Snapshot, compactTo uint64) error {
+	data, err := proto.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	b := l.eng.NewBatch()
+	b.Set(storage.RaftKey(l.group, 's'), data)
+	if compactTo > 0 {
+		b.DeleteRange(storage.RaftEntryKey(l.group, 0), storage.RaftEntryKey(l.group, compactTo))
+	}
+	return l.eng.Commit(b, true)
 }
 
 // proposal ids prefix every normal entry's data, so the proposer can be

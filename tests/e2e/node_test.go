@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -341,7 +342,7 @@ func TestDevCommand(t *testing.T) {
 	base := func(k int) string { return fmt.Sprint(ports[3*k]) }
 	cmd := exec.Command(pandoBin, "dev", "--data-dir", filepath.Join(dir, "dev"),
 		"--resp-port", base(0), "--http-port", base(1), "--cluster-port", base(2), "--gossip-port", base(3))
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -409,24 +410,6 @@ func freePorts(t *testing.T, n int) []int {
 		t.Fatal("no free ports")
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestVersionCommand(t *testing.T) {
