@@ -27,7 +27,8 @@
 //   - register: reads and writes of a few keys, checked for linearizability
 //     with porcupine (an HTML visualisation on failure). Until strong
 //     namespaces exist it runs against an eventual namespace at R=W=ALL
-//     without faults: a self-test of the checker.
+//     without faults, each key written by one worker and read by all: a
+//     self-test of the checker.
 //   - convergence: writes through all nodes during faults; after healing,
 //     each key is read once at ALL (read repair), then every replica must
 //     hold the same record within a bound, which the run reports.
