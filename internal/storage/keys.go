@@ -15,6 +15,7 @@ const (
 	prefixExpiry byte = 'x'
 	prefixRaft   byte = 'r'
 	prefixHint   byte = 'h'
+	prefixStrong byte = 's'
 )
 
 // MaxNamespaceLen is the longest namespace name a data key can hold.
@@ -186,4 +187,51 @@ func ParseHintKey(k []byte) (target string, created int64, seq uint64, err error
 	}
 	n := int(k[1])
 	return string(k[2 : 2+n]), int64(binary.BigEndian.Uint64(k[2+n:])), binary.BigEndian.Uint64(k[2+n+8:]), nil
+}
+
+// Kinds of a strong partition's keys, after 's' | group.
+const (
+	strongApplied byte = 'a'
+	strongData    byte = 'k'
+)
+
+// strongPrefix appends 's' | group (8 bytes, big endian) | kind to dst.
+func strongPrefix(dst []byte, group uint64, kind byte) []byte {
+	dst = append(dst, prefixStrong)
+	dst = binary.BigEndian.AppendUint64(dst, group)
+	return append(dst, kind)
+}
+
+// StrongKey returns the storage key of key in strong partition group,
+// appended to dst: 's' | group (8 bytes, big endian) | 'k' | key. A group's
+// keys sort together, in key order, apart from every other group's.
+func StrongKey(dst []byte, group uint64, key []byte) []byte {
+	if dst == nil {
+		dst = make([]byte, 0, 10+len(key))
+	}
+	return append(strongPrefix(dst, group, strongData), key...)
+}
+
+// StrongSpan returns the bounds [lower, upper) of every key of strong
+// partition group, and of nothing else (not its applied index).
+func StrongSpan(group uint64) (lower, upper []byte) {
+	lower = strongPrefix(nil, group, strongData)
+	return lower, prefixEnd(lower)
+}
+
+// StrongAppliedKey returns the key under which strong partition group's
+// state machine keeps the index of the last command it applied:
+// 's' | group | 'a'. It sorts outside StrongSpan, so that replacing the
+// group's keys leaves it alone.
+func StrongAppliedKey(group uint64) []byte {
+	return strongPrefix(nil, group, strongApplied)
+}
+
+// ParseStrongKey splits a key made by StrongKey into its group and record
+// key. The returned key aliases k.
+func ParseStrongKey(k []byte) (group uint64, key []byte, err error) {
+	if len(k) < 10 || k[0] != prefixStrong || k[9] != strongData {
+		return 0, nil, fmt.Errorf("storage: not a strong partition key: %q", k)
+	}
+	return binary.BigEndian.Uint64(k[1:9]), k[10:], nil
 }

@@ -77,3 +77,62 @@ func TestHintKeyRoundTripAndOrder(t *testing.T) {
 		}
 	})
 }
+
+func TestStrongKeyRoundTripAndSpans(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		group := rapid.Uint64().Draw(t, "group")
+		key := rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "key")
+		k := StrongKey(nil, group, key)
+		gotGroup, gotKey, err := ParseStrongKey(k)
+		if err != nil || gotGroup != group || !bytes.Equal(gotKey, key) {
+			t.Fatalf("round trip: (%d, %q, %v), want (%d, %q)", gotGroup, gotKey, err, group, key)
+		}
+		in := func(k, lo, hi []byte) bool {
+			return bytes.Compare(k, lo) >= 0 && (hi == nil || bytes.Compare(k, hi) < 0)
+		}
+		lo, hi := StrongSpan(group)
+		if !in(k, lo, hi) {
+			t.Fatalf("key %x outside its group's span [%x, %x)", k, lo, hi)
+		}
+		// Restore replaces a group's span: it must hold neither the
+		// group's applied index nor another group's keys.
+		if in(StrongAppliedKey(group), lo, hi) {
+			t.Fatal("the applied index is inside the group's data span")
+		}
+		random := rapid.Uint64().Filter(func(g uint64) bool { return g != group }).Draw(t, "other")
+		for _, other := range []uint64{group - 1, group + 1, random} {
+			if olo, ohi := StrongSpan(other); in(k, olo, ohi) {
+				t.Fatalf("group %d's key is inside group %d's span", group, other)
+			}
+			if in(StrongAppliedKey(other), lo, hi) {
+				t.Fatalf("group %d's applied index is inside group %d's span", other, group)
+			}
+		}
+		key2 := rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "key2")
+		if got, want := bytes.Compare(k, StrongKey(nil, group, key2)), bytes.Compare(key, key2); got != want {
+			t.Fatalf("strong keys sort %d, their record keys %d", got, want)
+		}
+		if _, _, err := ParseStrongKey(StrongAppliedKey(group)); err == nil {
+			t.Fatal("the applied-index key parses as a data key")
+		}
+	})
+}
+
+func TestStrongKeysAreNotNamespaces(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	defer e.Close()
+	b := e.NewBatch()
+	b.Set(DataKey(nil, "ns", []byte("k")), []byte("v"))
+	b.Set(StrongKey(nil, 7, []byte("k")), []byte("v"))
+	b.Set(StrongAppliedKey(7), []byte("1"))
+	if err := e.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.DataNamespaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "ns" {
+		t.Fatalf("namespaces %q, want only [ns]", got)
+	}
+}
