@@ -1,0 +1,66 @@
+// Package strong is the state machine of one strong partition: the
+// key-value store that the partition's Raft group (package raftgroup)
+// replicates. Every member applies the same commands in the same order to
+// its own Machine, in the node's Pebble database, and so holds the same keys.
+//
+// # Commands
+//
+// A command is Set (with NX, XX and GET), Del, IncrBy (with an optional
+// floor), CAS (by value or by version, replacing or deleting) or Txn
+// (conditions on versions, then Set, Del and IncrBy ops: Redis's
+// WATCH/MULTI/EXEC). Commands and their results have a compact binary
+// encoding: a format version byte, a kind byte, then the fields as varints
+// and length-prefixed byte strings. Each has exactly one encoding; decoding
+// refuses anything else, trailing bytes included, and never panics.
+//
+// Apply is deterministic: its result and its writes depend only on the
+// stored keys, the command and its index. Outcomes are results (a Set NX
+// that found the key, a CAS that did not match, a Txn whose condition
+// failed: Aborted). Refusals are errors: ErrNotInteger and ErrOverflow
+// (Redis's INCRBY errors, with Redis's texts), ErrBelowFloor, and
+// ErrBadCommand for bytes that do not decode, which every member refuses
+// alike. A refused command changes no key but still moves the applied index.
+//
+// Inside a Txn, an op refused with ErrNotInteger or ErrOverflow reports
+// its error in its OpResult and the other ops still run, as Redis's EXEC
+// does. ErrBelowFloor departs from that: it refuses the whole Txn and no op
+// takes effect, so that a transfer debiting one account and crediting
+// another is all or nothing. Ops see the effects of the ops before them.
+//
+// # Versions
+//
+// A key's version is the Raft index of the command that last wrote it
+// (etcd's mod_revision). Indexes start at 1, so version 0 means absent in
+// CAS and Txn conditions. A deleted key has no record at all.
+//
+// # Storage
+//
+// Keys of group g live under 's' | g (8 bytes, big endian) | 'k' | key
+// (storage.StrongKey), one record each: uvarint(version) | value. The index
+// of the last applied command is at 's' | g | 'a' (storage.StrongAppliedKey),
+// 8 bytes big endian, outside the data span so that Restore can clear the
+// span in one range deletion.
+//
+// Apply writes a command's changes and its index in one batch, committed
+// without fsync. Raft synced the entry to its log before handing it to
+// Apply, and on start it restores its latest snapshot and replays the log
+// after it. Whatever a crash takes from the machine is therefore applied
+// again, and whatever survived is skipped: Apply ignores an index at or
+// below the applied index, and Restore one at or below it. An fsync per
+// command would buy nothing.
+//
+// A storage error while applying stops the machine (ErrFailed): skipping
+// the command and applying the next would leave this member apart from the
+// others. A restart resumes from what is durable.
+//
+// Get reads a key on this member, concurrently with Apply.
+//
+// # Snapshots
+//
+// A snapshot is a version byte (1), uvarint(applied index), then each key
+// in increasing order: uvarint(len) | key | uvarint(version) |
+// uvarint(len) | value. Restore checks the order and that every version
+// lies between 1 and the applied index, and that the applied index is not
+// past the index it restores at; then it replaces the group's keys and
+// applied index in one synced batch.
+package strong

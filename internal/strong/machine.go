@@ -1,0 +1,441 @@
+package strong
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/storage"
+)
+
+// Machine is the state machine of one strong partition: its keys, kept in
+// the node's Pebble database, and the index of the last command applied to
+// them.
+type Machine struct {
+	eng        *storage.Engine
+	group      uint64
+	appliedKey []byte
+
+	// mu serialises Apply, Restore and Snapshot. Raft calls them from one
+	// goroutine; the lock keeps any other caller from seeing a snapshot
+	// torn by an Apply. Get does not take it.
+	mu      sync.Mutex
+	failed  error // under mu: why the machine stopped, wrapped in ErrFailed
+	applied atomic.Uint64
+}
+
+var _ raftgroup.StateMachine = (*Machine)(nil)
+
+// NewMachine opens the state machine of strong partition group in eng, at
+// the applied index it last stored.
+func NewMachine(eng *storage.Engine, group uint64) (*Machine, error) {
+	m := &Machine{eng: eng, group: group, appliedKey: storage.StrongAppliedKey(group)}
+	err := eng.Get(m.appliedKey, func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: applied index %x of group %d", ErrCorrupt, v, group)
+		}
+		m.applied.Store(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("strong: loading group %d: %w", group, err)
+	}
+	return m, nil
+}
+
+// Applied is the index of the last command applied (or of the snapshot
+// restored), 0 for a new machine.
+func (m *Machine) Applied() uint64 { return m.applied.Load() }
+
+// Get returns key's value and version as of the last applied command on
+// this member. It may run concurrently with Apply. It is not a
+// linearizable read by itself: a caller that needs one waits for the
+// group's ReadIndex first.
+func (m *Machine) Get(key []byte) (value []byte, version uint64, found bool, err error) {
+	err = m.eng.Get(storage.StrongKey(nil, m.group, key), func(v []byte) error {
+		ver, val, err := parseRecord(v)
+		if err != nil {
+			return err
+		}
+		value, version, found = bytes.Clone(val), ver, true
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, 0, false, nil
+	}
+	return value, version, found, err
+}
+
+// Apply applies the command committed at index and returns its encoded
+// Result, or a refusal: ErrNotInteger, ErrOverflow, ErrBelowFloor or
+// ErrBadCommand. Either way the applied index moves to index, with the
+// command's writes, in one batch. A command at or below the applied index
+// was applied before (raft replays its log on start) and is skipped.
+func (m *Machine) Apply(index uint64, cmd []byte) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed != nil {
+		return nil, m.failed
+	}
+	if index <= m.applied.Load() {
+		return nil, nil
+	}
+	a := applier{m: m, index: index, cache: map[string]*entry{}}
+	var res Result
+	c, err := DecodeCommand(cmd)
+	if err == nil {
+		res, err = a.command(c)
+	}
+	if a.fault != nil {
+		// A read failed: the outcome is unknown, so the command must not
+		// count as applied.
+		return nil, m.fail(a.fault)
+	}
+	b := m.eng.NewBatch()
+	if err == nil {
+		a.flush(b)
+	}
+	b.Set(m.appliedKey, binary.BigEndian.AppendUint64(nil, index))
+	// Unsynced: raft synced the entry to its log before handing it over,
+	// and replays whatever a crash takes from here.
+	if cerr := m.eng.Commit(b, false); cerr != nil {
+		return nil, m.fail(cerr)
+	}
+	m.applied.Store(index)
+	if err != nil {
+		return nil, err
+	}
+	return res.Encode(nil), nil
+}
+
+// fail stops the machine for good. Called under mu.
+func (m *Machine) fail(err error) error {
+	m.failed = fmt.Errorf("%w: group %d: %w", ErrFailed, m.group, err)
+	return m.failed
+}
+
+// entry is a key's state during an Apply: version 0 is absent.
+type entry struct {
+	value   []byte
+	version uint64
+	dirty   bool // written by this command
+}
+
+// applier applies one command. Its cache holds every key the command read
+// or wrote, so that an op sees the writes of the ops before it (a Pebble
+// batch cannot be read), and a refused command writes nothing.
+type applier struct {
+	m     *Machine
+	index uint64
+	cache map[string]*entry
+	fault error // a storage error met while reading
+}
+
+func (a *applier) read(key []byte) *entry {
+	if e, ok := a.cache[string(key)]; ok {
+		return e
+	}
+	e := &entry{}
+	value, version, found, err := a.m.Get(key)
+	switch {
+	case err != nil:
+		if a.fault == nil {
+			a.fault = err
+		}
+	case found:
+		e.value, e.version = value, version
+	}
+	a.cache[string(key)] = e
+	return e
+}
+
+// set writes value under key at this command's index; del removes key.
+func (a *applier) set(key, value []byte) {
+	*a.read(key) = entry{value: value, version: a.index, dirty: true}
+}
+
+func (a *applier) del(key []byte) {
+	*a.read(key) = entry{dirty: true}
+}
+
+// flush puts the command's writes into b.
+func (a *applier) flush(b *storage.Batch) {
+	var k, rec []byte
+	for key, e := range a.cache {
+		if !e.dirty {
+			continue
+		}
+		k = storage.StrongKey(k[:0], a.m.group, []byte(key))
+		if e.version == 0 {
+			b.Delete(k)
+			continue
+		}
+		rec = appendRecord(rec[:0], e.version, e.value)
+		b.Set(k, rec)
+	}
+}
+
+func (a *applier) command(c Command) (Result, error) {
+	switch c := c.(type) {
+	case CAS:
+		return a.cas(c), nil
+	case Txn:
+		return a.txn(c)
+	case Op:
+		return a.op(c)
+	}
+	return nil, fmt.Errorf("%w: unknown command %T", ErrBadCommand, c)
+}
+
+func (a *applier) op(c Op) (Result, error) {
+	switch c := c.(type) {
+	case Set:
+		return a.setCmd(c), nil
+	case Del:
+		return a.delCmd(c), nil
+	case IncrBy:
+		return a.incrBy(c)
+	}
+	return nil, fmt.Errorf("%w: unknown op %T", ErrBadCommand, c)
+}
+
+func (a *applier) setCmd(c Set) SetResult {
+	cur := a.read(c.Key)
+	res := SetResult{Existed: cur.version != 0, Version: cur.version}
+	if c.Get && res.Existed {
+		res.Old = cur.value
+	}
+	if c.Cond == IfAbsent && res.Existed || c.Cond == IfPresent && !res.Existed {
+		return res
+	}
+	a.set(c.Key, c.Value)
+	res.Written, res.Version = true, a.index
+	return res
+}
+
+func (a *applier) delCmd(c Del) DelResult {
+	var res DelResult
+	for _, k := range c.Keys {
+		if a.read(k).version != 0 {
+			res.Deleted++
+			a.del(k)
+		}
+	}
+	return res
+}
+
+func (a *applier) incrBy(c IncrBy) (Result, error) {
+	var n int64
+	if cur := a.read(c.Key); cur.version != 0 {
+		var ok bool
+		if n, ok = parseInt(cur.value); !ok {
+			return nil, ErrNotInteger
+		}
+	}
+	if c.Delta > 0 && n > maxInt64-c.Delta || c.Delta < 0 && n < minInt64-c.Delta {
+		return nil, ErrOverflow
+	}
+	n += c.Delta
+	if c.HasFloor && n < c.Floor {
+		return nil, ErrBelowFloor
+	}
+	a.set(c.Key, strconv.AppendInt(nil, n, 10))
+	return IncrByResult{Value: n, Version: a.index}, nil
+}
+
+const (
+	maxInt64 = 1<<63 - 1
+	minInt64 = -1 << 63
+)
+
+// parseInt parses a value as Redis's string2ll does: a base-10 int64 with
+// no sign but a leading '-', no leading zeros, no spaces, and no "-0".
+// Those are exactly the strings strconv.FormatInt writes.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != string(b) {
+		return 0, false
+	}
+	return n, true
+}
+
+func (a *applier) cas(c CAS) CASResult {
+	cur := a.read(c.Key)
+	var holds bool
+	switch {
+	case c.ByVersion:
+		holds = cur.version == c.ExpectedVersion
+	case c.ExpectAbsent:
+		holds = cur.version == 0
+	default:
+		holds = cur.version != 0 && bytes.Equal(cur.value, c.ExpectedValue)
+	}
+	switch {
+	case !holds:
+		return CASResult{Version: cur.version, Value: cur.value}
+	case c.Delete:
+		if cur.version != 0 {
+			a.del(c.Key)
+		}
+		return CASResult{Swapped: true}
+	}
+	a.set(c.Key, c.New)
+	return CASResult{Swapped: true, Version: a.index}
+}
+
+// txn applies a Txn. An op refused with ErrNotInteger or ErrOverflow
+// reports it and the others run, as in Redis's EXEC; ErrBelowFloor refuses
+// the whole Txn, so a transfer is all or nothing.
+func (a *applier) txn(c Txn) (Result, error) {
+	for _, cd := range c.Conds {
+		if a.read(cd.Key).version != cd.Version {
+			return TxnResult{Aborted: true}, nil
+		}
+	}
+	res := TxnResult{Ops: make([]OpResult, 0, len(c.Ops))}
+	for _, op := range c.Ops {
+		r, err := a.op(op)
+		if errors.Is(err, ErrBelowFloor) {
+			return nil, err
+		}
+		res.Ops = append(res.Ops, OpResult{Result: r, Err: err})
+	}
+	return res, nil
+}
+
+// A stored record is uvarint(version) | value.
+func appendRecord(dst []byte, version uint64, value []byte) []byte {
+	return append(binary.AppendUvarint(dst, version), value...)
+}
+
+func parseRecord(v []byte) (version uint64, value []byte, err error) {
+	version, n := binary.Uvarint(v)
+	if n <= 0 || version == 0 {
+		return 0, nil, fmt.Errorf("%w: record %x", ErrCorrupt, v)
+	}
+	return version, v[n:], nil
+}
+
+// snapshotVersion is the first byte of a snapshot.
+const snapshotVersion = 1
+
+// Snapshot encodes the machine's keys and applied index (see the package
+// documentation for the format).
+func (m *Machine) Snapshot() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed != nil {
+		return nil, m.failed
+	}
+	lo, hi := storage.StrongSpan(m.group)
+	it, err := m.eng.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	out := appendSnapHeader(nil, m.applied.Load())
+	for ok := it.First(); ok; ok = it.Next() {
+		_, key, err := storage.ParseStrongKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		version, value, err := parseRecord(v)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		out = appendSnapEntry(out, snapEntry{key: key, value: value, version: version})
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("strong: snapshot of group %d: %w", m.group, err)
+	}
+	return out, nil
+}
+
+// snapEntry is one key of a decoded snapshot.
+type snapEntry struct {
+	key, value []byte
+	version    uint64
+}
+
+func appendSnapHeader(dst []byte, applied uint64) []byte {
+	return binary.AppendUvarint(append(dst, snapshotVersion), applied)
+}
+
+func appendSnapEntry(dst []byte, e snapEntry) []byte {
+	dst = appendBytes(dst, e.key)
+	dst = binary.AppendUvarint(dst, e.version)
+	return appendBytes(dst, e.value)
+}
+
+// decodeSnapshot decodes a snapshot. Its keys must be in strictly
+// increasing order, with versions from 1 to the applied index.
+func decodeSnapshot(data []byte) (applied uint64, entries []snapEntry, err error) {
+	r := reader{b: data}
+	if r.byte() != snapshotVersion {
+		r.bad = true
+	}
+	applied = r.uvarint()
+	for !r.bad && len(r.b) > 0 {
+		e := snapEntry{key: r.bytes(), version: r.uvarint(), value: r.bytes()}
+		if e.version == 0 || e.version > applied ||
+			len(entries) > 0 && bytes.Compare(entries[len(entries)-1].key, e.key) >= 0 {
+			r.bad = true
+		}
+		entries = append(entries, e)
+	}
+	if !r.end() {
+		return 0, nil, fmt.Errorf("%w: %d bytes", ErrBadSnapshot, len(data))
+	}
+	return applied, entries, nil
+}
+
+// Restore replaces the machine's keys and applied index with a snapshot
+// taken at index, in one synced batch. A machine already at or past index
+// keeps its own state: raft restores its latest snapshot on every start,
+// and the machine's keys are at least as new.
+func (m *Machine) Restore(index uint64, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed != nil {
+		return m.failed
+	}
+	if index <= m.applied.Load() {
+		return nil
+	}
+	applied, entries, err := decodeSnapshot(data)
+	if err != nil {
+		return err
+	}
+	if applied > index {
+		// It holds commands after index, which raft would apply again.
+		return fmt.Errorf("%w: taken at index %d, offered as of %d", ErrBadSnapshot, applied, index)
+	}
+	b := m.eng.NewBatch()
+	b.DeleteRange(storage.StrongSpan(m.group))
+	var k, rec []byte
+	for _, e := range entries {
+		k = storage.StrongKey(k[:0], m.group, e.key)
+		rec = appendRecord(rec[:0], e.version, e.value)
+		b.Set(k, rec)
+	}
+	b.Set(m.appliedKey, binary.BigEndian.AppendUint64(nil, index))
+	if err := m.eng.Commit(b, true); err != nil {
+		return m.fail(err)
+	}
+	m.applied.Store(index)
+	return nil
+}
