@@ -94,11 +94,19 @@ pipe_keys() {
 	}'
 }
 
-# pipe VERB COUNT: VERB keys k0..k(COUNT-1) through n1, 5,000 a call.
+# pipe VERB COUNT: VERB keys k0..k(COUNT-1) through the three nodes in
+# turn, 5,000 a call, 6 calls at a time (a DEL at QUORUM waits for its
+# read and its replicas; one connection would run them one by one).
 pipe() {
+	local n=0 calls=()
 	for ((from = 0; from < $2; from += 5000)); do
-		pipe_keys "$1" "$from" "$(($2 - from < 5000 ? $2 - from : 5000))" | redis-cli -h 127.0.0.1 -p "$BASE" --pipe >/dev/null
+		pipe_keys "$1" "$from" "$(($2 - from < 5000 ? $2 - from : 5000))" |
+			redis-cli -h 127.0.0.1 -p "$((BASE + 4 * (n % 3)))" --pipe >/dev/null &
+		calls+=($!)
+		n=$((n + 1))
+		if ((n % 6 == 0)); then wait "${calls[@]}"; calls=(); fi
 	done
+	if ((${#calls[@]} > 0)); then wait "${calls[@]}"; fi
 }
 
 now_ms() { date +%s%3N; }
