@@ -65,3 +65,37 @@ func TestUndecodableConfChangeStops(t *testing.T) {
 	}
 	c.propose(lead, "still going")
 }
+
+// TestFailingStateMachineStops: a machine that cannot apply a committed
+// command (its storage failed) says so with an error wrapping ErrFatal, and
+// its member stops instead of applying the next command without this one.
+// Every other member applies it, and the proposer hears the result.
+func TestFailingStateMachineStops(t *testing.T) {
+	c := newClusterWith(t, []uint64{1, 2, 3}, clusterConfig{every: 1000})
+	lead := c.leader()
+	bad := c.members[c.follower(lead)]
+	bad.sm.mu.Lock()
+	bad.sm.failOn = "broken"
+	bad.sm.mu.Unlock()
+	c.propose(lead, "broken v")
+	testutil.Eventually(t, "the failing member to stop", func() bool {
+		select {
+		case <-bad.done:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(bad.err, ErrFatal) || !strings.Contains(bad.err.Error(), "state machine failed") {
+		t.Fatalf("Run returned %v", bad.err)
+	}
+	for _, m := range c.members {
+		if m != bad {
+			testutil.Eventually(t, "the others to apply it", func() bool { return m.sm.get("broken") == "v" })
+		}
+	}
+	c.propose(lead, "after x")
+	if got := bad.sm.get("after"); got != "" {
+		t.Fatalf("the stopped member applied a later command: %q", got)
+	}
+}

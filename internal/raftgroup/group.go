@@ -35,7 +35,10 @@ type StateMachine interface {
 	// Apply applies the command committed at index and returns its result.
 	// An error is a refusal that is part of the state machine's history
 	// (e.g. "namespace exists"), returned to the proposer; it must not
-	// depend on anything but the state and the command.
+	// depend on anything but the state and the command. An error that
+	// wraps ErrFatal is not a refusal but the machine failing (a storage
+	// error): the group stops, as it does when it cannot persist, rather
+	// than apply the next command on a member that missed this one.
 	Apply(index uint64, cmd []byte) ([]byte, error)
 	// Snapshot encodes the state as of the last applied index.
 	Snapshot() ([]byte, error)
@@ -557,6 +560,9 @@ func (g *Group) apply(e *pb.Entry) error {
 	case pb.EntryNormal:
 		if id, cmd, ok := decodeProposal(e.GetData()); ok { // else the empty entry of a new leader
 			data, err := g.cfg.StateMachine.Apply(e.GetIndex(), cmd)
+			if errors.Is(err, ErrFatal) {
+				return fmt.Errorf("state machine failed at index %d: %w", e.GetIndex(), err)
+			}
 			g.notify(id, result{index: e.GetIndex(), data: data, err: err})
 		}
 	case pb.EntryConfChange:

@@ -22,6 +22,7 @@ type kvSM struct {
 	m        map[string]string
 	n        int // commands applied
 	restores int
+	failOn   string // a key whose command this machine fails on, as on a storage error
 }
 
 func (s *kvSM) Apply(index uint64, cmd []byte) ([]byte, error) {
@@ -30,6 +31,9 @@ func (s *kvSM) Apply(index uint64, cmd []byte) ([]byte, error) {
 	var k, v string
 	if _, err := fmt.Sscanf(string(cmd), "%s %s", &k, &v); err != nil {
 		return nil, fmt.Errorf("bad command %q", cmd)
+	}
+	if s.failOn != "" && k == s.failOn {
+		return nil, fmt.Errorf("%w: cannot store %q", ErrFatal, k)
 	}
 	s.m[k] = v
 	s.n++

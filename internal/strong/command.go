@@ -16,8 +16,8 @@ var (
 	ErrNotInteger = errors.New("value is not an integer or out of range")
 	// ErrOverflow refuses an increment whose result does not fit an int64.
 	ErrOverflow = errors.New("increment or decrement would overflow")
-	// ErrBelowFloor refuses an increment whose result would be below the
-	// floor the command gave.
+	// ErrBelowFloor refuses a decrement whose result would be below the
+	// floor the command gave (a debit the account cannot cover).
 	ErrBelowFloor = errors.New("value would fall below its floor")
 	// ErrBadCommand refuses a command that does not decode.
 	ErrBadCommand = errors.New("strong: undecodable command")
@@ -30,8 +30,8 @@ var (
 	ErrCorrupt = errors.New("strong: corrupt record")
 	// ErrFailed means the machine met a storage error while applying and
 	// stopped: applying later commands without that one would part this
-	// member from the others. Reopening replays the log from the last
-	// durable state.
+	// member from the others. It wraps raftgroup.ErrFatal, so the group
+	// stops too. Reopening replays the log from the last durable state.
 	ErrFailed = errors.New("strong: machine stopped after a storage failure")
 )
 
@@ -85,7 +85,9 @@ type Del struct {
 }
 
 // IncrBy adds Delta to the integer stored under Key; an absent key counts
-// as 0. With HasFloor, a result below Floor is refused (ErrBelowFloor).
+// as 0. With HasFloor, a decrement (Delta < 0) whose result would be below
+// Floor is refused (ErrBelowFloor). An increment never is, so a balance
+// already below its floor can still be credited.
 type IncrBy struct {
 	Key      []byte
 	Delta    int64

@@ -115,7 +115,7 @@ func (m *Machine) Apply(index uint64, cmd []byte) ([]byte, error) {
 
 // fail stops the machine for good. Called under mu.
 func (m *Machine) fail(err error) error {
-	m.failed = fmt.Errorf("%w: group %d: %w", ErrFailed, m.group, err)
+	m.failed = fmt.Errorf("%w (%w): group %d: %w", ErrFailed, raftgroup.ErrFatal, m.group, err)
 	return m.failed
 }
 
@@ -241,7 +241,7 @@ func (a *applier) incrBy(c IncrBy) (Result, error) {
 		return nil, ErrOverflow
 	}
 	n += c.Delta
-	if c.HasFloor && n < c.Floor {
+	if c.HasFloor && c.Delta < 0 && n < c.Floor {
 		return nil, ErrBelowFloor
 	}
 	a.set(c.Key, strconv.AppendInt(nil, n, 10))

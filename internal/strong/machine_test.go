@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pandodb/pando/internal/raftgroup"
 	"github.com/pandodb/pando/internal/storage"
 )
 
@@ -222,8 +223,14 @@ func TestIncrByFloor(t *testing.T) {
 		t.Fatalf("debit of an absent key: %v", err)
 	}
 	expectState(t, m, map[string]string{"acct": "-1@4", "new": "absent"})
-	if m.Applied() != 5 {
-		t.Fatalf("applied %d, want 5", m.Applied())
+	// A credit is never refused, even one that leaves the balance below
+	// the floor: it can only bring the account closer to covering it.
+	r = mustRun[IncrByResult](t, m, 6, IncrBy{Key: b("acct"), Delta: 1, Floor: 10, HasFloor: true})
+	if r.Value != 0 {
+		t.Fatalf("credit below the floor: %+v", r)
+	}
+	if m.Applied() != 6 {
+		t.Fatalf("applied %d, want 6", m.Applied())
 	}
 }
 
@@ -587,8 +594,8 @@ func TestMachineStopsOnStorageFailure(t *testing.T) {
 	eng.Close()
 	// The write cannot commit: the command must not count as applied, and
 	// nothing after it may apply either.
-	if _, err := m.Apply(2, Set{Key: b("k"), Value: b("w")}.Encode(nil)); !errors.Is(err, ErrFailed) {
-		t.Fatalf("apply on a closed engine: %v, want ErrFailed", err)
+	if _, err := m.Apply(2, Set{Key: b("k"), Value: b("w")}.Encode(nil)); !errors.Is(err, ErrFailed) || !errors.Is(err, raftgroup.ErrFatal) {
+		t.Fatalf("apply on a closed engine: %v, want ErrFailed, which stops the Raft group", err)
 	}
 	if m.Applied() != 1 {
 		t.Fatalf("applied %d after a failed apply, want 1", m.Applied())

@@ -91,7 +91,7 @@ func (md *model) op(index uint64, c Op) (Result, error) {
 		if c.Delta > 0 && sum < n || c.Delta < 0 && sum > n {
 			return nil, ErrOverflow
 		}
-		if c.HasFloor && sum < c.Floor {
+		if c.HasFloor && c.Delta < 0 && sum < c.Floor {
 			return nil, ErrBelowFloor
 		}
 		md.kv[string(c.Key)] = modelEntry{strconv.FormatInt(sum, 10), index}
