@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,7 +71,7 @@ type Service struct {
 	log    *slog.Logger
 	sm     *stateMachine
 	group  *raftgroup.Group
-	sender *sender
+	sender *raftgroup.Sender
 
 	changeMu sync.Mutex
 	changeC  chan struct{}
@@ -104,16 +105,16 @@ func Open(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("subsystem", "metadata"), changeC: make(chan struct{})}
 	s.sm = newStateMachine(s.notify)
-	s.sender = newSender(cfg.Transport, s.resolve, s.log)
+	s.sender = raftgroup.NewSender(cfg.Transport, s.resolve, s.log)
 	g, err := raftgroup.Open(raftgroup.Config{
 		Group: Group, ID: cfg.Self.RaftID, Engine: cfg.Engine, StateMachine: s.sm,
-		Send: s.sender.send, TickInterval: cfg.TickInterval, SnapshotEvery: 1000, Logger: cfg.Logger,
+		Send: s.sender.For(Group), TickInterval: cfg.TickInterval, SnapshotEvery: 1000, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.group = g
-	s.sender.report = g
+	s.sender.Attach(Group, g)
 	return s, nil
 }
 
@@ -245,7 +246,7 @@ func (s *Service) noQuorum(err error) error {
 }
 
 func (s *Service) propose(ctx context.Context, c command) error {
-	data, err := marshal(c)
+	data, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (s *Service) WaitReady(ctx context.Context) error {
 // Run drives the metadata group, forms or joins the cluster, and, on the
 // leader, adds new nodes, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.sender.close()
+	defer s.sender.Close()
 	done := s.group.Start(ctx)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()

@@ -24,7 +24,10 @@
 // (a message could not be sent) and ReportSnapshot (a snapshot message was
 // sent, or lost). Without the latter, a leader whose snapshot to a follower
 // is lost sends that follower nothing more until leadership changes. The
-// reports are queued and handed to raft by the goroutine.
+// reports are queued and handed to raft by the goroutine. Sender is that
+// transport for every group of a node: one queue and goroutine per peer,
+// shared by the groups, each flush a request per group, and each report
+// told to the group that sent.
 //
 // Every SnapshotEvery applied entries, the group snapshots the state
 // machine and drops the log before the last KeepEntries applied entries,
