@@ -26,6 +26,10 @@ var (
 	// committed entry it cannot decode. Run returns it, wrapped with its
 	// cause, and so do the group's methods from then on.
 	ErrFatal = errors.New("raftgroup: group stopped on a fatal error")
+	// ErrOutcomeUnknown is returned by Propose when its context ended, or
+	// the group stopped, after the command was handed to raft: it may
+	// have been committed, and may yet be applied.
+	ErrOutcomeUnknown = errors.New("raftgroup: outcome unknown: the command was proposed and may yet be applied")
 )
 
 // StateMachine is what a group replicates. Apply must be deterministic: every
@@ -267,8 +271,15 @@ func (g *Group) Step(msgs []*pb.Message) {
 }
 
 // Propose submits a command and waits until it is applied on this member,
-// returning the state machine's result.
+// returning the state machine's result. An error wrapping
+// ErrOutcomeUnknown means the command was handed to raft and may still be
+// applied; any other error means it never will be.
 func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
+	select {
+	case <-g.done: // props has room even then: never say unknown for nothing
+		return nil, 0, g.stopErr()
+	default:
+	}
 	id := rand.Uint64() | 1
 	ch := g.wait(id)
 	defer g.unwait(id)
@@ -283,9 +294,9 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	case r := <-ch:
 		return r.data, r.index, r.err
 	case <-ctx.Done():
-		return nil, 0, g.ctxErr(ctx)
+		return nil, 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, g.ctxErr(ctx))
 	case <-g.done:
-		return nil, 0, g.stopErr()
+		return nil, 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, g.stopErr())
 	}
 }
 

@@ -419,3 +419,19 @@ func TestReadIndexSeesEarlierCommits(t *testing.T) {
 		t.Fatal("ReadIndex succeeded on a member cut off from the group")
 	}
 }
+
+// TestProposalCutOffHasUnknownOutcome: a proposal handed to raft whose
+// answer never comes may have been committed; Propose says so, and does not
+// pass it off as a plain failure.
+func TestProposalCutOffHasUnknownOutcome(t *testing.T) {
+	c := newCluster(t, []uint64{1, 2, 3}, 1000)
+	lead := c.leader()
+	f := c.follower(lead)
+	c.setCut(f, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, _, err := c.members[f].g.Propose(ctx, []byte("k v"))
+	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a proposal cut off from the leader: %v, want ErrOutcomeUnknown", err)
+	}
+}
