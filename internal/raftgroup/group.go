@@ -375,27 +375,28 @@ func (g *Group) notify(id uint64, r result) {
 // thesis): afterwards, reading the state machine on this member sees every
 // write committed before the call, wherever it was proposed.
 func (g *Group) ReadIndex(ctx context.Context) error {
-	id := rand.Uint64() | 1
-	ch := g.wait(id)
-	defer g.unwait(id)
-	select {
-	case g.reads <- id:
-	case <-ctx.Done():
-		return g.ctxErr(ctx)
-	case <-g.done:
-		return g.stopErr()
-	}
 	var index uint64
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return r.err
+	for {
+		i, err := g.readIndex(ctx)
+		if err == nil {
+			index = i
+			break
 		}
-		index = r.index
-	case <-ctx.Done():
-		return g.ctxErr(ctx)
-	case <-g.done:
-		return g.stopErr()
+		if !errors.Is(err, ErrNoLeader) || ctx.Err() != nil {
+			return err
+		}
+		// No leader known yet (an election, or a member just started):
+		// ask again a tick later, until the context ends.
+		t := time.NewTimer(g.cfg.TickInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return g.ctxErr(ctx)
+		case <-g.done:
+			t.Stop()
+			return g.stopErr()
+		}
 	}
 	// Wait for the apply loop to reach the index.
 	stop := context.AfterFunc(ctx, func() {
@@ -416,6 +417,28 @@ func (g *Group) ReadIndex(ctx context.Context) error {
 		g.appliedCond.Wait()
 	}
 	return nil
+}
+
+// readIndex asks raft for the read index once.
+func (g *Group) readIndex(ctx context.Context) (uint64, error) {
+	id := rand.Uint64() | 1
+	ch := g.wait(id)
+	defer g.unwait(id)
+	select {
+	case g.reads <- id:
+	case <-ctx.Done():
+		return 0, g.ctxErr(ctx)
+	case <-g.done:
+		return 0, g.stopErr()
+	}
+	select {
+	case r := <-ch:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, g.ctxErr(ctx)
+	case <-g.done:
+		return 0, g.stopErr()
+	}
 }
 
 // Status returns the latest summary.
@@ -484,6 +507,12 @@ func (g *Group) Run(ctx context.Context) error {
 				g.notify(p.id, result{err: g.dropped(err)})
 			}
 		case id := <-g.reads:
+			if g.rn.BasicStatus().Lead == 0 {
+				// raft would drop it without a word; say so, and the
+				// reader asks again a tick later.
+				g.notify(id, result{err: ErrNoLeader})
+				break
+			}
 			g.rn.ReadIndex(encodeProposal(id, nil))
 		case c := <-g.confs:
 			if err := g.rn.ProposeConfChange(c.cc); err != nil {

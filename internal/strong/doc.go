@@ -1,7 +1,23 @@
-// Package strong is the state machine of one strong partition: the
-// key-value store that the partition's Raft group (package raftgroup)
-// replicates. Every member applies the same commands in the same order to
-// its own Machine, in the node's Pebble database, and so holds the same keys.
+// Package strong is the strong partitions of a node: the state machine of
+// one partition, the key-value store that the partition's Raft group
+// (package raftgroup) replicates, and the Host that runs this node's
+// members of those groups. Every member applies the same commands in the
+// same order to its own Machine, in the node's Pebble database, and so
+// holds the same keys.
+//
+// # Host
+//
+// A Host runs one raftgroup.Group per strong partition this node
+// replicates (GroupID: the namespace's id and the partition), all sharing
+// the node's Pebble database and one raftgroup.Sender. Do proposes a
+// command on this node's member, leader or follower (raft forwards it),
+// and returns the result once this member has applied it. Get reads
+// through Raft's ReadIndex: the leader confirms with a majority that it
+// still leads, and this member waits until it has applied as far, so no
+// deposed leader or lagging follower answers from stale state. Outcomes are
+// exact: a Result or a refusal; ErrNoQuorum when the group has no leader
+// this member can reach (nothing written); ErrUnknown when a proposal got
+// no answer in time (it may have been applied, and may yet be).
 //
 // # Commands
 //

@@ -1,0 +1,201 @@
+package strong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/transport/nodepb"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Errors of a Host, each a definite answer unless it says otherwise.
+var (
+	// ErrNotMember: this node holds no member of the group; the request
+	// belongs on one of the partition's replicas.
+	ErrNotMember = errors.New("strong: this node is not a replica of the partition")
+	// ErrNoQuorum: the group has no leader this member can reach, so the
+	// command was not applied and will not be.
+	ErrNoQuorum = errors.New("strong: the partition has no leader reachable from this replica (fewer than a majority of its replicas can agree); nothing was written")
+	// ErrUnknown: the command was proposed but no answer came in time; it
+	// may have been applied or may yet be. Read before retrying a command
+	// that is not idempotent.
+	ErrUnknown = errors.New("strong: outcome unknown: the command was proposed and may have been applied")
+)
+
+// GroupID is the Raft group of partition p of the strong namespace with id
+// ns (ns >= 1; group 0 is the cluster metadata). Partitions are fewer than
+// 2^16.
+func GroupID(ns uint64, p int) uint64 { return ns<<16 | uint64(p) }
+
+// HostConfig configures a Host.
+type HostConfig struct {
+	// Self is this node's Raft id.
+	Self uint64
+	// Engine holds the groups' logs and machines.
+	Engine *storage.Engine
+	// Sender carries the groups' messages to their peers.
+	Sender *raftgroup.Sender
+	// TickInterval is the Raft tick (default 100ms).
+	TickInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Host runs this node's members of strong partition groups.
+type Host struct {
+	cfg HostConfig
+
+	mu     sync.RWMutex
+	parts  map[uint64]*member
+	closed bool
+}
+
+type member struct {
+	g      *raftgroup.Group
+	m      *Machine
+	cancel context.CancelFunc
+	done   <-chan error
+}
+
+// NewHost returns a host with no groups.
+func NewHost(cfg HostConfig) *Host {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Host{cfg: cfg, parts: map[uint64]*member{}}
+}
+
+// Open starts this node's member of group, bootstrapping the group with
+// voters if the member has no state yet: every founding member opens it
+// with the same voters. Opening a running group does nothing.
+func (h *Host) Open(group uint64, voters []uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return raftgroup.ErrStopped
+	}
+	if _, ok := h.parts[group]; ok {
+		return nil
+	}
+	m, err := NewMachine(h.cfg.Engine, group)
+	if err != nil {
+		return err
+	}
+	g, err := raftgroup.Open(raftgroup.Config{
+		Group: group, ID: h.cfg.Self, Engine: h.cfg.Engine, StateMachine: m,
+		Send: h.cfg.Sender.For(group), TickInterval: h.cfg.TickInterval, Logger: h.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if !g.HasState() {
+		if err := g.Bootstrap(voters); err != nil {
+			return fmt.Errorf("strong: bootstrapping group %d: %w", group, err)
+		}
+	}
+	h.cfg.Sender.Attach(group, g)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.parts[group] = &member{g: g, m: m, cancel: cancel, done: g.Start(ctx)}
+	return nil
+}
+
+func (h *Host) member(group uint64) (*member, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, ok := h.parts[group]
+	if !ok {
+		return nil, fmt.Errorf("%w (group %d)", ErrNotMember, group)
+	}
+	return p, nil
+}
+
+// HandleRaft steps the messages a peer sent to one of this node's groups.
+// Messages for a group not open here are dropped: raft sends again.
+func (h *Host) HandleRaft(req *nodepb.RaftRequest) error {
+	p, err := h.member(req.GetGroup())
+	if err != nil {
+		return nil
+	}
+	msgs := make([]*pb.Message, 0, len(req.GetMessages()))
+	for _, b := range req.GetMessages() {
+		m := &pb.Message{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("strong: undecodable raft message for group %d: %w", req.GetGroup(), err)
+		}
+		msgs = append(msgs, m)
+	}
+	p.g.Step(msgs)
+	return nil
+}
+
+// Do applies cmd through group's log and returns its result: a Result, a
+// refusal of the machine (ErrNotInteger, ErrOverflow, ErrBelowFloor, ...),
+// ErrNoQuorum (not applied), ErrUnknown (may have been applied) or
+// ErrNotMember.
+func (h *Host) Do(ctx context.Context, group uint64, cmd Command) (Result, error) {
+	p, err := h.member(group)
+	if err != nil {
+		return nil, err
+	}
+	data, _, err := p.g.Propose(ctx, cmd.Encode(nil))
+	if err != nil {
+		return nil, outcome(group, err)
+	}
+	return DecodeResult(data)
+}
+
+// Get reads key in group linearizably: it returns the state of every
+// command applied anywhere before the call began (Raft's ReadIndex).
+func (h *Host) Get(ctx context.Context, group uint64, key []byte) (value []byte, version uint64, found bool, err error) {
+	p, err := h.member(group)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if err := p.g.ReadIndex(ctx); err != nil {
+		if errors.Is(err, raftgroup.ErrNoLeader) || ctx.Err() != nil {
+			return nil, 0, false, fmt.Errorf("%w (group %d): %w", ErrNoQuorum, group, err)
+		}
+		return nil, 0, false, err
+	}
+	return p.m.Get(key)
+}
+
+// outcome turns a proposal's error into the host's: unknown, or a definite
+// failure, or the machine's own refusal as it is.
+func outcome(group uint64, err error) error {
+	switch {
+	case errors.Is(err, raftgroup.ErrOutcomeUnknown):
+		return fmt.Errorf("%w (group %d): %w", ErrUnknown, group, err)
+	case errors.Is(err, raftgroup.ErrNoLeader), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w (group %d): %w", ErrNoQuorum, group, err)
+	}
+	return err
+}
+
+// Status is the Raft status of this node's member of group.
+func (h *Host) Status(group uint64) (raftgroup.Status, error) {
+	p, err := h.member(group)
+	if err != nil {
+		return raftgroup.Status{}, err
+	}
+	return p.g.Status(), nil
+}
+
+// Close stops every group and waits for them.
+func (h *Host) Close() {
+	h.mu.Lock()
+	parts := h.parts
+	h.parts, h.closed = map[uint64]*member{}, true
+	h.mu.Unlock()
+	for group, p := range parts {
+		p.cancel()
+		<-p.done
+		h.cfg.Sender.Detach(group)
+	}
+}
