@@ -29,8 +29,17 @@ var (
 	// ErrExists is a definition that exists already, differently.
 	ErrExists = errors.New("already exists")
 	// ErrUnsupported is a feature this version does not have.
-	ErrUnsupported  = errors.New("not supported")
-	ErrUnavailable  = errors.New("unavailable")
+	ErrUnsupported = errors.New("not supported")
+	ErrUnavailable = errors.New("unavailable")
+	// ErrOutcomeUnknown is a write that was handed on and got no answer in
+	// time: it may have been applied, and may yet be.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrNotInteger and ErrOverflow refuse an increment, with Redis's texts.
+	ErrNotInteger = errors.New("value is not an integer or out of range")
+	ErrOverflow   = errors.New("increment or decrement would overflow")
+	// ErrBelowFloor refuses a decrement that would take a value below the
+	// floor its command gave.
+	ErrBelowFloor   = errors.New("below floor: the decrement would take the value under its floor; nothing was changed")
 	ErrShuttingDown = errors.New("node is shutting down")
 )
 
@@ -67,6 +76,10 @@ var errorTable = []struct {
 	{ErrUnsupported, "unsupported", http.StatusNotImplemented, "ERR"},
 	{ErrUnavailable, "unavailable", http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{ErrShuttingDown, "shutting_down", http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{ErrOutcomeUnknown, "outcome_unknown", http.StatusGatewayTimeout, "UNKNOWN"},
+	{ErrNotInteger, "not_integer", http.StatusConflict, "ERR"},
+	{ErrOverflow, "overflow", http.StatusConflict, "ERR"},
+	{ErrBelowFloor, "below_floor", http.StatusConflict, "FLOOR"},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},
 }
 
@@ -86,9 +99,14 @@ func Describe(err error) Description {
 // word, then the message, on one line.
 func (d Description) RESP() string {
 	msg := strings.NewReplacer("\r", " ", "\n", " ").Replace(d.Message)
-	if d.RESPPrefix == "UNAVAILABLE" || d.RESPPrefix == "TIMEOUT" {
-		// The message starts with the sentinel's own word; don't repeat it.
+	// The message starts with the sentinel's own words; don't repeat them.
+	switch d.RESPPrefix {
+	case "UNAVAILABLE", "TIMEOUT":
 		msg = strings.TrimPrefix(msg, "unavailable: ")
+	case "UNKNOWN":
+		msg = strings.TrimPrefix(msg, ErrOutcomeUnknown.Error()+": ")
+	case "FLOOR":
+		msg = strings.TrimPrefix(msg, "below floor: ")
 	}
 	return d.RESPPrefix + " " + msg
 }

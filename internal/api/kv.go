@@ -124,6 +124,9 @@ type NamespaceInfo struct {
 	DB int
 	// N is its effective replication factor, which bounds the levels.
 	N int
+	// Strong is set for a strong namespace: linearizable, with counters and
+	// compare-and-set (Strong), without levels or causal contexts.
+	Strong bool
 }
 
 // KV is the key-value service behind the front ends. Namespaces are named by
@@ -156,4 +159,17 @@ type KV interface {
 	// Count returns the number of live keys in ns. It reads the whole
 	// namespace.
 	Count(ctx context.Context, ns string) (int64, error)
+}
+
+// Strong is what a KV serves in strong namespaces beyond KV. Eventual
+// namespaces refuse it with ErrUnsupported.
+type Strong interface {
+	// IncrBy adds delta to the integer under key (absent counts as 0) and
+	// returns the result. With a floor, a decrement that would leave less
+	// than *floor is refused with ErrBelowFloor and changes nothing.
+	IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64) (int64, error)
+	// CompareAndSwap sets key to value if it holds expected (nil: if it is
+	// absent). It reports whether it did, and the value it found (found is
+	// false for an absent key).
+	CompareAndSwap(ctx context.Context, ns string, key, expected, value []byte) (swapped bool, old Entry, found bool, err error)
 }

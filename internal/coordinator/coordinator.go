@@ -55,6 +55,9 @@ type Config struct {
 	// Trees are this replica's anti-entropy trees, which peers compare
 	// with theirs; nil answers that anti-entropy is off.
 	Trees *antientropy.Trees
+	// Strong is this node's members of strong partitions; nil serves no
+	// strong namespace.
+	Strong Strong
 	// Timeout bounds a request's wait for replicas (default 5s).
 	Timeout time.Duration
 	// StaleAfter is the tombstone grace: a record that set out for this
@@ -332,6 +335,8 @@ func Local(store *replica.Store, namespaces ...metadata.Namespace) *Coordinator 
 	return c
 }
 
+var _ api.Strong = (*Coordinator)(nil)
+
 // Catalog adapts the metadata to the front ends' view of namespaces.
 type Catalog struct{ Meta MetaView }
 
@@ -341,7 +346,7 @@ func (c Catalog) Namespace(name string) (api.NamespaceInfo, bool) {
 	var info api.NamespaceInfo
 	ok := c.lookup(func(st *metadata.State) bool {
 		ns, ok := st.Namespace(name)
-		info = api.NamespaceInfo{DB: ns.DB, N: st.Replicas(ns)}
+		info = api.NamespaceInfo{DB: ns.DB, N: st.Replicas(ns), Strong: ns.Model == metadata.Strong}
 		return ok
 	})
 	return info, ok

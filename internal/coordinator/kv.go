@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 	"github.com/pandodb/pando/ring"
@@ -46,6 +47,16 @@ func (c *Coordinator) do(ctx context.Context, op writeOp, ns string, key []byte,
 	_, pl, err := c.placeSynced(ctx, ns, key)
 	if err != nil {
 		return writeResult{}, err
+	}
+	if pl.ns.Model == metadata.Strong {
+		if o.HasContext {
+			return writeResult{}, fmt.Errorf("%w: causal contexts belong to eventual namespaces; %s is strong, where every write is ordered", api.ErrInvalidArgument, ns)
+		}
+		q := &writeReq{ns: ns, key: key, op: op}
+		if set != nil {
+			set(q)
+		}
+		return c.strongWrite(ctx, pl, q)
 	}
 	q, err := c.newWrite(pl, op, ns, key, o)
 	if err != nil {
@@ -163,6 +174,9 @@ func (c *Coordinator) Scan(ctx context.Context, ns string, cursor uint64, count 
 		count = 10
 	}
 	nsDef, _ := st.Namespace(ns)
+	if nsDef.Model == metadata.Strong {
+		return api.ScanPage{}, errStrongScan(ns)
+	}
 	n := st.Replicas(nsDef)
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
@@ -213,6 +227,9 @@ func (c *Coordinator) Count(ctx context.Context, ns string) (int64, error) {
 		return 0, err
 	}
 	nsDef, _ := st.Namespace(ns)
+	if nsDef.Model == metadata.Strong {
+		return 0, errStrongScan(ns)
+	}
 	n := st.Replicas(nsDef)
 	ctx, cancel := context.WithTimeout(ctx, 4*c.cfg.Timeout)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -69,16 +70,12 @@ func (g *gathering) rest() []readResult {
 
 // read gathers the key's record from R replicas and merges them. found is
 // false when no replica that answered holds the key.
-func (c *Coordinator) read(ctx context.Context, ns string, key []byte, ro api.ReadOptions) (replica.Record, bool, error) {
-	_, pl, err := c.placeSynced(ctx, ns, key)
-	if err != nil {
-		return replica.Record{}, false, err
-	}
+func (c *Coordinator) read(ctx context.Context, pl placement, key []byte, ro api.ReadOptions) (replica.Record, bool, error) {
 	r, err := required(ro.R, c.cfg.DefaultR, pl.n)
 	if err != nil {
 		return replica.Record{}, false, err
 	}
-	ns = pl.store // below, the name its records are stored under
+	ns := pl.store // the name its records are stored under
 	// One replica is enough and this node is one: read it directly.
 	if r == 1 && slices.Contains(pl.pref, c.self) {
 		return c.store.ReadHashed(ns, pl.hash, key)
@@ -298,7 +295,18 @@ func (h Handler) ReadBatch(ctx context.Context, req *nodepb.ReadBatchRequest) (*
 
 // Get implements api.KV.
 func (c *Coordinator) Get(ctx context.Context, ns string, key []byte, ro api.ReadOptions) (api.Entry, error) {
-	rec, found, err := c.read(ctx, ns, key, ro)
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return api.Entry{}, err
+	}
+	if pl.ns.Model == metadata.Strong {
+		e, found, err := c.strongRead(ctx, pl, key)
+		if err == nil && !found {
+			err = api.ErrNotFound
+		}
+		return e, err
+	}
+	rec, found, err := c.read(ctx, pl, key, ro)
 	if err != nil {
 		return api.Entry{}, err
 	}
@@ -314,7 +322,18 @@ func (c *Coordinator) Get(ctx context.Context, ns string, key []byte, ro api.Rea
 
 // GetVersions implements api.KV.
 func (c *Coordinator) GetVersions(ctx context.Context, ns string, key []byte, ro api.ReadOptions) (api.Versions, error) {
-	rec, _, err := c.read(ctx, ns, key, ro)
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return api.Versions{}, err
+	}
+	if pl.ns.Model == metadata.Strong { // one value, and no context: writes are ordered
+		e, found, err := c.strongRead(ctx, pl, key)
+		if err != nil || !found {
+			return api.Versions{}, err
+		}
+		return api.Versions{Values: []api.Entry{e}}, nil
+	}
+	rec, _, err := c.read(ctx, pl, key, ro)
 	if err != nil {
 		return api.Versions{}, err
 	}

@@ -147,8 +147,8 @@ func (ns *Namespace) CheckNew() error {
 // Supported reports a well-formed definition that this version of Pando
 // cannot serve yet.
 func (ns *Namespace) Supported() error {
-	if ns.Model == Strong {
-		return fmt.Errorf("%w: the strong model (linearizable namespaces through Raft) is not available in this version of Pando; use eventual", ErrUnsupported)
+	if ns.Model == Strong && ns.SloppyQuorum {
+		return fmt.Errorf("%w: a sloppy quorum is for eventual namespaces; a strong one writes through a majority of its replicas only", ErrInvalid)
 	}
 	if ns.Type != Bytes {
 		return fmt.Errorf("%w: the %s type (CRDTs) is not available in this version of Pando; use bytes", ErrUnsupported, ns.Type)

@@ -271,10 +271,34 @@ func (g *Group) Step(msgs []*pb.Message) {
 }
 
 // Propose submits a command and waits until it is applied on this member,
-// returning the state machine's result. An error wrapping
-// ErrOutcomeUnknown means the command was handed to raft and may still be
-// applied; any other error means it never will be.
+// returning the state machine's result. While no leader is known it waits
+// for one, until ctx ends. An error wrapping ErrOutcomeUnknown means the
+// command was handed to raft and may still be applied; any other error
+// means it never will be.
 func (g *Group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
+	for {
+		data, index, err := g.propose(ctx, cmd)
+		if !errors.Is(err, ErrNoLeader) || errors.Is(err, ErrOutcomeUnknown) || ctx.Err() != nil {
+			return data, index, err
+		}
+		// Dropped for want of a leader (an election, or a group just
+		// formed): never appended, so proposing again is safe. Try again a
+		// tick later, until the context ends.
+		t := time.NewTimer(g.cfg.TickInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, g.ctxErr(ctx)
+		case <-g.done:
+			t.Stop()
+			return nil, 0, g.stopErr()
+		}
+	}
+}
+
+// propose submits a command once.
+func (g *Group) propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
 	select {
 	case <-g.done: // props has room even then: never say unknown for nothing
 		return nil, 0, g.stopErr()

@@ -16,8 +16,10 @@ import (
 	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/raftgroup"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/strong"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +106,8 @@ type Node struct {
 	coord         *coordinator.Coordinator
 	ae            *antientropy.Runner // nil when off
 	manualAE      bool
+	strong        *strong.Host
+	strongSender  *raftgroup.Sender
 	log           *slog.Logger
 }
 
@@ -170,6 +174,13 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	strongSender := raftgroup.NewSender(cfg.Transport, func(raftID uint64) (string, bool) {
+		m, ok := meta.State().MemberByRaftID(raftID)
+		return m.ID, ok
+	}, log)
+	strongHost := strong.NewHost(strong.HostConfig{
+		Self: metadata.RaftID(id), Engine: eng, Sender: strongSender, TickInterval: cfg.RaftTick, Logger: log,
+	})
 	var hints *handoff.Store
 	if !cfg.DisableHints {
 		hints, err = handoff.Open(handoff.Config{
@@ -197,7 +208,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	coord, err := coordinator.New(coordinator.Config{
 		Self: id, Actor: fmt.Sprintf("%s.%d", id, epoch), Store: store, Meta: meta, Liveness: cfg.Gossip, Transport: cfg.Transport, Hints: hints, Trees: trees,
-		Timeout: cfg.RequestTimeout, StaleAfter: grace, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
+		Strong: strongHost, Timeout: cfg.RequestTimeout, StaleAfter: grace, DisableReadRepair: cfg.DisableReadRepair, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err
@@ -206,7 +217,8 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	if purge <= 0 {
 		purge = 10 * time.Second
 	}
-	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy}
+	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy,
+		strong: strongHost, strongSender: strongSender}
 	if !cfg.DisableAntiEntropy {
 		n.ae, err = antientropy.NewRunner(antientropy.Config{
 			PurgeGrace: grace + 2*cfg.MaxClockOffset, Now: cfg.Clock.Now,
@@ -293,16 +305,19 @@ func (n *Node) Meta() *metadata.Service { return n.meta }
 func (n *Node) Store() *replica.Store { return n.store }
 
 // Handler serves the node-to-node protocol.
-func (n *Node) Handler() transport.Peer { return nodeHandler{Handler: n.coord.Handler(), meta: n.meta} }
+func (n *Node) Handler() transport.Peer {
+	return nodeHandler{Handler: n.coord.Handler(), meta: n.meta, strong: n.strong}
+}
 
 type nodeHandler struct {
 	coordinator.Handler
-	meta *metadata.Service
+	meta   *metadata.Service
+	strong *strong.Host
 }
 
 func (h nodeHandler) Raft(_ context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	if r.Group != metadata.Group {
-		return nil, fmt.Errorf("no raft group %d on this node", r.Group)
+		return &nodepb.RaftResponse{}, h.strong.HandleRaft(r)
 	}
 	return &nodepb.RaftResponse{}, h.meta.Step(r)
 }
@@ -333,8 +348,12 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.ae.Run(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); runStrong(ctx, n.ID, n.meta, n.strong, n.log) }()
 	err := n.meta.Run(ctx)
 	wg.Wait()
+	n.strong.Close()
+	n.strongSender.Close()
 	if cerr := n.eng.Close(); err == nil {
 		err = cerr
 	}

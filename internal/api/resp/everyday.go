@@ -2,6 +2,7 @@ package resp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -129,10 +130,113 @@ func cmdKeys(c *conn, args [][]byte) error {
 	return nil
 }
 
-// cmdCounter answers INCR, DECR, INCRBY, DECRBY and INCRBYFLOAT.
+// cmdCounter answers INCR, DECR, INCRBY and DECRBY: linearizable
+// read-modify-writes in a strong namespace, refused with the reason in an
+// eventual one. INCRBYFLOAT is refused everywhere.
 func cmdCounter(c *conn, args [][]byte) error {
 	name := strings.ToUpper(string(args[0]))
-	return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a counter or a strong namespace, which a later release brings")
+	sk, ok := c.strong()
+	if !ok || name == "INCRBYFLOAT" {
+		return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a strong namespace (INCR, DECR, INCRBY, DECRBY), or a counter namespace, which a later release brings")
+	}
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	delta := int64(1)
+	if len(args) == 3 {
+		if delta, err = parseInt(args[2]); err != nil {
+			return err
+		}
+	}
+	if name == "DECR" || name == "DECRBY" {
+		if delta == math.MinInt64 {
+			return replyError("ERR decrement would overflow")
+		}
+		delta = -delta
+	}
+	n, err := sk.IncrBy(c.s.ctx, c.ns, key, delta, nil)
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt64(n)
+	return nil
+}
+
+// cmdDebit: DEBIT key amount [FLOOR floor]. Takes amount (>= 0) from the
+// integer under key unless that would leave less than floor (default 0),
+// and answers the new value, or -FLOOR and changes nothing: the bank debit
+// that never overdraws, linearizable in a strong namespace.
+func cmdDebit(c *conn, args [][]byte) error {
+	sk, ok := c.strong()
+	if !ok {
+		return replyError("ERR DEBIT needs a strong namespace; '" + c.ns + "' is eventual, where two debits on either side of a partition could both pass")
+	}
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	amount, err := parseInt(args[2])
+	if err != nil {
+		return err
+	}
+	if amount < 0 {
+		return replyError("ERR DEBIT takes an amount of 0 or more; credit with INCRBY")
+	}
+	var floor int64
+	switch {
+	case len(args) == 5 && eq(args[3], "floor"):
+		if floor, err = parseInt(args[4]); err != nil {
+			return err
+		}
+	case len(args) != 3:
+		return errSyntax
+	}
+	n, err := sk.IncrBy(c.s.ctx, c.ns, key, -amount, &floor)
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt64(n)
+	return nil
+}
+
+// cmdCAS: CAS key expected new. Sets key to new if it holds expected, and
+// answers 1; else answers 0 and changes nothing. CASNX key new does the
+// same for a key that must be absent. Strong namespaces only.
+func cmdCAS(c *conn, args [][]byte) error {
+	sk, ok := c.strong()
+	if !ok {
+		return replyError("ERR " + strings.ToUpper(string(args[0])) + " needs a strong namespace; '" + c.ns + "' is eventual, where a compare-and-set cannot be exact")
+	}
+	key, err := c.key(args[1])
+	if err != nil {
+		return err
+	}
+	var expected []byte
+	value := args[len(args)-1]
+	if len(args) == 4 {
+		expected = args[2]
+	}
+	if err := c.s.cfg.Limits.CheckValue(len(value)); err != nil {
+		return err
+	}
+	swapped, _, _, err := sk.CompareAndSwap(c.s.ctx, c.ns, key, expected, value)
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt(boolInt(swapped))
+	return nil
+}
+
+// strong returns the KV's strong operations if the connection's namespace
+// is strong.
+func (c *conn) strong() (api.Strong, bool) {
+	sk, ok := c.s.cfg.KV.(api.Strong)
+	if !ok || c.s.cfg.Catalog == nil {
+		return nil, false
+	}
+	info, found := c.s.cfg.Catalog.Namespace(c.ns)
+	return sk, found && info.Strong
 }
 
 // flushCmd builds FLUSHDB [ASYNC | SYNC] (the connection's namespace) and

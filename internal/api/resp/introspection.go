@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pandodb/pando/internal/api"
 )
 
 // cmdInfo: INFO [section ...]. Sections: server, clients, stats, cluster,
@@ -62,15 +65,18 @@ func cmdInfo(c *conn, args [][]byte) error {
 	)
 	if all || want["keyspace"] {
 		n, err := c.s.cfg.KV.Count(c.s.ctx, c.ns)
-		if err != nil {
+		switch {
+		case errors.Is(err, api.ErrUnsupported): // a namespace whose keys cannot be counted yet (strong)
+		case err != nil:
 			return err
+		default:
+			db := 0
+			if c.s.cfg.Catalog != nil {
+				info, _ := c.s.cfg.Catalog.Namespace(c.ns)
+				db = info.DB
+			}
+			section("keyspace", fmt.Sprintf("db%d:keys=%d", db, n))
 		}
-		db := 0
-		if c.s.cfg.Catalog != nil {
-			info, _ := c.s.cfg.Catalog.Namespace(c.ns)
-			db = info.DB
-		}
-		section("keyspace", fmt.Sprintf("db%d:keys=%d", db, n))
 	}
 	c.w.WriteBulkString(b.String())
 	return nil

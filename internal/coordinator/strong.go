@@ -1,0 +1,186 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/strong"
+)
+
+// Strong is the node's members of strong partition groups (strong.Host).
+type Strong interface {
+	Do(ctx context.Context, group uint64, cmd strong.Command) (strong.Result, error)
+	Get(ctx context.Context, group uint64, key []byte) (value []byte, version uint64, found bool, err error)
+}
+
+// maxDeleteAttempts bounds how often a DEL of a strong key retries its
+// compare-and-delete when writers keep changing the key under it.
+const maxDeleteAttempts = 16
+
+// strongGroup is the Raft group of pl's partition, if this node is one of
+// its members.
+func (c *Coordinator) strongGroup(pl placement) (uint64, error) {
+	if c.cfg.Strong == nil {
+		return 0, fmt.Errorf("%w: this node serves no strong namespaces", api.ErrUnavailable)
+	}
+	if !slices.Contains(pl.pref, c.self) {
+		return 0, fmt.Errorf("%w: partition %d of strong namespace %s is replicated on %s, not on this node; connect to one of them (a cluster-aware client does)",
+			api.ErrUnavailable, pl.partition, pl.ns.Name, strings.Join(pl.pref, ", "))
+	}
+	return strong.GroupID(pl.ns.Generation, pl.partition), nil
+}
+
+// strongErr puts a strong partition's answer in the front ends' terms.
+func (c *Coordinator) strongErr(pl placement, err error) error {
+	switch {
+	case errors.Is(err, strong.ErrNoQuorum):
+		up := len(c.candidates(pl.pref))
+		return fmt.Errorf("%w: partition %d of strong namespace %s has no leader: %d of its %d replicas reachable, a majority (%d) is needed; nothing was done",
+			api.ErrUnavailable, pl.partition, pl.ns.Name, up, len(pl.pref), len(pl.pref)/2+1)
+	case errors.Is(err, strong.ErrUnknown):
+		return fmt.Errorf("%w: partition %d of strong namespace %s took the command but did not answer in time; it may have been applied: read before retrying",
+			api.ErrOutcomeUnknown, pl.partition, pl.ns.Name)
+	case errors.Is(err, strong.ErrNotInteger):
+		return api.ErrNotInteger
+	case errors.Is(err, strong.ErrOverflow):
+		return api.ErrOverflow
+	case errors.Is(err, strong.ErrBelowFloor):
+		return api.ErrBelowFloor
+	}
+	return err
+}
+
+// strongRead reads a strong key linearizably.
+func (c *Coordinator) strongRead(ctx context.Context, pl placement, key []byte) (api.Entry, bool, error) {
+	group, err := c.strongGroup(pl)
+	if err != nil {
+		return api.Entry{}, false, err
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	v, _, found, err := c.cfg.Strong.Get(ctx, group, key)
+	if err != nil {
+		return api.Entry{}, false, c.strongErr(pl, err)
+	}
+	return api.Entry{Value: v}, found, nil
+}
+
+// strongWrite runs a write on a strong key through its partition's log.
+func (c *Coordinator) strongWrite(ctx context.Context, pl placement, q *writeReq) (writeResult, error) {
+	if q.op == opExpire || q.expireAt != 0 || q.keepTTL {
+		return writeResult{}, fmt.Errorf("%w: expiry in strong namespaces is not available in this version", api.ErrUnsupported)
+	}
+	group, err := c.strongGroup(pl)
+	if err != nil {
+		return writeResult{}, err
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	if q.op == opDelete {
+		return c.strongDelete(ctx, pl, group, q.key)
+	}
+	cond := strong.Always
+	switch q.cond {
+	case api.IfAbsent:
+		cond = strong.IfAbsent
+	case api.IfPresent:
+		cond = strong.IfPresent
+	}
+	r, err := c.cfg.Strong.Do(ctx, group, strong.Set{Key: q.key, Value: q.value, Cond: cond, Get: q.returnOld})
+	if err != nil {
+		return writeResult{}, c.strongErr(pl, err)
+	}
+	res := r.(strong.SetResult)
+	return writeResult{applied: res.Written, oldFound: res.Existed, old: api.Entry{Value: res.Old}}, nil
+}
+
+// strongDelete deletes a key and returns the value it removed: a
+// compare-and-delete on the version a linearizable read found, again if a
+// writer came in between.
+func (c *Coordinator) strongDelete(ctx context.Context, pl placement, group uint64, key []byte) (writeResult, error) {
+	for range maxDeleteAttempts {
+		v, version, found, err := c.cfg.Strong.Get(ctx, group, key)
+		if err != nil {
+			return writeResult{}, c.strongErr(pl, err)
+		}
+		if !found {
+			return writeResult{}, nil
+		}
+		r, err := c.cfg.Strong.Do(ctx, group, strong.CAS{Key: key, ByVersion: true, ExpectedVersion: version, Delete: true})
+		if err != nil {
+			return writeResult{}, c.strongErr(pl, err)
+		}
+		if r.(strong.CASResult).Swapped {
+			return writeResult{applied: true, oldFound: true, old: api.Entry{Value: v}}, nil
+		}
+	}
+	return writeResult{}, fmt.Errorf("%w: the key changed under %d attempts to delete it; nothing was deleted", api.ErrUnavailable, maxDeleteAttempts)
+}
+
+// IncrBy adds delta to the integer under key in a strong namespace and
+// returns the result; with floor, a decrement that would leave less than
+// *floor is refused (api.ErrBelowFloor). Eventual namespaces refuse it:
+// two concurrent increments there would lose one.
+func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64) (int64, error) {
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return 0, err
+	}
+	if pl.ns.Model != metadata.Strong {
+		return 0, fmt.Errorf("%w: namespace %s holds plain values with eventual consistency, where two concurrent increments would lose one; use a strong namespace", api.ErrUnsupported, ns)
+	}
+	group, err := c.strongGroup(pl)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	cmd := strong.IncrBy{Key: key, Delta: delta}
+	if floor != nil {
+		cmd.Floor, cmd.HasFloor = *floor, true
+	}
+	r, err := c.cfg.Strong.Do(ctx, group, cmd)
+	if err != nil {
+		return 0, c.strongErr(pl, err)
+	}
+	return r.(strong.IncrByResult).Value, nil
+}
+
+// CompareAndSwap replaces the value of key in a strong namespace with
+// value if it holds expected (absent when expected is nil), and reports
+// whether it did and the value it found.
+func (c *Coordinator) CompareAndSwap(ctx context.Context, ns string, key, expected, value []byte) (bool, api.Entry, bool, error) {
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return false, api.Entry{}, false, err
+	}
+	if pl.ns.Model != metadata.Strong {
+		return false, api.Entry{}, false, fmt.Errorf("%w: compare-and-set needs a strong namespace; %s is eventual", api.ErrUnsupported, ns)
+	}
+	group, err := c.strongGroup(pl)
+	if err != nil {
+		return false, api.Entry{}, false, err
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	r, err := c.cfg.Strong.Do(ctx, group, strong.CAS{Key: key, ExpectedValue: expected, ExpectAbsent: expected == nil, New: value})
+	if err != nil {
+		return false, api.Entry{}, false, c.strongErr(pl, err)
+	}
+	res := r.(strong.CASResult)
+	if res.Swapped {
+		return true, api.Entry{Value: expected}, expected != nil, nil
+	}
+	return false, api.Entry{Value: res.Value}, res.Version != 0, nil
+}
+
+// errStrongScan refuses to list or count a strong namespace's keys, which
+// its replicas keep apart from the eventual records a scan walks.
+func errStrongScan(ns string) error {
+	return fmt.Errorf("%w: listing or counting the keys of strong namespace %s (SCAN, KEYS, DBSIZE) is not available in this version", api.ErrUnsupported, ns)
+}
