@@ -24,11 +24,9 @@
 //     read (under-replicated otherwise).
 //   - durability: writes at W=ALL while nodes are killed; afterwards every
 //     replica must hold every acknowledged write.
-//   - register: reads and writes of a few keys, checked for linearizability
-//     with porcupine (an HTML visualisation on failure). Until strong
-//     namespaces exist it runs against an eventual namespace at R=W=ALL
-//     without faults, each key written by one worker and read by all: a
-//     self-test of the checker.
+//   - register: reads, writes and compare-and-sets of a few keys of a
+//     strong namespace through every node, checked for linearizability with
+//     porcupine (an HTML visualisation on failure).
 //   - convergence: writes through all nodes during faults; after healing,
 //     each key is read once at ALL (read repair), then every replica must
 //     hold the same record within a bound, which the run reports.

@@ -28,8 +28,10 @@ type Event struct {
 	F     string `json:"f"`
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
-	Node  string `json:"node,omitempty"`
-	Error string `json:"error,omitempty"`
+	// Expected is what a compare-and-set expected ("" for absent).
+	Expected string `json:"expected,omitempty"`
+	Node     string `json:"node,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // history records events in memory and in history.jsonl.
@@ -84,8 +86,10 @@ func outcome(err error) string {
 	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "nothing was written"):
+	case strings.Contains(msg, "nothing was written"), strings.Contains(msg, "nothing was done"):
 		return "fail"
+	case strings.HasPrefix(msg, "FLOOR"):
+		return "fail" // a refused debit: nothing was changed
 	case strings.HasPrefix(msg, "UNAVAILABLE"), strings.HasPrefix(msg, "TIMEOUT"):
 		return "info"
 	case strings.HasPrefix(msg, "ERR"), strings.HasPrefix(msg, "SIBLINGS"):

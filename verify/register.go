@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,62 +15,63 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// registerWorkload reads and writes keys and checks the history for
-// linearizability with porcupine, one key at a time. Every opsPerGroup
-// operations the workers move on to fresh keys (as Jepsen's independent
-// keys do), so that each key's history stays small enough to check however
-// long the run. Writes with an unknown outcome may take effect at any time
-// after they began; reads with an unknown outcome say nothing and are
-// dropped.
-//
-// Each key has one writer, the worker of the same number, and every worker
-// reads every key. An eventual namespace does not promise linearizable
-// concurrent writes: writes to one key through two nodes at once become
-// siblings, one shown by a deterministic pick, and a plain SET rewritten
-// over the merge it found shows its value again after another was shown
-// (a run once caught exactly that). Against that model the workload checks
-// what R=W=ALL does promise: a read through any node returns the latest
-// write of the key's writer, never an older one.
+// registerWorkload reads, writes and compare-and-sets keys of a strong
+// namespace through every node, and checks the history for linearizability
+// with porcupine, one key at a time. Three keys are in play at once, and
+// every opsPerGroup operations the workers move on to three fresh keys (as
+// Jepsen's independent keys do), so that each key's history stays small
+// enough to check however long the run. Writes with an unknown outcome may
+// take effect at any time after they began; reads with an unknown outcome
+// say nothing and are dropped; operations refused for want of a majority
+// ("nothing was done") did not happen.
 type registerWorkload struct {
-	keys int
-	ops  atomic.Int64
+	ops atomic.Int64
 }
 
 // opsPerGroup is how many operations the three keys of a group receive.
 const opsPerGroup = 300
 
-func (w *registerWorkload) accepts(cfg Config) error {
-	if len(cfg.Nemeses) > 0 {
-		return errors.New("the register workload checks linearizability, which eventual namespaces do not promise under faults; until strong namespaces exist it runs without --nemesis, as a self-test of the checker at R=W=ALL")
-	}
-	return nil
-}
+func (w *registerWorkload) accepts(Config) error { return nil }
 
 func (w *registerWorkload) setup(ctx context.Context, r *runner) error {
-	w.keys = r.cfg.Nodes * r.cfg.Concurrency // one per worker: its writer
-	return r.createNamespace(ctx, min(3, r.cfg.Nodes))
+	return r.createNamespaceModel(ctx, min(3, r.cfg.Nodes), "strong")
 }
 
 func (w *registerWorkload) worker(ctx context.Context, r *runner, process int, n *node, l *limiter) {
 	c := r.client(n, "all", "all")
 	defer c.Close()
+	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(process)))
+	last := map[string]string{} // the value this worker last read of each key
 	seq := 0
 	for l.wait() {
 		seq++
 		op := w.ops.Add(1)
-		key := fmt.Sprintf("r%d-%d", op/opsPerGroup, op%int64(w.keys))
+		key := fmt.Sprintf("r%d-%d", op/opsPerGroup, op%3)
+		v := fmt.Sprintf("p%d-%d", process, seq)
 		cctx, cancel := opContext(ctx)
-		if seq%2 == 0 {
-			key = fmt.Sprintf("r%d-%d", op/opsPerGroup, process)
-			v := fmt.Sprintf("p%d-%d", process, seq)
-			r.do(process, n, "write", key, v, func() (string, error) { return "", c.Set(cctx, key, v, 0).Err() })
-		} else {
-			r.do(process, n, "read", key, "", func() (string, error) {
+		switch x := rng.IntN(10); {
+		case x < 4:
+			_, got := r.do(process, n, "read", key, "", func() (string, error) {
 				v, err := c.Get(cctx, key).Result()
 				if errors.Is(err, redis.Nil) {
 					return "", nil
 				}
 				return v, err
+			})
+			last[key] = got
+		case x < 7:
+			r.do(process, n, "write", key, v, func() (string, error) { return "", c.Set(cctx, key, v, 0).Err() })
+		default:
+			expected := last[key]
+			r.doEvent(Event{Process: process, F: "cas", Key: key, Value: v, Expected: expected, Node: n.id}, func() (string, error) {
+				var cmd *redis.Cmd
+				if expected == "" {
+					cmd = c.Do(cctx, "casnx", key, v)
+				} else {
+					cmd = c.Do(cctx, "cas", key, expected, v)
+				}
+				swapped, err := cmd.Int()
+				return strconv.Itoa(swapped), err
 			})
 		}
 		cancel()
@@ -76,9 +79,17 @@ func (w *registerWorkload) worker(ctx context.Context, r *runner, process int, n
 }
 
 type regInput struct {
-	key   string
-	write bool
-	value string
+	key      string
+	f        string // read, write, cas
+	value    string // write and cas: the new value
+	expected string // cas: "" for absent
+}
+
+// regOutput is a read's value or a compare-and-set's answer ("1" swapped,
+// "0" not); unknown marks a write or cas whose outcome is unknown.
+type regOutput struct {
+	value   string
+	unknown bool
 }
 
 var registerModel = porcupine.Model{
@@ -100,18 +111,29 @@ var registerModel = porcupine.Model{
 	},
 	Init: func() any { return "" },
 	Step: func(state, input, output any) (bool, any) {
-		in := input.(regInput)
-		if in.write {
+		in, out, st := input.(regInput), output.(regOutput), state.(string)
+		switch in.f {
+		case "write":
 			return true, in.value
+		case "cas":
+			if st == in.expected {
+				return out.unknown || out.value == "1", in.value
+			}
+			return out.unknown || out.value == "0", st
 		}
-		return output.(string) == state.(string), state
+		return out.value == st, st
 	},
 	DescribeOperation: func(input, output any) string {
-		in := input.(regInput)
-		if in.write {
+		in, out := input.(regInput), output.(regOutput)
+		switch {
+		case in.f == "write":
 			return fmt.Sprintf("write(%s, %q)", in.key, in.value)
+		case in.f == "cas" && out.unknown:
+			return fmt.Sprintf("cas(%s, %q, %q) -> unknown", in.key, in.expected, in.value)
+		case in.f == "cas":
+			return fmt.Sprintf("cas(%s, %q, %q) -> %s", in.key, in.expected, in.value, out.value)
 		}
-		return fmt.Sprintf("read(%s) -> %q", in.key, output)
+		return fmt.Sprintf("read(%s) -> %q", in.key, out.value)
 	},
 	DescribeState: func(state any) string { return fmt.Sprintf("%q", state) },
 }
@@ -141,8 +163,13 @@ func (w *registerWorkload) check(ctx context.Context, r *runner) checkResult {
 func registerOps(events []Event) []porcupine.Operation {
 	open := map[int]Event{}
 	var ops []porcupine.Operation
+	unknown := func(inv Event) porcupine.Operation {
+		// It may take effect at any time after it began: it never returns.
+		return porcupine.Operation{ClientId: inv.Process, Input: regInput{key: inv.Key, f: inv.F, value: inv.Value, expected: inv.Expected},
+			Call: inv.Time, Return: math.MaxInt64, Output: regOutput{unknown: true}}
+	}
 	for _, e := range events {
-		if e.Process < 0 || (e.F != "read" && e.F != "write") {
+		if e.Process < 0 || (e.F != "read" && e.F != "write" && e.F != "cas") {
 			continue
 		}
 		if e.Type == "invoke" {
@@ -154,24 +181,24 @@ func registerOps(events []Event) []porcupine.Operation {
 			continue
 		}
 		delete(open, e.Process)
-		in := regInput{key: inv.Key, write: inv.F == "write", value: inv.Value}
-		op := porcupine.Operation{ClientId: e.Process, Input: in, Call: inv.Time, Return: e.Time, Output: e.Value}
+		in := regInput{key: inv.Key, f: inv.F, value: inv.Value, expected: inv.Expected}
 		switch {
 		case e.Type == "ok":
+			out := regOutput{value: e.Value}
+			if in.f == "write" {
+				out.value = ""
+			}
+			ops = append(ops, porcupine.Operation{ClientId: e.Process, Input: in, Call: inv.Time, Return: e.Time, Output: out})
 		case e.Type == "fail":
-			continue
-		case in.write: // info: may take effect at any time after it began
-			op.Return = math.MaxInt64
-			op.Output = ""
-		default: // an unknown read tells nothing
-			continue
+		case in.f != "read":
+			ops = append(ops, unknown(inv))
 		}
-		ops = append(ops, op)
+		// An unknown read tells nothing.
 	}
 	// Writes still open at the end (the run stopped them) may have happened.
-	for p, inv := range open {
-		if inv.F == "write" {
-			ops = append(ops, porcupine.Operation{ClientId: p, Input: regInput{key: inv.Key, write: true, value: inv.Value}, Call: inv.Time, Return: math.MaxInt64, Output: ""})
+	for _, inv := range open {
+		if inv.F != "read" {
+			ops = append(ops, unknown(inv))
 		}
 	}
 	return ops

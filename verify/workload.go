@@ -34,7 +34,7 @@ var workloads = map[string]func() workload{
 	"session":     func() workload { return &sessionWorkload{} },
 	"delete":      func() workload { return deleteWorkload{} },
 	"ttl":         func() workload { return ttlWorkload{} },
-	"bank":        func() workload { return unavailable{"bank", "strong (linearizable) namespaces"} },
+	"bank":        func() workload { return unavailable{"bank", "transactions in strong namespaces (WATCH/MULTI/EXEC)"} },
 	"counter":     func() workload { return unavailable{"counter", "CRDT counter namespaces"} },
 }
 
@@ -59,7 +59,13 @@ func (unavailable) check(context.Context, *runner) checkResult            { retu
 
 // createNamespace creates the run's namespace through node 1.
 func (r *runner) createNamespace(ctx context.Context, n int) error {
-	body := fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024}`, r.ns, n)
+	return r.createNamespaceModel(ctx, n, "eventual")
+}
+
+// createNamespaceModel creates the run's namespace with n replicas and the
+// given consistency model.
+func (r *runner) createNamespaceModel(ctx context.Context, n int, model string) error {
+	body := fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"model":%q}`, r.ns, n, model)
 	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+r.cluster.nodes[0].httpAddr()+"/v1/ns", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient.Do(req)
@@ -114,14 +120,21 @@ func (p *placement) of(key string) []string {
 
 // do runs one recorded operation.
 func (r *runner) do(process int, n *node, f, key, value string, op func() (string, error)) (string, string) {
-	r.hist.record(Event{Process: process, Type: "invoke", F: f, Key: key, Value: value, Node: n.id})
+	return r.doEvent(Event{Process: process, F: f, Key: key, Value: value, Node: n.id}, op)
+}
+
+// doEvent is do for an operation described by inv (its Type is set here).
+func (r *runner) doEvent(inv Event, op func() (string, error)) (string, string) {
+	inv.Type = "invoke"
+	r.hist.record(inv)
 	got, err := op()
 	typ := outcome(err)
-	e := Event{Process: process, Type: typ, F: f, Key: key, Value: value, Node: n.id}
+	e := inv
+	e.Type = typ
 	if err != nil && typ != "ok" {
 		e.Error = err.Error()
 	}
-	if typ == "ok" && (f == "read" || got != "") {
+	if typ == "ok" && (inv.F == "read" || got != "") {
 		e.Value = got // what a read returned, or a write's answer (DEL's count)
 	}
 	r.hist.record(e)

@@ -22,6 +22,9 @@
 //	purge-unagreed purge tombstones past their grace without knowing that
 //	               every replica holds them, and while a replica is down
 //	               (delete: deleted values that come back)
+//	stale-reads    a strong read answers from this member's state without
+//	               Raft's ReadIndex, as a follower or deposed leader would
+//	               (register: a history that is not linearizable)
 package sabotage
 
 import "sync/atomic"
