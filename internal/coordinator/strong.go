@@ -29,7 +29,7 @@ func (c *Coordinator) strongGroup(pl placement) (uint64, error) {
 		return 0, fmt.Errorf("%w: this node serves no strong namespaces", api.ErrUnavailable)
 	}
 	if !slices.Contains(pl.pref, c.self) {
-		return 0, fmt.Errorf("%w: partition %d of strong namespace %s is replicated on %s, not on this node; connect to one of them (a cluster-aware client does)",
+		return 0, fmt.Errorf("%w: partition %d of strong namespace %s is replicated on %s, not on this node; connect to one of them (a cluster-aware client does); nothing was done",
 			api.ErrUnavailable, pl.partition, pl.ns.Name, strings.Join(pl.pref, ", "))
 	}
 	return strong.GroupID(pl.ns.Generation, pl.partition), nil
