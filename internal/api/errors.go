@@ -41,6 +41,10 @@ var (
 	// floor its command gave.
 	ErrBelowFloor   = errors.New("below floor: the decrement would take the value under its floor; nothing was changed")
 	ErrShuttingDown = errors.New("node is shutting down")
+	// ErrCrossPartition refuses a transaction whose keys are in more than
+	// one partition: one partition's log orders it. Redis answers the same
+	// case with CROSSSLOT, which clients know.
+	ErrCrossPartition = errors.New("Keys in request are not in the same partition")
 )
 
 // Description is how an error appears on the wire.
@@ -80,6 +84,7 @@ var errorTable = []struct {
 	{ErrNotInteger, "not_integer", http.StatusConflict, "ERR"},
 	{ErrOverflow, "overflow", http.StatusConflict, "ERR"},
 	{ErrBelowFloor, "below_floor", http.StatusConflict, "FLOOR"},
+	{ErrCrossPartition, "cross_partition", http.StatusBadRequest, "CROSSSLOT"},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},
 }
 

@@ -172,4 +172,66 @@ type Strong interface {
 	// absent). It reports whether it did, and the value it found (found is
 	// false for an absent key).
 	CompareAndSwap(ctx context.Context, ns string, key, expected, value []byte) (swapped bool, old Entry, found bool, err error)
+	// GetVersion reads key linearizably, with its version: a number that
+	// changes on every write of the key, 0 when it is absent. WATCH records
+	// it.
+	GetVersion(ctx context.Context, ns string, key []byte) (value []byte, version uint64, found bool, err error)
+	// Txn runs ops in order as one step of the keys' partition, if every
+	// watched key is still at its version; otherwise it does nothing and
+	// reports aborted. Every key, watched or used, must be in one partition
+	// (ErrCrossPartition). An op refused with ErrNotInteger or ErrOverflow
+	// reports it in its reply and the others still run, as in Redis; a
+	// decrement past its floor refuses the whole transaction with
+	// ErrBelowFloor and nothing is applied.
+	Txn(ctx context.Context, ns string, watches []Watch, ops []TxnOp) (replies []TxnReply, aborted bool, err error)
+}
+
+// Watch is a key a transaction depends on, at the version GetVersion read.
+type Watch struct {
+	Key     []byte
+	Version uint64
+}
+
+// TxnOpKind is what a TxnOp does.
+type TxnOpKind uint8
+
+const (
+	// TxnGet reads Key.
+	TxnGet TxnOpKind = iota + 1
+	// TxnSet writes Value under Key if Cond holds; ReturnOld asks for the
+	// value it replaces (SET ... GET).
+	TxnSet
+	// TxnDel deletes Keys.
+	TxnDel
+	// TxnIncrBy adds Delta to the integer under Key; with Floor, a
+	// decrement that would leave less than *Floor refuses the transaction.
+	TxnIncrBy
+)
+
+// TxnOp is one command of a transaction.
+type TxnOp struct {
+	Kind      TxnOpKind
+	Key       []byte   // all but TxnDel
+	Keys      [][]byte // TxnDel
+	Value     []byte   // TxnSet
+	Cond      Cond     // TxnSet
+	ReturnOld bool     // TxnSet
+	Delta     int64    // TxnIncrBy
+	Floor     *int64   // TxnIncrBy
+}
+
+// TxnReply is what one TxnOp did.
+type TxnReply struct {
+	// Err refuses this op alone (ErrNotInteger, ErrOverflow); the other
+	// fields are then unset.
+	Err error
+	// Applied: a TxnSet wrote.
+	Applied bool
+	// Found: a TxnGet found its key; a TxnSet's key existed before it.
+	Found bool
+	// Value is what a TxnGet read, or the value a TxnSet with ReturnOld
+	// replaced.
+	Value []byte
+	// N is how many keys a TxnDel removed, or the value a TxnIncrBy left.
+	N int64
 }

@@ -184,3 +184,139 @@ func (c *Coordinator) CompareAndSwap(ctx context.Context, ns string, key, expect
 func errStrongScan(ns string) error {
 	return fmt.Errorf("%w: listing or counting the keys of strong namespace %s (SCAN, KEYS, DBSIZE) is not available in this version", api.ErrUnsupported, ns)
 }
+
+// strongPlace places key in strong namespace ns, this node's member of its
+// partition's group included.
+func (c *Coordinator) strongPlace(ctx context.Context, ns string, key []byte, what string) (*metadata.State, placement, uint64, error) {
+	st, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return nil, placement{}, 0, err
+	}
+	if pl.ns.Model != metadata.Strong {
+		return nil, placement{}, 0, fmt.Errorf("%w: %s needs a strong namespace; %s is eventual", api.ErrUnsupported, what, ns)
+	}
+	group, err := c.strongGroup(pl)
+	return st, pl, group, err
+}
+
+// GetVersion reads key in a strong namespace linearizably, with its
+// version: the Raft index of the command that last wrote it.
+func (c *Coordinator) GetVersion(ctx context.Context, ns string, key []byte) ([]byte, uint64, bool, error) {
+	_, pl, group, err := c.strongPlace(ctx, ns, key, "a versioned read (WATCH)")
+	if err != nil {
+		return nil, 0, false, err
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	v, version, found, err := c.cfg.Strong.Get(ctx, group, key)
+	if err != nil {
+		return nil, 0, false, c.strongErr(pl, err)
+	}
+	return v, version, found, nil
+}
+
+// Txn runs a transaction as one strong.Txn through the log of the
+// partition that holds all its keys: its conditions are the watched keys at
+// their versions, so a write to any of them since WATCH aborts it.
+func (c *Coordinator) Txn(ctx context.Context, ns string, watches []api.Watch, ops []api.TxnOp) ([]api.TxnReply, bool, error) {
+	keys := txnKeys(watches, ops)
+	if len(keys) == 0 {
+		return make([]api.TxnReply, len(ops)), false, nil
+	}
+	st, pl, group, err := c.strongPlace(ctx, ns, keys[0], "a transaction (MULTI/EXEC)")
+	if err != nil {
+		return nil, false, err
+	}
+	for _, k := range keys[1:] {
+		other, err := c.place(st, ns, k)
+		if err != nil {
+			return nil, false, err
+		}
+		if other.partition != pl.partition {
+			return nil, false, fmt.Errorf("%w (partitions %d and %d); put them under one hash tag, e.g. {acct}.a and {acct}.b; nothing was applied",
+				api.ErrCrossPartition, pl.partition, other.partition)
+		}
+	}
+	cmd := strong.Txn{Conds: make([]strong.Cond, len(watches)), Ops: make([]strong.Op, len(ops))}
+	for i, w := range watches {
+		cmd.Conds[i] = strong.Cond{Key: w.Key, Version: w.Version}
+	}
+	for i, op := range ops {
+		if cmd.Ops[i], err = strongOp(op); err != nil {
+			return nil, false, err
+		}
+	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	r, err := c.cfg.Strong.Do(ctx, group, cmd)
+	if err != nil {
+		return nil, false, c.strongErr(pl, err)
+	}
+	res := r.(strong.TxnResult)
+	if res.Aborted {
+		return nil, true, nil
+	}
+	replies := make([]api.TxnReply, len(res.Ops))
+	for i, o := range res.Ops {
+		replies[i] = txnReply(o)
+		if o.Err != nil {
+			replies[i].Err = c.strongErr(pl, o.Err)
+		}
+	}
+	return replies, false, nil
+}
+
+// txnKeys lists every key a transaction watches or uses.
+func txnKeys(watches []api.Watch, ops []api.TxnOp) [][]byte {
+	var keys [][]byte
+	for _, w := range watches {
+		keys = append(keys, w.Key)
+	}
+	for _, op := range ops {
+		if op.Kind == api.TxnDel {
+			keys = append(keys, op.Keys...)
+		} else {
+			keys = append(keys, op.Key)
+		}
+	}
+	return keys
+}
+
+func strongOp(op api.TxnOp) (strong.Op, error) {
+	switch op.Kind {
+	case api.TxnGet:
+		return strong.Get{Key: op.Key}, nil
+	case api.TxnSet:
+		cond := strong.Always
+		switch op.Cond {
+		case api.IfAbsent:
+			cond = strong.IfAbsent
+		case api.IfPresent:
+			cond = strong.IfPresent
+		}
+		return strong.Set{Key: op.Key, Value: op.Value, Cond: cond, Get: op.ReturnOld}, nil
+	case api.TxnDel:
+		return strong.Del{Keys: op.Keys}, nil
+	case api.TxnIncrBy:
+		cmd := strong.IncrBy{Key: op.Key, Delta: op.Delta}
+		if op.Floor != nil {
+			cmd.Floor, cmd.HasFloor = *op.Floor, true
+		}
+		return cmd, nil
+	}
+	return nil, fmt.Errorf("%w: transaction op of unknown kind %d", api.ErrInvalidArgument, op.Kind)
+}
+
+func txnReply(o strong.OpResult) api.TxnReply {
+	switch r := o.Result.(type) {
+	case strong.GetResult:
+		return api.TxnReply{Found: r.Found, Value: r.Value}
+	case strong.SetResult:
+		return api.TxnReply{Applied: r.Written, Found: r.Existed, Value: r.Old}
+	case strong.DelResult:
+		return api.TxnReply{N: int64(r.Deleted)}
+	case strong.IncrByResult:
+		return api.TxnReply{N: r.Value}
+	}
+	return api.TxnReply{}
+}

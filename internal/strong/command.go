@@ -45,10 +45,11 @@ const (
 	kindIncrBy byte = 3
 	kindCAS    byte = 4
 	kindTxn    byte = 5
+	kindGet    byte = 6
 )
 
-// Command is one entry of a strong partition's log: Set, Del, IncrBy, CAS
-// or Txn.
+// Command is one entry of a strong partition's log: Set, Del, IncrBy, Get,
+// CAS or Txn.
 type Command interface {
 	// Encode appends the command's encoding to dst.
 	Encode(dst []byte) []byte
@@ -56,7 +57,7 @@ type Command interface {
 	appendBody(dst []byte) []byte
 }
 
-// Op is a command that may run inside a Txn: Set, Del or IncrBy.
+// Op is a command that may run inside a Txn: Set, Del, IncrBy or Get.
 type Op interface {
 	Command
 	isOp()
@@ -95,6 +96,13 @@ type IncrBy struct {
 	HasFloor bool
 }
 
+// Get reads Key. Inside a Txn it sees the writes of the ops before it, so
+// that a GET queued after a SET in one MULTI returns what the SET wrote. On
+// its own it is a read through the log.
+type Get struct {
+	Key []byte
+}
+
 // CAS replaces Key's value with New, or deletes it, if the key is as
 // expected: by version (ExpectedVersion, 0 meaning absent), or by value
 // (ExpectedValue, or absent with ExpectAbsent).
@@ -124,16 +132,19 @@ type Txn struct {
 func (Set) kind() byte    { return kindSet }
 func (Del) kind() byte    { return kindDel }
 func (IncrBy) kind() byte { return kindIncrBy }
+func (Get) kind() byte    { return kindGet }
 func (CAS) kind() byte    { return kindCAS }
 func (Txn) kind() byte    { return kindTxn }
 
 func (Set) isOp()    {}
 func (Del) isOp()    {}
 func (IncrBy) isOp() {}
+func (Get) isOp()    {}
 
 func (c Set) Encode(dst []byte) []byte    { return encodeCommand(dst, c) }
 func (c Del) Encode(dst []byte) []byte    { return encodeCommand(dst, c) }
 func (c IncrBy) Encode(dst []byte) []byte { return encodeCommand(dst, c) }
+func (c Get) Encode(dst []byte) []byte    { return encodeCommand(dst, c) }
 func (c CAS) Encode(dst []byte) []byte    { return encodeCommand(dst, c) }
 func (c Txn) Encode(dst []byte) []byte    { return encodeCommand(dst, c) }
 
@@ -164,6 +175,8 @@ func (c IncrBy) appendBody(dst []byte) []byte {
 	}
 	return dst
 }
+
+func (c Get) appendBody(dst []byte) []byte { return appendBytes(dst, c.Key) }
 
 // CAS flags.
 const (
@@ -220,7 +233,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	}
 	var c Command
 	switch k := r.byte(); k {
-	case kindSet, kindDel, kindIncrBy:
+	case kindSet, kindDel, kindIncrBy, kindGet:
 		c = r.op(k)
 	case kindCAS:
 		c = r.cas()
@@ -256,6 +269,8 @@ func (r *reader) op(k byte) Op {
 			c.Floor = r.varint()
 		}
 		return c
+	case kindGet:
+		return Get{Key: r.bytes()}
 	}
 	r.bad = true
 	return nil
@@ -297,7 +312,7 @@ func (r *reader) txn() Txn {
 }
 
 // Result is what Apply returns for a command, encoded: SetResult,
-// DelResult, IncrByResult, CASResult or TxnResult.
+// DelResult, IncrByResult, GetResult, CASResult or TxnResult.
 type Result interface {
 	// Encode appends the result's encoding to dst.
 	Encode(dst []byte) []byte
@@ -329,6 +344,14 @@ type IncrByResult struct {
 	Version uint64
 }
 
+// GetResult is the outcome of a Get: the key's value and version, or not
+// Found (then Value is nil and Version 0).
+type GetResult struct {
+	Value   []byte
+	Found   bool
+	Version uint64
+}
+
 // CASResult is the outcome of a CAS.
 type CASResult struct {
 	Swapped bool
@@ -357,12 +380,14 @@ type OpResult struct {
 func (SetResult) kind() byte    { return kindSet }
 func (DelResult) kind() byte    { return kindDel }
 func (IncrByResult) kind() byte { return kindIncrBy }
+func (GetResult) kind() byte    { return kindGet }
 func (CASResult) kind() byte    { return kindCAS }
 func (TxnResult) kind() byte    { return kindTxn }
 
 func (r SetResult) Encode(dst []byte) []byte    { return encodeResult(dst, r) }
 func (r DelResult) Encode(dst []byte) []byte    { return encodeResult(dst, r) }
 func (r IncrByResult) Encode(dst []byte) []byte { return encodeResult(dst, r) }
+func (r GetResult) Encode(dst []byte) []byte    { return encodeResult(dst, r) }
 func (r CASResult) Encode(dst []byte) []byte    { return encodeResult(dst, r) }
 func (r TxnResult) Encode(dst []byte) []byte    { return encodeResult(dst, r) }
 
@@ -383,6 +408,12 @@ func (r DelResult) appendBody(dst []byte) []byte {
 func (r IncrByResult) appendBody(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, r.Value)
 	return binary.AppendUvarint(dst, r.Version)
+}
+
+func (r GetResult) appendBody(dst []byte) []byte {
+	dst = append(dst, boolByte(r.Found))
+	dst = binary.AppendUvarint(dst, r.Version)
+	return appendBytes(dst, r.Value)
 }
 
 func (r CASResult) appendBody(dst []byte) []byte {
@@ -444,6 +475,14 @@ func (r *reader) result(k byte) Result {
 		return DelResult{Deleted: int(n)}
 	case kindIncrBy:
 		return IncrByResult{Value: r.varint(), Version: r.uvarint()}
+	case kindGet:
+		res := GetResult{Found: r.bool(), Version: r.uvarint(), Value: r.bytes()}
+		// A present key has a version (indexes start at 1); an absent one
+		// has neither version nor value.
+		if res.Found != (res.Version != 0) || !res.Found && res.Value != nil {
+			r.bad = true
+		}
+		return res
 	case kindCAS:
 		return CASResult{Swapped: r.bool(), Version: r.uvarint(), Value: r.bytes()}
 	case kindTxn:
@@ -457,7 +496,7 @@ func (r *reader) result(k byte) Result {
 			switch {
 			case code == 0:
 				switch k := r.byte(); k {
-				case kindSet, kindDel, kindIncrBy:
+				case kindSet, kindDel, kindIncrBy, kindGet:
 					res.Ops = append(res.Ops, OpResult{Result: r.result(k)})
 				default:
 					r.bad = true

@@ -3,6 +3,7 @@ package strong
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 
@@ -66,11 +67,13 @@ func drawCAS(t *rapid.T) CAS {
 }
 
 func drawOp(t *rapid.T) Op {
-	switch rapid.IntRange(0, 2).Draw(t, "op") {
+	switch rapid.IntRange(0, 3).Draw(t, "op") {
 	case 0:
 		return drawSet(t)
 	case 1:
 		return drawDel(t)
+	case 2:
+		return Get{Key: genBytes.Draw(t, "key")}
 	}
 	return drawIncrBy(t)
 }
@@ -97,7 +100,7 @@ func drawCommand(t *rapid.T) Command {
 }
 
 func drawOpResult(t *rapid.T) Result {
-	switch rapid.IntRange(0, 2).Draw(t, "result") {
+	switch rapid.IntRange(0, 3).Draw(t, "result") {
 	case 0:
 		return SetResult{
 			Written: rapid.Bool().Draw(t, "written"),
@@ -107,6 +110,11 @@ func drawOpResult(t *rapid.T) Result {
 		}
 	case 1:
 		return DelResult{Deleted: rapid.IntRange(0, 1<<20).Draw(t, "deleted")}
+	case 2:
+		if !rapid.Bool().Draw(t, "found") {
+			return GetResult{}
+		}
+		return GetResult{Found: true, Version: rapid.Uint64Range(1, math.MaxUint64).Draw(t, "version"), Value: genBytes.Draw(t, "value")}
 	}
 	return IncrByResult{Value: genInt64(t, "value"), Version: rapid.Uint64().Draw(t, "version")}
 }
@@ -201,6 +209,8 @@ func TestDecodeRefusesNonCanonicalBytes(t *testing.T) {
 		"cas version+absent": {codecVersion, kindCAS, 0, casByVersion | casExpectAbsent, 0, 0},
 		"cas in txn":         {codecVersion, kindTxn, 0, 1, kindCAS, 0, casExpectAbsent | casDelete},
 		"txn in txn":         {codecVersion, kindTxn, 0, 1, kindTxn, 0, 0},
+		"get without key":    {codecVersion, kindGet},
+		"get trailing byte":  {codecVersion, kindGet, 1, 'k', 0},
 	} {
 		if c, err := DecodeCommand(b); !errors.Is(err, ErrBadCommand) {
 			t.Errorf("%s (%x): decoded %#v, %v", name, b, c, err)
@@ -211,6 +221,8 @@ func TestDecodeRefusesNonCanonicalBytes(t *testing.T) {
 		{codecVersion, kindSet, 0, 0, 2, 0},
 		{codecVersion, kindTxn, 0, 1, kindDel, 0},
 		{codecVersion, kindCAS, 0, casExpectAbsent | casDelete},
+		{codecVersion, kindGet, 1, 'k'},
+		{codecVersion, kindTxn, 0, 1, kindGet, 0},
 	} {
 		if _, err := DecodeCommand(b); err != nil {
 			t.Errorf("%x: %v", b, err)
@@ -226,9 +238,23 @@ func TestDecodeResultRefusesNonCanonicalBytes(t *testing.T) {
 		"unknown op code": {codecVersion, kindTxn, 0, 1, 4},
 		"cas result op":   {codecVersion, kindTxn, 0, 1, 0, kindCAS, 0, 0, 0},
 		"trailing":        append(DelResult{}.Encode(nil), 0),
+		// A key found has a version; a key absent has neither.
+		"get found at 0":      {codecVersion, kindGet, 1, 0, 0},
+		"get absent with ver": {codecVersion, kindGet, 0, 3, 0},
+		"get absent with val": {codecVersion, kindGet, 0, 0, 1, 'v'},
+		"get bool of 2":       {codecVersion, kindGet, 2, 1, 0},
 	} {
 		if r, err := DecodeResult(b); !errors.Is(err, ErrBadResult) {
 			t.Errorf("%s (%x): decoded %#v, %v", name, b, r, err)
+		}
+	}
+	for _, b := range [][]byte{
+		{codecVersion, kindGet, 0, 0, 0},
+		{codecVersion, kindGet, 1, 3, 0},
+		{codecVersion, kindTxn, 0, 1, 0, kindGet, 1, 1, 1, 'v'},
+	} {
+		if _, err := DecodeResult(b); err != nil {
+			t.Errorf("%x: %v", b, err)
 		}
 	}
 }

@@ -22,11 +22,12 @@
 // # Commands
 //
 // A command is Set (with NX, XX and GET), Del, IncrBy (with an optional
-// floor), CAS (by value or by version, replacing or deleting) or Txn
-// (conditions on versions, then Set, Del and IncrBy ops: Redis's
-// WATCH/MULTI/EXEC). Commands and their results have a compact binary
-// encoding: a format version byte, a kind byte, then the fields as varints
-// and length-prefixed byte strings. Each has exactly one encoding; decoding
+// floor), Get, CAS (by value or by version, replacing or deleting) or Txn
+// (conditions on versions, then Set, Del, IncrBy and Get ops: Redis's
+// WATCH/MULTI/EXEC). A Get inside a Txn reads the key as the ops before it
+// left it, as a GET queued after a SET in one MULTI does. Commands and
+// their results have a compact binary encoding: a format version byte, a
+// kind byte, then the fields as varints and length-prefixed byte strings. Each has exactly one encoding; decoding
 // refuses anything else, trailing bytes included, and never panics.
 //
 // Apply is deterministic: its result and its writes depend only on the

@@ -15,11 +15,12 @@ func seedCommands() []Command {
 		Set{Key: []byte("k"), Value: []byte("v"), Cond: IfAbsent, Get: true},
 		Del{Keys: [][]byte{[]byte("a"), nil}},
 		IncrBy{Key: []byte("n"), Delta: -300, Floor: -1 << 40, HasFloor: true},
+		Get{Key: []byte("k")},
 		CAS{Key: []byte("k"), ByVersion: true, ExpectedVersion: 1 << 33, New: []byte("x")},
 		CAS{Key: []byte("k"), ExpectedValue: []byte("v"), Delete: true},
 		Txn{
 			Conds: []Cond{{Key: []byte("a"), Version: 7}},
-			Ops:   []Op{Set{Key: []byte("a")}, IncrBy{Key: []byte("b"), Delta: 1}, Del{}},
+			Ops:   []Op{Set{Key: []byte("a")}, IncrBy{Key: []byte("b"), Delta: 1}, Get{Key: []byte("b")}, Del{}},
 		},
 	}
 }
@@ -83,6 +84,7 @@ func FuzzDecodeResult(f *testing.F) {
 	f.Add(SetResult{Written: true, Old: []byte("o"), Version: 3}.Encode(nil))
 	f.Add(CASResult{Version: 9, Value: []byte("v")}.Encode(nil))
 	f.Add(TxnResult{Ops: []OpResult{{Err: ErrOverflow}, {Result: IncrByResult{Value: -1, Version: 2}}}}.Encode(nil))
+	f.Add(TxnResult{Ops: []OpResult{{Result: GetResult{Value: []byte("v"), Found: true, Version: 4}}, {Result: GetResult{}}}}.Encode(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeResult(data)
 		if err != nil {

@@ -200,6 +200,8 @@ func (a *applier) op(c Op) (Result, error) {
 		return a.delCmd(c), nil
 	case IncrBy:
 		return a.incrBy(c)
+	case Get:
+		return a.get(c), nil
 	}
 	return nil, fmt.Errorf("%w: unknown op %T", ErrBadCommand, c)
 }
@@ -227,6 +229,12 @@ func (a *applier) delCmd(c Del) DelResult {
 		}
 	}
 	return res
+}
+
+// get reads through the cache, so inside a Txn it sees the ops before it.
+func (a *applier) get(c Get) GetResult {
+	cur := a.read(c.Key)
+	return GetResult{Value: cur.value, Found: cur.version != 0, Version: cur.version}
 }
 
 func (a *applier) incrBy(c IncrBy) (Result, error) {

@@ -382,6 +382,48 @@ func TestTxnOpErrorDoesNotStopTheOthers(t *testing.T) {
 	expectState(t, m, map[string]string{"a": "2@2", "s": "text@1"})
 }
 
+// A Get inside a Txn reads what the ops before it left (MULTI; SET; GET;
+// EXEC answers the value just set), and writes nothing.
+func TestTxnGetSeesTheOpsBeforeIt(t *testing.T) {
+	m := testMachine(t)
+	mustRun[SetResult](t, m, 1, Set{Key: b("a"), Value: b("old")})
+	r := mustRun[TxnResult](t, m, 2, Txn{Ops: []Op{
+		Get{Key: b("a")},
+		Set{Key: b("a"), Value: b("new")},
+		Get{Key: b("a")},
+		IncrBy{Key: b("n"), Delta: 7},
+		Get{Key: b("n")},
+		Del{Keys: [][]byte{b("a")}},
+		Get{Key: b("a")},
+		Get{Key: b("never")},
+	}})
+	want := []GetResult{
+		{Value: b("old"), Found: true, Version: 1},
+		{Value: b("new"), Found: true, Version: 2},
+		{Value: b("7"), Found: true, Version: 2},
+		{},
+		{},
+	}
+	var got []GetResult
+	for i, o := range r.Ops {
+		if o.Err != nil {
+			t.Fatalf("op %d: %v", i, o.Err)
+		}
+		if g, ok := o.Result.(GetResult); ok {
+			got = append(got, g)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("gets in the txn:\n got %v\nwant %v", got, want)
+	}
+	expectState(t, m, map[string]string{"a": "absent", "n": "7@2", "never": "absent"})
+	// On its own, a Get reads the applied state and changes nothing.
+	if g := mustRun[GetResult](t, m, 3, Get{Key: b("n")}); !g.Found || string(g.Value) != "7" || g.Version != 2 {
+		t.Fatalf("get: %+v", g)
+	}
+	expectState(t, m, map[string]string{"n": "7@2"})
+}
+
 func TestTxnFloorRefusesTheWholeTxn(t *testing.T) {
 	m := testMachine(t)
 	mustRun[SetResult](t, m, 1, Set{Key: b("from"), Value: b("3")})

@@ -96,6 +96,12 @@ func (md *model) op(index uint64, c Op) (Result, error) {
 		}
 		md.kv[string(c.Key)] = modelEntry{strconv.FormatInt(sum, 10), index}
 		return IncrByResult{Value: sum, Version: index}, nil
+	case Get:
+		e, ok := md.kv[string(c.Key)]
+		if !ok {
+			return GetResult{}, nil
+		}
+		return GetResult{Value: []byte(e.value), Found: true, Version: e.version}, nil
 	}
 	panic(fmt.Sprintf("model: op %T", c))
 }
@@ -249,7 +255,7 @@ func (mt *machineTest) drawVersion(t *rapid.T, key []byte) uint64 {
 }
 
 func (mt *machineTest) drawOp(t *rapid.T) Op {
-	switch rapid.IntRange(0, 2).Draw(t, "op") {
+	switch rapid.IntRange(0, 3).Draw(t, "op") {
 	case 0:
 		return Set{
 			Key:   mt.drawKey(t),
@@ -263,6 +269,8 @@ func (mt *machineTest) drawOp(t *rapid.T) Op {
 			c.Keys = append(c.Keys, mt.drawKey(t))
 		}
 		return c
+	case 2:
+		return Get{Key: mt.drawKey(t)}
 	}
 	c := IncrBy{Key: mt.drawKey(t), Delta: genModelDelta.Draw(t, "delta"), HasFloor: rapid.Bool().Draw(t, "has floor")}
 	if c.HasFloor {

@@ -143,17 +143,9 @@ func cmdCounter(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	delta := int64(1)
-	if len(args) == 3 {
-		if delta, err = parseInt(args[2]); err != nil {
-			return err
-		}
-	}
-	if name == "DECR" || name == "DECRBY" {
-		if delta == math.MinInt64 {
-			return replyError("ERR decrement would overflow")
-		}
-		delta = -delta
+	delta, err := counterDelta(name, args)
+	if err != nil {
+		return err
 	}
 	n, err := sk.IncrBy(c.s.ctx, c.ns, key, delta, nil)
 	if err != nil {
@@ -161,6 +153,25 @@ func cmdCounter(c *conn, args [][]byte) error {
 	}
 	c.w.WriteInt64(n)
 	return nil
+}
+
+// counterDelta is what INCR, DECR, INCRBY or DECRBY (name, upper case)
+// adds.
+func counterDelta(name string, args [][]byte) (int64, error) {
+	delta := int64(1)
+	if len(args) == 3 {
+		var err error
+		if delta, err = parseInt(args[2]); err != nil {
+			return 0, err
+		}
+	}
+	if name == "DECR" || name == "DECRBY" {
+		if delta == math.MinInt64 {
+			return 0, replyError("ERR decrement would overflow")
+		}
+		delta = -delta
+	}
+	return delta, nil
 }
 
 // cmdDebit: DEBIT key amount [FLOOR floor]. Takes amount (>= 0) from the
@@ -176,21 +187,9 @@ func cmdDebit(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	amount, err := parseInt(args[2])
+	amount, floor, err := debitArgs(args)
 	if err != nil {
 		return err
-	}
-	if amount < 0 {
-		return replyError("ERR DEBIT takes an amount of 0 or more; credit with INCRBY")
-	}
-	var floor int64
-	switch {
-	case len(args) == 5 && eq(args[3], "floor"):
-		if floor, err = parseInt(args[4]); err != nil {
-			return err
-		}
-	case len(args) != 3:
-		return errSyntax
 	}
 	n, err := sk.IncrBy(c.s.ctx, c.ns, key, -amount, &floor)
 	if err != nil {
@@ -198,6 +197,25 @@ func cmdDebit(c *conn, args [][]byte) error {
 	}
 	c.w.WriteInt64(n)
 	return nil
+}
+
+// debitArgs parses DEBIT's amount and floor.
+func debitArgs(args [][]byte) (amount, floor int64, err error) {
+	if amount, err = parseInt(args[2]); err != nil {
+		return 0, 0, err
+	}
+	if amount < 0 {
+		return 0, 0, replyError("ERR DEBIT takes an amount of 0 or more; credit with INCRBY")
+	}
+	switch {
+	case len(args) == 5 && eq(args[3], "floor"):
+		if floor, err = parseInt(args[4]); err != nil {
+			return 0, 0, err
+		}
+	case len(args) != 3:
+		return 0, 0, errSyntax
+	}
+	return amount, floor, nil
 }
 
 // cmdCAS: CAS key expected new. Sets key to new if it holds expected, and

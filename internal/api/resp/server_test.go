@@ -34,6 +34,14 @@ type testServer struct {
 // with a manual clock.
 func start(t *testing.T, limits api.Limits) *testServer {
 	t.Helper()
+	return startKV(t, limits, func(store *replica.Store, _ *storage.Engine) *coordinator.Coordinator {
+		return coordinator.Local(store, metadata.Namespace{Name: "users", N: 1, Model: metadata.Eventual, Type: metadata.Bytes})
+	})
+}
+
+// startKV is start with the coordinator newKV builds on the node's store.
+func startKV(t *testing.T, limits api.Limits, newKV func(*replica.Store, *storage.Engine) *coordinator.Coordinator) *testServer {
+	t.Helper()
 	eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +51,7 @@ func start(t *testing.T, limits api.Limits) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv := coordinator.Local(store, metadata.Namespace{Name: "users", N: 1, Model: metadata.Eventual, Type: metadata.Bytes})
+	kv := newKV(store, eng)
 	srv, err := resp.New(resp.Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: limits, Clock: clk, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
