@@ -67,8 +67,12 @@ type Config struct {
 	// ReportSnapshot when a snapshot message was sent or lost.
 	Send func(msgs []*pb.Message)
 	// TickInterval is the length of a Raft tick (default 100ms). Elections
-	// take 10 to 20 ticks; heartbeats go every tick.
+	// take ElectionTick to twice that many ticks; heartbeats go every tick.
 	TickInterval time.Duration
+	// ElectionTick is how many ticks without a leader before this member
+	// stands for election, randomized up to twice that (default 10). A
+	// member with a shorter one than the others usually wins.
+	ElectionTick int
 	// SnapshotEvery is how many applied entries between snapshots (default
 	// 1000).
 	SnapshotEvery uint64
@@ -160,6 +164,9 @@ func Open(cfg Config) (*Group, error) {
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 1000
 	}
+	if cfg.ElectionTick == 0 {
+		cfg.ElectionTick = 10
+	}
 	if cfg.KeepEntries == 0 {
 		cfg.KeepEntries = 10000
 	}
@@ -204,7 +211,7 @@ func Open(cfg Config) (*Group, error) {
 	g.confState = proto.Clone(cs).(*pb.ConfState)
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:              cfg.ID,
-		ElectionTick:    10,
+		ElectionTick:    cfg.ElectionTick,
 		HeartbeatTick:   1,
 		Storage:         ms,
 		Applied:         g.applied,

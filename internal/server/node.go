@@ -326,6 +326,9 @@ func (h nodeHandler) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.P
 	return nil, errors.New("propose is not served: proposals reach the leader through raft")
 }
 
+// Strong is the node's members of strong partitions' Raft groups.
+func (n *Node) Strong() *strong.Host { return n.strong }
+
 // AntiEntropy is the node's anti-entropy runner, or nil when it runs none.
 func (n *Node) AntiEntropy() *antientropy.Runner { return n.ae }
 
