@@ -74,9 +74,12 @@ func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue
 	if o.HasContext {
 		return fmt.Errorf("%w: a multi-key write takes no context", api.ErrInvalidArgument)
 	}
-	st, _, err := c.placeSynced(ctx, ns, nil)
+	st, first, err := c.placeSynced(ctx, ns, nil)
 	if err != nil {
 		return err
+	}
+	if first.ns.Model == metadata.Strong {
+		return c.strongPutMany(ctx, st, ns, kvs)
 	}
 	var local []api.KeyValue
 	var localPl []placement

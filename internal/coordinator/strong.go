@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
@@ -319,4 +320,28 @@ func txnReply(o strong.OpResult) api.TxnReply {
 		return api.TxnReply{N: r.Value}
 	}
 	return api.TxnReply{}
+}
+
+// strongPutMany writes each pair through its partition's log, all at once
+// (raft batches what arrives together); as in an eventual namespace, each
+// key is written on its own.
+func (c *Coordinator) strongPutMany(ctx context.Context, st *metadata.State, ns string, kvs []api.KeyValue) error {
+	pls := make([]placement, len(kvs))
+	for i, kv := range kvs {
+		var err error
+		if pls[i], err = c.place(st, ns, kv.Key); err != nil {
+			return err
+		}
+	}
+	errs := make([]error, len(kvs))
+	var wg sync.WaitGroup
+	for i, kv := range kvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.strongWrite(ctx, pls[i], &writeReq{ns: ns, key: kv.Key, op: opPut, value: kv.Value})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

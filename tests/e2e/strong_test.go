@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,27 @@ func TestStrongNamespace(t *testing.T) {
 	}
 	if err := c3.Get(ctx, "lock").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET after DEL: %v", err)
+	}
+	// Pipelined SETs (which a node writes together) and MSET go through
+	// the partitions' logs like any other write.
+	if _, err := c1.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 20 {
+			p.Set(ctx, fmt.Sprint("piped:", i), i, 0)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("pipelined SETs: %v", err)
+	}
+	if err := c2.MSet(ctx, "m:1", "a", "m:2", "b").Err(); err != nil {
+		t.Fatalf("MSET: %v", err)
+	}
+	for i := range 20 {
+		if v, err := c3.Get(ctx, fmt.Sprint("piped:", i)).Result(); err != nil || v != fmt.Sprint(i) {
+			t.Fatalf("piped:%d through n3: %q %v", i, v, err)
+		}
+	}
+	if vs, err := c3.MGet(ctx, "m:1", "m:2").Result(); err != nil || fmt.Sprint(vs) != "[a b]" {
+		t.Fatalf("MGET after MSET: %v %v", vs, err)
 	}
 	// What a strong namespace does not do yet is refused, with the reason.
 	if err := c1.Set(ctx, "ttl", "v", time.Minute).Err(); err == nil || !strings.Contains(err.Error(), "expiry in strong namespaces") {
