@@ -27,6 +27,9 @@
 //   - register: reads, writes and compare-and-sets of a few keys of a
 //     strong namespace through every node, checked for linearizability with
 //     porcupine (an HTML visualisation on failure).
+//   - bank: transfers between ten accounts of a strong namespace (WATCH,
+//     MULTI, DEBIT with a floor, INCRBY, EXEC) and reads of every balance in
+//     one transaction: the total never changes, no balance goes below zero.
 //   - convergence: writes through all nodes during faults; after healing,
 //     each key is read once at ALL (read repair), then every replica must
 //     hold the same record within a bound, which the run reports.

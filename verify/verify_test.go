@@ -220,6 +220,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "ae-skip-range", workload: "convergence", nemeses: []string{"kill"}, want: "still differ"},
 		{mode: "purge-unagreed", workload: "delete", nemeses: []string{"kill"}, want: "deleted, but after healing"},
 		{mode: "stale-reads", workload: "register", nemeses: []string{"kill"}, want: "not linearizable"},
+		{mode: "txn-partial", workload: "bank", want: "the total is"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
 			cfg := Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},
@@ -258,6 +259,24 @@ func TestStrongRegisterUnderFaults(t *testing.T) {
 	}
 	if n := sum.Stats["operations checked"].(int); n < 500 {
 		t.Fatalf("only %d operations checked", n)
+	}
+}
+
+// TestBankUnderFaults: transfers with WATCH/MULTI/EXEC and floored debits
+// between ten accounts of a strong namespace, while nodes are killed and
+// paused (and partitioned, where network namespaces exist): no read ever
+// sees money made or lost, or an account below zero.
+func TestBankUnderFaults(t *testing.T) {
+	nemeses := []string{"kill", "pause"}
+	if netnsAvailable() == nil {
+		nemeses = append(nemeses, "partition")
+	}
+	sum := runVerify(t, Config{Nodes: 3, Workload: "bank", Nemeses: nemeses, Time: 16 * time.Second, Rate: 150, Seed: 8, BasePort: 31300})
+	if !sum.Passed() {
+		t.Fatalf("bank under %v: %s %v", nemeses, sum.Verdict, sum.Violations)
+	}
+	if sum.Stats["balance reads checked"].(int) < 100 || sum.Stats["transfers that moved money"].(int) < 100 {
+		t.Fatalf("too little checked: %v", sum.Stats)
 	}
 }
 

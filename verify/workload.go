@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/http"
@@ -34,7 +35,7 @@ var workloads = map[string]func() workload{
 	"session":     func() workload { return &sessionWorkload{} },
 	"delete":      func() workload { return deleteWorkload{} },
 	"ttl":         func() workload { return ttlWorkload{} },
-	"bank":        func() workload { return unavailable{"bank", "transactions in strong namespaces (WATCH/MULTI/EXEC)"} },
+	"bank":        func() workload { return bankWorkload{} },
 	"counter":     func() workload { return unavailable{"counter", "CRDT counter namespaces"} },
 }
 
@@ -101,8 +102,14 @@ func (r *runner) placement(ctx context.Context) (*placement, error) {
 			Replicas []string `json:"replicas"`
 		} `json:"partitions"`
 	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading the ring: %s", resp.Status)
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&ring); err != nil {
 		return nil, fmt.Errorf("reading the ring: %w", err)
+	}
+	if len(ring.Partitions) == 0 {
+		return nil, errors.New("reading the ring: no partitions")
 	}
 	p := &placement{ns: r.ns}
 	for _, part := range ring.Partitions {

@@ -25,6 +25,9 @@
 //	stale-reads    a strong read answers from this member's state without
 //	               Raft's ReadIndex, as a follower or deposed leader would
 //	               (register: a history that is not linearizable)
+//	txn-partial    a strong transaction applies none of its increments
+//	               after its first command, as a transaction that is not
+//	               atomic would after a crash (bank: the total changes)
 package sabotage
 
 import "sync/atomic"

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/storage"
 )
 
@@ -309,7 +310,11 @@ func (a *applier) txn(c Txn) (Result, error) {
 		}
 	}
 	res := TxnResult{Ops: make([]OpResult, 0, len(c.Ops))}
-	for _, op := range c.Ops {
+	for i, op := range c.Ops {
+		if _, incr := op.(IncrBy); incr && i > 0 && sabotage.Is("txn-partial") { // as if lost
+			res.Ops = append(res.Ops, OpResult{Result: IncrByResult{}})
+			continue
+		}
 		r, err := a.op(op)
 		if errors.Is(err, ErrBelowFloor) {
 			return nil, err
