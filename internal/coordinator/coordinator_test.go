@@ -112,7 +112,7 @@ func (dataOnly) Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse
 	return nil, errors.New("no raft here")
 }
 
-func (dataOnly) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
+func (dataOnly) Strong(context.Context, *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
 	return nil, errors.New("no raft here")
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/pandodb/pando/internal/api"
@@ -23,17 +22,15 @@ type Strong interface {
 // compare-and-delete when writers keep changing the key under it.
 const maxDeleteAttempts = 16
 
-// strongGroup is the Raft group of pl's partition, if this node is one of
-// its members.
-func (c *Coordinator) strongGroup(pl placement) (uint64, error) {
-	if c.cfg.Strong == nil {
-		return 0, fmt.Errorf("%w: this node serves no strong namespaces", api.ErrUnavailable)
+// strongPartition is the way to pl's partition group: this node's member
+// of it, or, on a node that holds none, the replicas' members through the
+// node protocol.
+func (c *Coordinator) strongPartition(pl placement) (strongTarget, error) {
+	t := strongTarget{c: c, pl: pl, group: strong.GroupID(pl.ns.Generation, pl.partition), local: slices.Contains(pl.pref, c.self)}
+	if t.local && c.cfg.Strong == nil {
+		return strongTarget{}, fmt.Errorf("%w: this node serves no strong namespaces", api.ErrUnavailable)
 	}
-	if !slices.Contains(pl.pref, c.self) {
-		return 0, fmt.Errorf("%w: partition %d of strong namespace %s is replicated on %s, not on this node; connect to one of them (a cluster-aware client does); nothing was done",
-			api.ErrUnavailable, pl.partition, pl.ns.Name, strings.Join(pl.pref, ", "))
-	}
-	return strong.GroupID(pl.ns.Generation, pl.partition), nil
+	return t, nil
 }
 
 // strongErr puts a strong partition's answer in the front ends' terms.
@@ -58,13 +55,13 @@ func (c *Coordinator) strongErr(pl placement, err error) error {
 
 // strongRead reads a strong key linearizably.
 func (c *Coordinator) strongRead(ctx context.Context, pl placement, key []byte) (api.Entry, bool, error) {
-	group, err := c.strongGroup(pl)
+	t, err := c.strongPartition(pl)
 	if err != nil {
 		return api.Entry{}, false, err
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	v, _, found, err := c.cfg.Strong.Get(ctx, group, key)
+	v, _, found, err := t.Get(ctx, key)
 	if err != nil {
 		return api.Entry{}, false, c.strongErr(pl, err)
 	}
@@ -76,14 +73,14 @@ func (c *Coordinator) strongWrite(ctx context.Context, pl placement, q *writeReq
 	if q.op == opExpire || q.expireAt != 0 || q.keepTTL {
 		return writeResult{}, fmt.Errorf("%w: expiry in strong namespaces is not available in this version", api.ErrUnsupported)
 	}
-	group, err := c.strongGroup(pl)
+	t, err := c.strongPartition(pl)
 	if err != nil {
 		return writeResult{}, err
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	if q.op == opDelete {
-		return c.strongDelete(ctx, pl, group, q.key)
+		return c.strongDelete(ctx, t, q.key)
 	}
 	cond := strong.Always
 	switch q.cond {
@@ -92,7 +89,7 @@ func (c *Coordinator) strongWrite(ctx context.Context, pl placement, q *writeReq
 	case api.IfPresent:
 		cond = strong.IfPresent
 	}
-	r, err := c.cfg.Strong.Do(ctx, group, strong.Set{Key: q.key, Value: q.value, Cond: cond, Get: q.returnOld})
+	r, err := t.Do(ctx, strong.Set{Key: q.key, Value: q.value, Cond: cond, Get: q.returnOld})
 	if err != nil {
 		return writeResult{}, c.strongErr(pl, err)
 	}
@@ -103,16 +100,17 @@ func (c *Coordinator) strongWrite(ctx context.Context, pl placement, q *writeReq
 // strongDelete deletes a key and returns the value it removed: a
 // compare-and-delete on the version a linearizable read found, again if a
 // writer came in between.
-func (c *Coordinator) strongDelete(ctx context.Context, pl placement, group uint64, key []byte) (writeResult, error) {
+func (c *Coordinator) strongDelete(ctx context.Context, t strongTarget, key []byte) (writeResult, error) {
+	pl := t.pl
 	for range maxDeleteAttempts {
-		v, version, found, err := c.cfg.Strong.Get(ctx, group, key)
+		v, version, found, err := t.Get(ctx, key)
 		if err != nil {
 			return writeResult{}, c.strongErr(pl, err)
 		}
 		if !found {
 			return writeResult{}, nil
 		}
-		r, err := c.cfg.Strong.Do(ctx, group, strong.CAS{Key: key, ByVersion: true, ExpectedVersion: version, Delete: true})
+		r, err := t.Do(ctx, strong.CAS{Key: key, ByVersion: true, ExpectedVersion: version, Delete: true})
 		if err != nil {
 			return writeResult{}, c.strongErr(pl, err)
 		}
@@ -135,7 +133,7 @@ func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta i
 	if pl.ns.Model != metadata.Strong {
 		return 0, fmt.Errorf("%w: namespace %s holds plain values with eventual consistency, where two concurrent increments would lose one; use a strong namespace", api.ErrUnsupported, ns)
 	}
-	group, err := c.strongGroup(pl)
+	t, err := c.strongPartition(pl)
 	if err != nil {
 		return 0, err
 	}
@@ -145,7 +143,7 @@ func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta i
 	if floor != nil {
 		cmd.Floor, cmd.HasFloor = *floor, true
 	}
-	r, err := c.cfg.Strong.Do(ctx, group, cmd)
+	r, err := t.Do(ctx, cmd)
 	if err != nil {
 		return 0, c.strongErr(pl, err)
 	}
@@ -163,13 +161,13 @@ func (c *Coordinator) CompareAndSwap(ctx context.Context, ns string, key, expect
 	if pl.ns.Model != metadata.Strong {
 		return false, api.Entry{}, false, fmt.Errorf("%w: compare-and-set needs a strong namespace; %s is eventual", api.ErrUnsupported, ns)
 	}
-	group, err := c.strongGroup(pl)
+	t, err := c.strongPartition(pl)
 	if err != nil {
 		return false, api.Entry{}, false, err
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	r, err := c.cfg.Strong.Do(ctx, group, strong.CAS{Key: key, ExpectedValue: expected, ExpectAbsent: expected == nil, New: value})
+	r, err := t.Do(ctx, strong.CAS{Key: key, ExpectedValue: expected, ExpectAbsent: expected == nil, New: value})
 	if err != nil {
 		return false, api.Entry{}, false, c.strongErr(pl, err)
 	}
@@ -186,32 +184,32 @@ func errStrongScan(ns string) error {
 	return fmt.Errorf("%w: listing or counting the keys of strong namespace %s (SCAN, KEYS, DBSIZE) is not available in this version", api.ErrUnsupported, ns)
 }
 
-// strongPlace places key in strong namespace ns, this node's member of its
+// strongPlace places key in strong namespace ns, the way to its
 // partition's group included.
-func (c *Coordinator) strongPlace(ctx context.Context, ns string, key []byte, what string) (*metadata.State, placement, uint64, error) {
+func (c *Coordinator) strongPlace(ctx context.Context, ns string, key []byte, what string) (*metadata.State, strongTarget, error) {
 	st, pl, err := c.placeSynced(ctx, ns, key)
 	if err != nil {
-		return nil, placement{}, 0, err
+		return nil, strongTarget{}, err
 	}
 	if pl.ns.Model != metadata.Strong {
-		return nil, placement{}, 0, fmt.Errorf("%w: %s needs a strong namespace; %s is eventual", api.ErrUnsupported, what, ns)
+		return nil, strongTarget{}, fmt.Errorf("%w: %s needs a strong namespace; %s is eventual", api.ErrUnsupported, what, ns)
 	}
-	group, err := c.strongGroup(pl)
-	return st, pl, group, err
+	t, err := c.strongPartition(pl)
+	return st, t, err
 }
 
 // GetVersion reads key in a strong namespace linearizably, with its
 // version: the Raft index of the command that last wrote it.
 func (c *Coordinator) GetVersion(ctx context.Context, ns string, key []byte) ([]byte, uint64, bool, error) {
-	_, pl, group, err := c.strongPlace(ctx, ns, key, "a versioned read (WATCH)")
+	_, t, err := c.strongPlace(ctx, ns, key, "a versioned read (WATCH)")
 	if err != nil {
 		return nil, 0, false, err
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	v, version, found, err := c.cfg.Strong.Get(ctx, group, key)
+	v, version, found, err := t.Get(ctx, key)
 	if err != nil {
-		return nil, 0, false, c.strongErr(pl, err)
+		return nil, 0, false, c.strongErr(t.pl, err)
 	}
 	return v, version, found, nil
 }
@@ -224,10 +222,11 @@ func (c *Coordinator) Txn(ctx context.Context, ns string, watches []api.Watch, o
 	if len(keys) == 0 {
 		return make([]api.TxnReply, len(ops)), false, nil
 	}
-	st, pl, group, err := c.strongPlace(ctx, ns, keys[0], "a transaction (MULTI/EXEC)")
+	st, t, err := c.strongPlace(ctx, ns, keys[0], "a transaction (MULTI/EXEC)")
 	if err != nil {
 		return nil, false, err
 	}
+	pl := t.pl
 	for _, k := range keys[1:] {
 		other, err := c.place(st, ns, k)
 		if err != nil {
@@ -249,7 +248,7 @@ func (c *Coordinator) Txn(ctx context.Context, ns string, watches []api.Watch, o
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	r, err := c.cfg.Strong.Do(ctx, group, cmd)
+	r, err := t.Do(ctx, cmd)
 	if err != nil {
 		return nil, false, c.strongErr(pl, err)
 	}

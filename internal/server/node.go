@@ -322,8 +322,8 @@ func (h nodeHandler) Raft(_ context.Context, r *nodepb.RaftRequest) (*nodepb.Raf
 	return &nodepb.RaftResponse{}, h.meta.Step(r)
 }
 
-func (h nodeHandler) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	return nil, errors.New("propose is not served: proposals reach the leader through raft")
+func (h nodeHandler) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	return h.strong.Serve(ctx, r), nil
 }
 
 // Strong is the node's members of strong partitions' Raft groups.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,21 @@ import (
 	"github.com/pandodb/pando/internal/strong"
 	"github.com/pandodb/pando/internal/testutil"
 )
+
+// createStrong creates strong namespace name with N = 3 and waits until
+// every node knows it.
+func createStrong(t *testing.T, s *sim, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	def := metadata.Namespace{Name: name, N: 3, Model: metadata.Strong, Type: metadata.Bytes, MaxSiblings: 16}
+	if err := s.nodes[s.ids[0]].node.Meta().CreateNamespace(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range s.ids {
+		syncMeta(t, s, id)
+	}
+}
 
 // TestStrongNamespaceLeadsFromItsFirstReplicas: creating a strong namespace
 // opens a Raft group for each partition on its replicas, every group elects
@@ -24,13 +40,7 @@ func TestStrongNamespaceLeadsFromItsFirstReplicas(t *testing.T) {
 	s := newSim(t, 3)
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
 	defer cancel()
-	def := metadata.Namespace{Name: "bank", N: 3, Model: metadata.Strong, Type: metadata.Bytes, MaxSiblings: 16}
-	if err := s.nodes["n1"].node.Meta().CreateNamespace(ctx, def); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range s.ids {
-		syncMeta(t, s, id)
-	}
+	createStrong(t, s, "bank")
 	st := s.nodes["n1"].node.Meta().State()
 	ns, _ := st.Namespace("bank")
 	parts := st.Ring.Partitions()
@@ -75,5 +85,103 @@ func TestStrongNamespaceLeadsFromItsFirstReplicas(t *testing.T) {
 		if err != nil || string(e.Value) != "100" {
 			t.Fatalf("%s through another node: %q %v", k, e.Value, err)
 		}
+	}
+}
+
+// TestStrongRequestsThroughANodeThatIsNotAReplica: with four nodes and
+// N = 3, a client may send a strong key's operations to the node that does
+// not replicate it, which passes them to a replica's member: reads, writes,
+// increments with their refusals, compare-and-set, DEL and transactions
+// alike. When the partition's first replica (its usual leader) is down, the
+// node passes them to the others.
+func TestStrongRequestsThroughANodeThatIsNotAReplica(t *testing.T) {
+	// Ticks of 50ms: the increments below are not idempotent, so they are
+	// not retried, and 10ms ticks on a loaded machine depose leaders.
+	s := newSimWith(t, 4, func(cfg *NodeConfig) { cfg.RaftTick = 50 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	createStrong(t, s, "bank")
+	key := []byte("{acct}.a")
+	pref := s.replicasOf("bank", key)
+	var outsider string
+	for _, id := range s.ids {
+		if !slices.Contains(pref, id) {
+			outsider = id
+		}
+	}
+	kv := s.kv(outsider)
+	st := kv.(api.Strong)
+	// Retried while groups elect their first leaders, or a loaded machine
+	// with 10ms ticks deposes one: a SET of one value is idempotent.
+	set := func(k, v string) {
+		t.Helper()
+		testutil.Eventually(t, "SET "+k+" through "+outsider, func() bool {
+			_, err := kv.Put(ctx, "bank", []byte(k), []byte(v), api.PutOptions{})
+			return err == nil
+		})
+	}
+	get := func(k string) (api.Entry, error) {
+		t.Helper()
+		var e api.Entry
+		var err error
+		testutil.Eventually(t, "GET "+k+" through "+outsider, func() bool {
+			e, err = kv.Get(ctx, "bank", []byte(k), api.ReadOptions{})
+			return !errors.Is(err, api.ErrUnavailable) && !errors.Is(err, api.ErrOutcomeUnknown)
+		})
+		return e, err
+	}
+
+	set("{acct}.a", "100")
+	if e, err := get("{acct}.a"); err != nil || string(e.Value) != "100" {
+		t.Fatalf("GET through %s, not a replica of %v: %q %v", outsider, pref, e.Value, err)
+	}
+	if _, err := get("{acct}.none"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("GET of an absent key through %s: %v", outsider, err)
+	}
+	if e, err := s.kv(pref[1]).Get(ctx, "bank", key, api.ReadOptions{}); err != nil || string(e.Value) != "100" {
+		t.Fatalf("GET through replica %s: %q %v", pref[1], e.Value, err)
+	}
+	floor := int64(0)
+	if n, err := st.IncrBy(ctx, "bank", key, -30, &floor); err != nil || n != 70 {
+		t.Fatalf("DEBIT 30 through %s: %d %v", outsider, n, err)
+	}
+	if _, err := st.IncrBy(ctx, "bank", key, -71, &floor); !errors.Is(err, api.ErrBelowFloor) {
+		t.Fatalf("DEBIT 71 of 70 through %s: %v, want the floor's refusal", outsider, err)
+	}
+	set("{acct}.word", "abc")
+	if _, err := st.IncrBy(ctx, "bank", []byte("{acct}.word"), 1, nil); !errors.Is(err, api.ErrNotInteger) {
+		t.Fatalf("INCR of a word through %s: %v", outsider, err)
+	}
+	if ok, old, _, err := st.CompareAndSwap(ctx, "bank", key, []byte("71"), []byte("0")); err != nil || ok || string(old.Value) != "70" {
+		t.Fatalf("CAS with a wrong expectation through %s: %v %q %v", outsider, ok, old.Value, err)
+	}
+	_, version, _, err := st.GetVersion(ctx, "bank", key)
+	if err != nil || version == 0 {
+		t.Fatalf("versioned read through %s: %d %v", outsider, version, err)
+	}
+	replies, aborted, err := st.Txn(ctx, "bank", []api.Watch{{Key: key, Version: version}}, []api.TxnOp{
+		{Kind: api.TxnIncrBy, Key: key, Delta: -20, Floor: &floor},
+		{Kind: api.TxnIncrBy, Key: []byte("{acct}.b"), Delta: 20},
+		{Kind: api.TxnGet, Key: key},
+	})
+	if err != nil || aborted || replies[1].N != 20 || string(replies[2].Value) != "50" {
+		t.Fatalf("transfer through %s: %+v aborted=%v %v", outsider, replies, aborted, err)
+	}
+	if _, aborted, err := st.Txn(ctx, "bank", []api.Watch{{Key: key, Version: version}}, []api.TxnOp{{Kind: api.TxnDel, Keys: [][]byte{key}}}); err != nil || !aborted {
+		t.Fatalf("transaction on a watched key that changed, through %s: aborted=%v %v", outsider, aborted, err)
+	}
+	if old, found, err := kv.Delete(ctx, "bank", key, api.WriteOptions{}); err != nil || !found || string(old.Value) != "50" {
+		t.Fatalf("DEL through %s: %q %v %v", outsider, old.Value, found, err)
+	}
+
+	// The first replica, the group's usual leader, goes down: the others
+	// elect a leader and the outsider passes requests to them.
+	s.down(pref[0])
+	set("{acct}.c", "7")
+	if e, err := get("{acct}.c"); err != nil || string(e.Value) != "7" {
+		t.Fatalf("GET through %s with %s down: %q %v", outsider, pref[0], e.Value, err)
+	}
+	if _, err := get("{acct}.a"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the deleted key through %s with %s down: %v", outsider, pref[0], err)
 	}
 }

@@ -19,6 +19,12 @@
 // this member can reach (nothing written); ErrUnknown when a proposal got
 // no answer in time (it may have been applied, and may yet be).
 //
+// Serve runs a request forwarded by a node that holds no member of the
+// group, and puts its outcome in a status on the wire; ResponseError turns
+// it back into the same error on the forwarding node. An error the host
+// does not name is sent as "unknown" for a command, so a forwarded command
+// is never reported as not done when it might have been.
+//
 // # Commands
 //
 // A command is Set (with NX, XX and GET), Del, IncrBy (with an optional

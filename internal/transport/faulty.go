@@ -201,6 +201,6 @@ func (p faultyPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.Ra
 	return faulty(ctx, p, r, Peer.Raft)
 }
 
-func (p faultyPeer) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	return faulty(ctx, p, r, Peer.Propose)
+func (p faultyPeer) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	return faulty(ctx, p, r, Peer.Strong)
 }

@@ -218,8 +218,8 @@ func (p grpcPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.Raft
 	return viaGRPC(ctx, p, r, nodepb.NodeClient.Raft)
 }
 
-func (p grpcPeer) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	return viaGRPC(ctx, p, r, nodepb.NodeClient.Propose)
+func (p grpcPeer) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	return viaGRPC(ctx, p, r, nodepb.NodeClient.Strong)
 }
 
 // NewServer returns a gRPC server that serves h to peers. Serve it on the
@@ -289,7 +289,7 @@ func (s server) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftRe
 	return resp, toStatus(err)
 }
 
-func (s server) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	resp, err := s.h.Propose(ctx, r)
+func (s server) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	resp, err := s.h.Strong(ctx, r)
 	return resp, toStatus(err)
 }

@@ -112,6 +112,6 @@ func (p memPeer) Raft(ctx context.Context, r *nodepb.RaftRequest) (*nodepb.RaftR
 	return call(ctx, p, r, Peer.Raft)
 }
 
-func (p memPeer) Propose(ctx context.Context, r *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	return call(ctx, p, r, Peer.Propose)
+func (p memPeer) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	return call(ctx, p, r, Peer.Strong)
 }

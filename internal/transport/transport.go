@@ -24,7 +24,7 @@ type Peer interface {
 	TreeBuckets(context.Context, *nodepb.BucketsRequest) (*nodepb.BucketsResponse, error)
 	Settle(context.Context, *nodepb.SettleRequest) (*nodepb.SettleResponse, error)
 	Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error)
-	Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error)
+	Strong(context.Context, *nodepb.StrongRequest) (*nodepb.StrongResponse, error)
 }
 
 // Transport reaches peers by node id.

@@ -61,8 +61,8 @@ func (r *recorder) Settle(context.Context, *nodepb.SettleRequest) (*nodepb.Settl
 func (r *recorder) Raft(context.Context, *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	return &nodepb.RaftResponse{}, nil
 }
-func (r *recorder) Propose(context.Context, *nodepb.ProposeRequest) (*nodepb.ProposeResponse, error) {
-	return &nodepb.ProposeResponse{Index: 7}, nil
+func (r *recorder) Strong(context.Context, *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	return &nodepb.StrongResponse{Version: 7}, nil
 }
 
 var ctx = context.Background()
@@ -188,8 +188,8 @@ func TestGRPCRoundTripAndErrors(t *testing.T) {
 	if err != nil || !resp.Applied || string(resp.OldValue) != "k!" {
 		t.Fatalf("write over gRPC: %v %v", resp, err)
 	}
-	if r, err := g.Peer("b").Propose(ctx, &nodepb.ProposeRequest{}); err != nil || r.Index != 7 {
-		t.Fatalf("propose: %v %v", r, err)
+	if r, err := g.Peer("b").Strong(ctx, &nodepb.StrongRequest{}); err != nil || r.Version != 7 {
+		t.Fatalf("strong: %v %v", r, err)
 	}
 	h.fail = fmt.Errorf("%w: 9 siblings, the limit is 8", errTooMany)
 	_, err = g.Peer("b").Write(ctx, &nodepb.WriteRequest{})

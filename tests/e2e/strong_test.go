@@ -123,6 +123,23 @@ func TestStrongNamespace(t *testing.T) {
 		t.Fatalf("INCR in an eventual namespace: %v", err)
 	}
 
+	// With one replica per partition, most keys live on another node than
+	// the one a client talks to: that node passes the request on.
+	if out, err := run(t, nil, "ns", "create", "solo", "--model", "strong", "--n", "1", "--http", nodes[0].http); err != nil {
+		t.Fatalf("pando ns create solo --model strong --n 1: %v\n%s", err, out)
+	}
+	solo := []*redis.Client{strongClient(t, nodes[0], "solo"), strongClient(t, nodes[1], "solo"), strongClient(t, nodes[2], "solo")}
+	for i := range 12 {
+		k := fmt.Sprint("solo:", i)
+		testutil.Eventually(t, "SET "+k, func() bool { return solo[i%3].Set(ctx, k, i, 0).Err() == nil })
+		if n, err := solo[(i+1)%3].Incr(ctx, k).Result(); err != nil || n != int64(i+1) {
+			t.Fatalf("INCR %s through n%d: %d %v", k, (i+1)%3+1, n, err)
+		}
+		if v, err := solo[(i+2)%3].Get(ctx, k).Result(); err != nil || v != fmt.Sprint(i+1) {
+			t.Fatalf("GET %s through n%d: %q %v", k, (i+2)%3+1, v, err)
+		}
+	}
+
 	// n1 alone: no majority. Writes and reads are refused within the
 	// request timeout, saying why; none hangs, none answers stale.
 	nodes[1].kill()

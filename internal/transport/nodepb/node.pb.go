@@ -180,6 +180,73 @@ func (ExpireCond) EnumDescriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{2}
 }
 
+// How a strong request ended on the node that ran it.
+type StrongStatus int32
+
+const (
+	StrongStatus_STRONG_OK StrongStatus = 0
+	// Definite failures: nothing was done.
+	// This node holds no (running) member of the group.
+	StrongStatus_STRONG_NOT_MEMBER StrongStatus = 1
+	// The group has no leader this member can reach.
+	StrongStatus_STRONG_NO_QUORUM StrongStatus = 2
+	// The command was proposed and may have been applied.
+	StrongStatus_STRONG_UNKNOWN StrongStatus = 3
+	// The state machine refused the command.
+	StrongStatus_STRONG_NOT_INTEGER StrongStatus = 4
+	StrongStatus_STRONG_OVERFLOW    StrongStatus = 5
+	StrongStatus_STRONG_BELOW_FLOOR StrongStatus = 6
+)
+
+// Enum value maps for StrongStatus.
+var (
+	StrongStatus_name = map[int32]string{
+		0: "STRONG_OK",
+		1: "STRONG_NOT_MEMBER",
+		2: "STRONG_NO_QUORUM",
+		3: "STRONG_UNKNOWN",
+		4: "STRONG_NOT_INTEGER",
+		5: "STRONG_OVERFLOW",
+		6: "STRONG_BELOW_FLOOR",
+	}
+	StrongStatus_value = map[string]int32{
+		"STRONG_OK":          0,
+		"STRONG_NOT_MEMBER":  1,
+		"STRONG_NO_QUORUM":   2,
+		"STRONG_UNKNOWN":     3,
+		"STRONG_NOT_INTEGER": 4,
+		"STRONG_OVERFLOW":    5,
+		"STRONG_BELOW_FLOOR": 6,
+	}
+)
+
+func (x StrongStatus) Enum() *StrongStatus {
+	p := new(StrongStatus)
+	*p = x
+	return p
+}
+
+func (x StrongStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StrongStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_transport_nodepb_node_proto_enumTypes[3].Descriptor()
+}
+
+func (StrongStatus) Type() protoreflect.EnumType {
+	return &file_internal_transport_nodepb_node_proto_enumTypes[3]
+}
+
+func (x StrongStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StrongStatus.Descriptor instead.
+func (StrongStatus) EnumDescriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{3}
+}
+
 type WriteRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1080,28 +1147,32 @@ func (*RaftResponse) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
 }
 
-type ProposeRequest struct {
+type StrongRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A metadata command, as the metadata package encodes it.
-	Command       []byte `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	// The partition's group (strong.GroupID).
+	Group uint64 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	// A command, as the strong package encodes it; empty for a read.
+	Command []byte `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	// The key to read linearizably, when command is empty.
+	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ProposeRequest) Reset() {
-	*x = ProposeRequest{}
+func (x *StrongRequest) Reset() {
+	*x = StrongRequest{}
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ProposeRequest) String() string {
+func (x *StrongRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ProposeRequest) ProtoMessage() {}
+func (*StrongRequest) ProtoMessage() {}
 
-func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
+func (x *StrongRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1113,42 +1184,61 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
-func (*ProposeRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use StrongRequest.ProtoReflect.Descriptor instead.
+func (*StrongRequest) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *ProposeRequest) GetCommand() []byte {
+func (x *StrongRequest) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *StrongRequest) GetCommand() []byte {
 	if x != nil {
 		return x.Command
 	}
 	return nil
 }
 
-type ProposeResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The metadata log index the command was applied at.
-	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// A command may be refused by the state machine (e.g. a namespace exists).
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+func (x *StrongRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type StrongResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status StrongStatus           `protobuf:"varint,1,opt,name=status,proto3,enum=pando.node.v1.StrongStatus" json:"status,omitempty"`
+	// Why, for a status other than STRONG_OK.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// A command's result, as the strong package encodes it.
+	Result []byte `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	// A read's answer.
+	Found         bool   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`
+	Value         []byte `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	Version       uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ProposeResponse) Reset() {
-	*x = ProposeResponse{}
+func (x *StrongResponse) Reset() {
+	*x = StrongResponse{}
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ProposeResponse) String() string {
+func (x *StrongResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ProposeResponse) ProtoMessage() {}
+func (*StrongResponse) ProtoMessage() {}
 
-func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
+func (x *StrongResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1160,23 +1250,51 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
-func (*ProposeResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use StrongResponse.ProtoReflect.Descriptor instead.
+func (*StrongResponse) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *ProposeResponse) GetIndex() uint64 {
+func (x *StrongResponse) GetStatus() StrongStatus {
 	if x != nil {
-		return x.Index
+		return x.Status
 	}
-	return 0
+	return StrongStatus_STRONG_OK
 }
 
-func (x *ProposeResponse) GetError() string {
+func (x *StrongResponse) GetError() string {
 	if x != nil {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *StrongResponse) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *StrongResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *StrongResponse) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *StrongResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type TreeRequest struct {
@@ -1670,12 +1788,18 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\vRaftRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x1a\n" +
 	"\bmessages\x18\x02 \x03(\fR\bmessages\"\x0e\n" +
-	"\fRaftResponse\"*\n" +
-	"\x0eProposeRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\"=\n" +
-	"\x0fProposeResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"y\n" +
+	"\fRaftResponse\"Q\n" +
+	"\rStrongRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x18\n" +
+	"\acommand\x18\x02 \x01(\fR\acommand\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\"\xb9\x01\n" +
+	"\x0eStrongResponse\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.pando.node.v1.StrongStatusR\x06status\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\fR\x06result\x12\x14\n" +
+	"\x05found\x18\x04 \x01(\bR\x05found\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"y\n" +
 	"\vTreeRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -1718,7 +1842,15 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x042\xb3\x06\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x04*\xa3\x01\n" +
+	"\fStrongStatus\x12\r\n" +
+	"\tSTRONG_OK\x10\x00\x12\x15\n" +
+	"\x11STRONG_NOT_MEMBER\x10\x01\x12\x14\n" +
+	"\x10STRONG_NO_QUORUM\x10\x02\x12\x12\n" +
+	"\x0eSTRONG_UNKNOWN\x10\x03\x12\x16\n" +
+	"\x12STRONG_NOT_INTEGER\x10\x04\x12\x13\n" +
+	"\x0fSTRONG_OVERFLOW\x10\x05\x12\x16\n" +
+	"\x12STRONG_BELOW_FLOOR\x10\x062\xb0\x06\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
@@ -1729,8 +1861,8 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\vTreeCompare\x12\x1a.pando.node.v1.TreeRequest\x1a\x1b.pando.node.v1.TreeResponse\x12L\n" +
 	"\vTreeBuckets\x12\x1d.pando.node.v1.BucketsRequest\x1a\x1e.pando.node.v1.BucketsResponse\x12E\n" +
 	"\x06Settle\x12\x1c.pando.node.v1.SettleRequest\x1a\x1d.pando.node.v1.SettleResponse\x12?\n" +
-	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12H\n" +
-	"\aPropose\x12\x1d.pando.node.v1.ProposeRequest\x1a\x1e.pando.node.v1.ProposeResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
+	"\x04Raft\x12\x1a.pando.node.v1.RaftRequest\x1a\x1b.pando.node.v1.RaftResponse\x12E\n" +
+	"\x06Strong\x12\x1c.pando.node.v1.StrongRequest\x1a\x1d.pando.node.v1.StrongResponseB4Z2github.com/pandodb/pando/internal/transport/nodepbb\x06proto3"
 
 var (
 	file_internal_transport_nodepb_node_proto_rawDescOnce sync.Once
@@ -1744,71 +1876,73 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 	return file_internal_transport_nodepb_node_proto_rawDescData
 }
 
-var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
 	(ExpireCond)(0),                // 2: pando.node.v1.ExpireCond
-	(*WriteRequest)(nil),           // 3: pando.node.v1.WriteRequest
-	(*WriteResponse)(nil),          // 4: pando.node.v1.WriteResponse
-	(*ReplicateRequest)(nil),       // 5: pando.node.v1.ReplicateRequest
-	(*ReplicateResponse)(nil),      // 6: pando.node.v1.ReplicateResponse
-	(*ReplicateBatchRequest)(nil),  // 7: pando.node.v1.ReplicateBatchRequest
-	(*ReplicateBatchResponse)(nil), // 8: pando.node.v1.ReplicateBatchResponse
-	(*ReadRequest)(nil),            // 9: pando.node.v1.ReadRequest
-	(*ReadResponse)(nil),           // 10: pando.node.v1.ReadResponse
-	(*ReadBatchRequest)(nil),       // 11: pando.node.v1.ReadBatchRequest
-	(*ReadBatchResponse)(nil),      // 12: pando.node.v1.ReadBatchResponse
-	(*ScanRequest)(nil),            // 13: pando.node.v1.ScanRequest
-	(*ScanResponse)(nil),           // 14: pando.node.v1.ScanResponse
-	(*RaftRequest)(nil),            // 15: pando.node.v1.RaftRequest
-	(*RaftResponse)(nil),           // 16: pando.node.v1.RaftResponse
-	(*ProposeRequest)(nil),         // 17: pando.node.v1.ProposeRequest
-	(*ProposeResponse)(nil),        // 18: pando.node.v1.ProposeResponse
-	(*TreeRequest)(nil),            // 19: pando.node.v1.TreeRequest
-	(*TreeResponse)(nil),           // 20: pando.node.v1.TreeResponse
-	(*BucketsRequest)(nil),         // 21: pando.node.v1.BucketsRequest
-	(*BucketsResponse)(nil),        // 22: pando.node.v1.BucketsResponse
-	(*SettleRequest)(nil),          // 23: pando.node.v1.SettleRequest
-	(*SettleResponse)(nil),         // 24: pando.node.v1.SettleResponse
-	(*BucketKeys)(nil),             // 25: pando.node.v1.BucketKeys
+	(StrongStatus)(0),              // 3: pando.node.v1.StrongStatus
+	(*WriteRequest)(nil),           // 4: pando.node.v1.WriteRequest
+	(*WriteResponse)(nil),          // 5: pando.node.v1.WriteResponse
+	(*ReplicateRequest)(nil),       // 6: pando.node.v1.ReplicateRequest
+	(*ReplicateResponse)(nil),      // 7: pando.node.v1.ReplicateResponse
+	(*ReplicateBatchRequest)(nil),  // 8: pando.node.v1.ReplicateBatchRequest
+	(*ReplicateBatchResponse)(nil), // 9: pando.node.v1.ReplicateBatchResponse
+	(*ReadRequest)(nil),            // 10: pando.node.v1.ReadRequest
+	(*ReadResponse)(nil),           // 11: pando.node.v1.ReadResponse
+	(*ReadBatchRequest)(nil),       // 12: pando.node.v1.ReadBatchRequest
+	(*ReadBatchResponse)(nil),      // 13: pando.node.v1.ReadBatchResponse
+	(*ScanRequest)(nil),            // 14: pando.node.v1.ScanRequest
+	(*ScanResponse)(nil),           // 15: pando.node.v1.ScanResponse
+	(*RaftRequest)(nil),            // 16: pando.node.v1.RaftRequest
+	(*RaftResponse)(nil),           // 17: pando.node.v1.RaftResponse
+	(*StrongRequest)(nil),          // 18: pando.node.v1.StrongRequest
+	(*StrongResponse)(nil),         // 19: pando.node.v1.StrongResponse
+	(*TreeRequest)(nil),            // 20: pando.node.v1.TreeRequest
+	(*TreeResponse)(nil),           // 21: pando.node.v1.TreeResponse
+	(*BucketsRequest)(nil),         // 22: pando.node.v1.BucketsRequest
+	(*BucketsResponse)(nil),        // 23: pando.node.v1.BucketsResponse
+	(*SettleRequest)(nil),          // 24: pando.node.v1.SettleRequest
+	(*SettleResponse)(nil),         // 25: pando.node.v1.SettleResponse
+	(*BucketKeys)(nil),             // 26: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
 	1,  // 1: pando.node.v1.WriteRequest.cond:type_name -> pando.node.v1.Cond
 	2,  // 2: pando.node.v1.WriteRequest.expire_cond:type_name -> pando.node.v1.ExpireCond
-	5,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
-	9,  // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
-	10, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	25, // 6: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
-	3,  // 7: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	5,  // 8: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	7,  // 9: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	9,  // 10: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	11, // 11: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
-	13, // 12: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	19, // 13: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
-	21, // 14: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	23, // 15: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
-	15, // 16: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	17, // 17: pando.node.v1.Node.Propose:input_type -> pando.node.v1.ProposeRequest
-	4,  // 18: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	6,  // 19: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	8,  // 20: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	10, // 21: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	12, // 22: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	14, // 23: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	20, // 24: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
-	22, // 25: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	24, // 26: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
-	16, // 27: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	18, // 28: pando.node.v1.Node.Propose:output_type -> pando.node.v1.ProposeResponse
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	6,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
+	10, // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
+	11, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
+	3,  // 6: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
+	26, // 7: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	4,  // 8: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	6,  // 9: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	8,  // 10: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	10, // 11: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	12, // 12: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	14, // 13: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	20, // 14: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
+	22, // 15: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
+	24, // 16: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
+	16, // 17: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	18, // 18: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
+	5,  // 19: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	7,  // 20: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	9,  // 21: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	11, // 22: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	13, // 23: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	15, // 24: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	21, // 25: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	23, // 26: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	25, // 27: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
+	17, // 28: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	19, // 29: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
+	19, // [19:30] is the sub-list for method output_type
+	8,  // [8:19] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -1821,7 +1955,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -31,7 +31,7 @@ const (
 	Node_TreeBuckets_FullMethodName    = "/pando.node.v1.Node/TreeBuckets"
 	Node_Settle_FullMethodName         = "/pando.node.v1.Node/Settle"
 	Node_Raft_FullMethodName           = "/pando.node.v1.Node/Raft"
-	Node_Propose_FullMethodName        = "/pando.node.v1.Node/Propose"
+	Node_Strong_FullMethodName         = "/pando.node.v1.Node/Strong"
 )
 
 // NodeClient is the client API for Node service.
@@ -65,8 +65,9 @@ type NodeClient interface {
 	Settle(ctx context.Context, in *SettleRequest, opts ...grpc.CallOption) (*SettleResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(ctx context.Context, in *RaftRequest, opts ...grpc.CallOption) (*RaftResponse, error)
-	// Propose submits a command to the metadata group's leader.
-	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
+	// Strong runs a command, or a linearizable read, on a strong partition's
+	// Raft group, for a node that holds no member of it.
+	Strong(ctx context.Context, in *StrongRequest, opts ...grpc.CallOption) (*StrongResponse, error)
 }
 
 type nodeClient struct {
@@ -177,10 +178,10 @@ func (c *nodeClient) Raft(ctx context.Context, in *RaftRequest, opts ...grpc.Cal
 	return out, nil
 }
 
-func (c *nodeClient) Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error) {
+func (c *nodeClient) Strong(ctx context.Context, in *StrongRequest, opts ...grpc.CallOption) (*StrongResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ProposeResponse)
-	err := c.cc.Invoke(ctx, Node_Propose_FullMethodName, in, out, cOpts...)
+	out := new(StrongResponse)
+	err := c.cc.Invoke(ctx, Node_Strong_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +219,9 @@ type NodeServer interface {
 	Settle(context.Context, *SettleRequest) (*SettleResponse, error)
 	// Raft delivers messages of a Raft group.
 	Raft(context.Context, *RaftRequest) (*RaftResponse, error)
-	// Propose submits a command to the metadata group's leader.
-	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
+	// Strong runs a command, or a linearizable read, on a strong partition's
+	// Raft group, for a node that holds no member of it.
+	Strong(context.Context, *StrongRequest) (*StrongResponse, error)
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -260,8 +262,8 @@ func (UnimplementedNodeServer) Settle(context.Context, *SettleRequest) (*SettleR
 func (UnimplementedNodeServer) Raft(context.Context, *RaftRequest) (*RaftResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Raft not implemented")
 }
-func (UnimplementedNodeServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Propose not implemented")
+func (UnimplementedNodeServer) Strong(context.Context, *StrongRequest) (*StrongResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Strong not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -464,20 +466,20 @@ func _Node_Raft_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Node_Propose_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ProposeRequest)
+func _Node_Strong_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StrongRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(NodeServer).Propose(ctx, in)
+		return srv.(NodeServer).Strong(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Node_Propose_FullMethodName,
+		FullMethod: Node_Strong_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServer).Propose(ctx, req.(*ProposeRequest))
+		return srv.(NodeServer).Strong(ctx, req.(*StrongRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -530,8 +532,8 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Node_Raft_Handler,
 		},
 		{
-			MethodName: "Propose",
-			Handler:    _Node_Propose_Handler,
+			MethodName: "Strong",
+			Handler:    _Node_Strong_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,80 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pandodb/pando/internal/strong"
+	"github.com/pandodb/pando/internal/transport/nodepb"
+)
+
+// strongTarget runs commands and linearizable reads on one strong
+// partition's Raft group: through this node's member when the node is one
+// of the partition's replicas, or else forwarded to a replica's member, so
+// that a client may send any key to any node.
+type strongTarget struct {
+	c     *Coordinator
+	pl    placement
+	group uint64
+	local bool
+}
+
+// Do applies cmd through the group's log (strong.Host.Do).
+func (t strongTarget) Do(ctx context.Context, cmd strong.Command) (strong.Result, error) {
+	if t.local {
+		return t.c.cfg.Strong.Do(ctx, t.group, cmd)
+	}
+	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Command: cmd.Encode(nil)}, false)
+	if err != nil {
+		return nil, err
+	}
+	res, err := strong.DecodeResult(resp.GetResult())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", strong.ErrUnknown, err)
+	}
+	return res, nil
+}
+
+// Get reads key linearizably (strong.Host.Get).
+func (t strongTarget) Get(ctx context.Context, key []byte) ([]byte, uint64, bool, error) {
+	if t.local {
+		return t.c.cfg.Strong.Get(ctx, t.group, key)
+	}
+	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Key: key}, true)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return resp.GetValue(), resp.GetVersion(), resp.GetFound(), nil
+}
+
+// forward sends req to the partition's replicas that are up, the first
+// (its preferred leader) first, until one answers for the group. A replica
+// that holds no member yet, or whose member reaches no leader, did nothing,
+// so the next is tried. A command whose replica does not answer may have
+// been proposed: its outcome is unknown. A read is tried on the next.
+func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, read bool) (*nodepb.StrongResponse, error) {
+	last := fmt.Errorf("%w: no replica of the partition is reachable from this node", strong.ErrNoQuorum)
+	for _, node := range t.c.candidates(t.pl.pref) {
+		resp, err := t.c.cfg.Transport.Peer(node).Strong(ctx, req)
+		if err != nil {
+			if !read {
+				return nil, fmt.Errorf("%w: forwarded to replica %s, which did not answer: %w", strong.ErrUnknown, node, err)
+			}
+			last = fmt.Errorf("%w: replica %s did not answer: %w", strong.ErrNoQuorum, node, err)
+			continue
+		}
+		err = strong.ResponseError(resp)
+		if errors.Is(err, strong.ErrNotMember) || errors.Is(err, strong.ErrNoQuorum) {
+			last = fmt.Errorf("%w (replica %s)", err, node)
+			continue
+		}
+		return resp, err
+	}
+	if errors.Is(last, strong.ErrNotMember) {
+		// No replica runs the group yet (the namespace was just made):
+		// nothing was done, as when no leader is reachable.
+		return nil, fmt.Errorf("%w: %w", strong.ErrNoQuorum, last)
+	}
+	return nil, last
+}
