@@ -45,6 +45,9 @@ var (
 	// one partition: one partition's log orders it. Redis answers the same
 	// case with CROSSSLOT, which clients know.
 	ErrCrossPartition = errors.New("Keys in request are not in the same partition")
+	// ErrConditionFailed refuses a write whose precondition (HTTP If-Match,
+	// If-None-Match) did not hold.
+	ErrConditionFailed = errors.New("condition failed")
 )
 
 // Description is how an error appears on the wire.
@@ -85,6 +88,7 @@ var errorTable = []struct {
 	{ErrOverflow, "overflow", http.StatusConflict, "ERR"},
 	{ErrBelowFloor, "below_floor", http.StatusConflict, "FLOOR"},
 	{ErrCrossPartition, "cross_partition", http.StatusBadRequest, "CROSSSLOT"},
+	{ErrConditionFailed, "condition_failed", http.StatusPreconditionFailed, "ERR"},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},
 }
 

@@ -306,7 +306,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	s.http, err = httpapi.New(httpapi.Config{
 		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
-		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock,
+		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock, Catalog: coordinator.Catalog{Meta: s.node.Meta()},
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,26 @@ func TestStrongNamespace(t *testing.T) {
 		}
 	}
 
+	// Over HTTP: a read's ETag is the key's version, a write with If-Match
+	// applies only at that version, and an increment answers the sum.
+	acct := "http://" + nodes[1].http + "/v1/ns/bank/kv/http:acct"
+	if code, _, _ := httpDo(t, "PUT", acct, "10"); code != http.StatusNoContent {
+		t.Fatalf("PUT over HTTP: %d", code)
+	}
+	code, body, h := httpDo(t, "GET", acct, "")
+	if code != http.StatusOK || body != "10" || h.Get("ETag") == "" {
+		t.Fatalf("GET over HTTP: %d %q ETag %q", code, body, h.Get("ETag"))
+	}
+	if code, body, _ := httpDo(t, "POST", acct+"/incr?by=5", ""); code != http.StatusOK || !strings.Contains(body, `"value": 15`) {
+		t.Fatalf("POST incr over HTTP: %d %s", code, body)
+	}
+	if code, body, _ := httpDo(t, "PUT", acct, "0", "If-Match", h.Get("ETag")); code != http.StatusPreconditionFailed {
+		t.Fatalf("PUT If-Match a version overtaken by the increment: %d %s", code, body)
+	}
+	if v, err := c3.Get(ctx, "http:acct").Result(); err != nil || v != "15" {
+		t.Fatalf("http:acct through RESP: %q %v", v, err)
+	}
+
 	// n1 alone: no majority. Writes and reads are refused within the
 	// request timeout, saying why; none hangs, none answers stale.
 	nodes[1].kill()
@@ -171,4 +192,12 @@ func TestStrongNamespace(t *testing.T) {
 	if got, err := c1.Get(ctx, "acct:a").Result(); err != nil || got != v {
 		t.Fatalf("acct:a through n1: %q %v, through n2 %q", got, err, v)
 	}
+}
+
+// httpDo sends an HTTP request and returns the status, the body and the
+// headers of the answer.
+func httpDo(t *testing.T, method, url, body string, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	resp, b := testutil.HTTP(t, method, url, body, headers...)
+	return resp.StatusCode, string(b), resp.Header
 }

@@ -3,6 +3,7 @@
 //	PUT    /v1/kv/{key}            store the request body as the value (?ttl=30s)
 //	GET    /v1/kv/{key}            the raw value; 404 if missing
 //	DELETE /v1/kv/{key}            delete; 204 whether or not it existed
+//	POST   /v1/ns/{ns}/kv/{key}/incr?by=N&floor=F   add N (strong namespaces)
 //	GET    /v1/kv?prefix=&cursor=&limit=&encoding=   list keys, a page at a time
 //	GET    /healthz                the process is up
 //	GET    /readyz                 the node serves requests
@@ -12,6 +13,14 @@
 // bytes. Errors are JSON, {"error":{"code":"...","message":"..."}}, with the
 // code and status from api.Describe, so they mean the same as the Redis front
 // end's replies.
+//
+// A write or delete takes If-None-Match: * (only a new key) and If-Match: *
+// (only a key that exists); 412 condition_failed when it does not hold. In
+// a strong namespace (Config.Catalog says which) a read also returns the
+// key's version as its ETag, and If-Match with that version applies the
+// write only if the key is still at it: a one-step transaction watching
+// the key. Eventual namespaces take the causal context instead
+// (X-Pando-Context).
 //
 // Listing walks the namespace in hash order, the order keys are stored in:
 // pages are not sorted by key, and a prefix filters the walk rather than

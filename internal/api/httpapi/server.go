@@ -38,6 +38,9 @@ type Config struct {
 	Ready func() error
 	// Pprof serves Go's profiler under /debug/pprof/.
 	Pprof bool
+	// Catalog, if set, tells which namespaces are strong: their reads
+	// answer with versions (ETag) and their writes take If-Match.
+	Catalog Catalog
 	// Cluster, if set, serves the admin endpoints (/v1/status, /v1/ring,
 	// /v1/ns).
 	Cluster Cluster
@@ -52,7 +55,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Server
-	m    struct{ get, put, del, list *api.CommandMetrics }
+	m    struct{ get, put, del, incr, list *api.CommandMetrics }
 }
 
 // Listing bounds.
@@ -92,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	s.m.get = cfg.Metrics.For("http", "get")
 	s.m.put = cfg.Metrics.For("http", "put")
 	s.m.del = cfg.Metrics.For("http", "delete")
+	s.m.incr = cfg.Metrics.For("http", "incr")
 	s.m.list = cfg.Metrics.For("http", "list")
 	s.http = &http.Server{
 		Handler:           s.Handler(),
@@ -207,23 +211,27 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var m *api.CommandMetrics
 	var err error
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	incr, isIncr := strings.CutSuffix(string(key), incrSuffix)
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		m, err = s.m.get, s.get(w, r, key)
-	case http.MethodPut:
+	case r.Method == http.MethodPut:
 		m, err = s.m.put, s.put(w, r, key)
-	case http.MethodDelete:
+	case r.Method == http.MethodDelete:
 		m, err = s.m.del, s.del(w, r, key)
+	case r.Method == http.MethodPost && isIncr:
+		m, err = s.m.incr, s.incr(w, r, []byte(incr))
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on a key")
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE, POST")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on a key; POST is, on .../kv/{key}/incr")
 		return
 	}
 	if err != nil {
 		fail(w, err)
 	}
-	// A missing key is an answer, not a failure of the request.
-	m.Observe(start, err != nil && !errors.Is(err, api.ErrNotFound))
+	// A missing key, a failed condition or a refused debit is an answer,
+	// not a failure of the request.
+	m.Observe(start, err != nil && !isRefusal(err))
 }
 
 // sibling is one value in a ?siblings=all answer.
@@ -239,6 +247,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
 	ro, err := readOptions(r)
 	if err != nil {
 		return err
+	}
+	if sk, ok := s.strong(namespace(r)); ok && r.URL.Query().Get("siblings") == "" {
+		return s.getStrong(w, r, sk, key)
 	}
 	vs, err := s.cfg.KV.GetVersions(r.Context(), namespace(r), key, ro)
 	if err != nil {
@@ -293,7 +304,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if err != nil {
 		return err
 	}
-	opts := api.PutOptions{Write: wo}
+	sk, strong := s.strong(namespace(r))
+	pre, err := parsePrecondition(r, strong)
+	if err != nil {
+		return err
+	}
+	opts := api.PutOptions{Write: wo, Cond: pre.cond}
 	if ttl := r.URL.Query().Get("ttl"); ttl != "" {
 		d, err := time.ParseDuration(ttl)
 		if err != nil || d <= 0 {
@@ -308,7 +324,16 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if len(value) > lim {
 		return fmt.Errorf("%w: more than %d bytes, the limit is %d", api.ErrValueTooLarge, lim, lim)
 	}
-	if _, err := s.cfg.KV.Put(r.Context(), namespace(r), key, value, opts); err != nil {
+	if pre.byVer {
+		err = s.writeAtVersion(r, sk, key, value, pre)
+	} else {
+		var res api.PutResult
+		res, err = s.cfg.KV.Put(r.Context(), namespace(r), key, value, opts)
+		if err == nil && !res.Applied {
+			err = conditionFailed(key, pre)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -323,7 +348,24 @@ func (s *Server) del(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.cfg.KV.Delete(r.Context(), namespace(r), key, wo); err != nil {
+	sk, strong := s.strong(namespace(r))
+	pre, err := parsePrecondition(r, strong)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pre.byVer:
+		err = s.writeAtVersion(r, sk, key, nil, pre)
+	case pre.cond == api.IfAbsent:
+		err = fmt.Errorf("%w: If-None-Match on a DELETE", api.ErrInvalidArgument)
+	default:
+		var found bool
+		_, found, err = s.cfg.KV.Delete(r.Context(), namespace(r), key, wo)
+		if err == nil && !found && pre.cond == api.IfPresent {
+			err = conditionFailed(key, pre)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

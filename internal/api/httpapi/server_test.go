@@ -20,6 +20,7 @@ import (
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -66,20 +67,7 @@ func start(t *testing.T, limits api.Limits) *env {
 
 func do(t *testing.T, method, u string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testutil.HTTP(t, method, u, string(body))
 }
 
 func wantError(t *testing.T, resp *http.Response, body []byte, status int, code, msg string) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pandodb/pando/internal/api"
@@ -15,74 +14,15 @@ import (
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
+	"github.com/pandodb/pando/internal/strong/stronglocal"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/redis/go-redis/v9"
 )
 
-// localStrong runs every strong partition group as one strong.Machine in
-// this process, without Raft: commands apply in the order they come, at
-// increasing indexes. The front end and the coordinator run against the
-// real state machine; Raft's own guarantees are tested in package strong
-// and end to end.
-type localStrong struct {
-	eng    *storage.Engine
-	mu     sync.Mutex
-	index  uint64
-	groups map[uint64]*strong.Machine
-	fail   error // if set, the next Do fails with it, unapplied
-}
-
-func (l *localStrong) machine(group uint64) (*strong.Machine, error) {
-	m, ok := l.groups[group]
-	if !ok {
-		var err error
-		if m, err = strong.NewMachine(l.eng, group); err != nil {
-			return nil, err
-		}
-		l.groups[group] = m
-	}
-	return m, nil
-}
-
-func (l *localStrong) Do(ctx context.Context, group uint64, cmd strong.Command) (strong.Result, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.fail; err != nil {
-		l.fail = nil
-		return nil, err
-	}
-	m, err := l.machine(group)
-	if err != nil {
-		return nil, err
-	}
-	l.index++
-	out, err := m.Apply(l.index, cmd.Encode(nil))
-	if err != nil {
-		return nil, err
-	}
-	return strong.DecodeResult(out)
-}
-
-func (l *localStrong) Get(ctx context.Context, group uint64, key []byte) ([]byte, uint64, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m, err := l.machine(group)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return m.Get(key)
-}
-
-func (l *localStrong) failNext(err error) {
-	l.mu.Lock()
-	l.fail = err
-	l.mu.Unlock()
-}
-
 // strongServer is a RESP server whose namespace bank is strong.
 type strongServer struct {
 	*testServer
-	groups *localStrong
+	groups *stronglocal.Groups
 	meta   *metadata.State
 }
 
@@ -91,7 +31,7 @@ func startStrong(t *testing.T) *strongServer {
 	ss := &strongServer{meta: metadata.SingleNode("local", 16,
 		metadata.Namespace{Name: "bank", N: 1, Model: metadata.Strong, Type: metadata.Bytes, Generation: 1})}
 	ss.testServer = startKV(t, api.DefaultLimits(), func(store *replica.Store, eng *storage.Engine) *coordinator.Coordinator {
-		ss.groups = &localStrong{eng: eng, groups: map[uint64]*strong.Machine{}}
+		ss.groups = stronglocal.New(eng)
 		kv, err := coordinator.New(coordinator.Config{
 			Self: "local", Store: store, Meta: metadata.Fixed{S: ss.meta},
 			Transport: transport.NewMemNetwork().Transport(), Strong: ss.groups,
@@ -333,10 +273,10 @@ func TestStrongTransactionProtocol(t *testing.T) {
 	expect("+OK", "+OK", "+OK", "+OK", "+QUEUED", "-EXECABORT Transaction discarded: keys were watched in namespace \"default\"", "$-1")
 
 	// The partition's exact outcomes reach the client.
-	ss.groups.failNext(fmt.Errorf("%w (test)", strong.ErrUnknown))
+	ss.groups.FailNext(fmt.Errorf("%w (test)", strong.ErrUnknown))
 	send("MULTI", "SET {t}.u 1", "EXEC")
 	expect("+OK", "+QUEUED", "-UNKNOWN partition")
-	ss.groups.failNext(fmt.Errorf("%w (test)", strong.ErrNoQuorum))
+	ss.groups.FailNext(fmt.Errorf("%w (test)", strong.ErrNoQuorum))
 	send("MULTI", "SET {t}.u 1", "EXEC", "GET {t}.u")
 	expect("+OK", "+QUEUED", "-UNAVAILABLE partition", "$-1")
 }
