@@ -144,7 +144,7 @@ func (s *Service) Sync(ctx context.Context) error { return s.group.ReadIndex(ctx
 func (s *Service) RaftStatus() raftgroup.Status { return s.group.Status() }
 
 // Step delivers Raft messages from peers.
-func (s *Service) Step(req *nodepb.RaftRequest) error {
+func (s *Service) Step(req *nodepb.RaftBatch) error {
 	msgs := make([]*pb.Message, 0, len(req.GetMessages()))
 	for _, b := range req.GetMessages() {
 		m := &pb.Message{}

@@ -61,7 +61,12 @@ type raftPeer struct {
 }
 
 func (p raftPeer) Raft(_ context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
-	return &nodepb.RaftResponse{}, p.s.Step(r)
+	for _, b := range r.GetBatches() {
+		if err := p.s.Step(b); err != nil {
+			return nil, err
+		}
+	}
+	return &nodepb.RaftResponse{}, nil
 }
 
 type node struct {

@@ -26,8 +26,17 @@
 // is lost sends that follower nothing more until leadership changes. The
 // reports are queued and handed to raft by the goroutine. Sender is that
 // transport for every group of a node: one queue and goroutine per peer,
-// shared by the groups, each flush a request per group, and each report
-// told to the group that sent.
+// shared by the groups, each flush one request carrying every group's
+// messages, and each report told to the group that sent.
+//
+// Many groups on a node share one Ticker, so they tick at the same moment
+// and send their heartbeats together. With CoalesceHeartbeats the Sender
+// lets a flush of nothing but plain heartbeats wait a moment for the
+// others, and a node's idle groups then cost each peer one request per
+// tick and one answer, however many groups there are (three nodes, 16
+// groups, 100ms ticks: 160 requests a second for the whole cluster, from
+// 670 with a timer and a request per group). Appends, votes, proposals and
+// the heartbeats of a ReadIndex never wait.
 //
 // Every SnapshotEvery applied entries, the group snapshots the state
 // machine and drops the log before the last KeepEntries applied entries,

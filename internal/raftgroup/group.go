@@ -69,6 +69,10 @@ type Config struct {
 	// TickInterval is the length of a Raft tick (default 100ms). Elections
 	// take ElectionTick to twice that many ticks; heartbeats go every tick.
 	TickInterval time.Duration
+	// Ticker, if set, ticks the group together with the node's other
+	// groups (its Interval replaces TickInterval); otherwise the group has
+	// a timer of its own.
+	Ticker *Ticker
 	// ElectionTick is how many ticks without a leader before this member
 	// stands for election, randomized up to twice that (default 10). A
 	// member with a shorter one than the others usually wins.
@@ -157,6 +161,9 @@ type result struct {
 func Open(cfg Config) (*Group, error) {
 	if cfg.ID == 0 || cfg.Engine == nil || cfg.StateMachine == nil || cfg.Send == nil {
 		return nil, errors.New("raftgroup: config needs ID, Engine, StateMachine and Send")
+	}
+	if cfg.Ticker != nil {
+		cfg.TickInterval = cfg.Ticker.Interval()
 	}
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = 100 * time.Millisecond
@@ -515,13 +522,13 @@ func (g *Group) Run(ctx context.Context) error {
 		g.appliedCond.Broadcast()
 		g.mu.Unlock()
 	}()
-	t := time.NewTicker(g.cfg.TickInterval)
-	defer t.Stop()
+	ticks, stop := g.ticks()
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-ticks:
 			g.rn.Tick()
 		case msgs := <-g.incoming:
 			for _, m := range msgs {
@@ -559,6 +566,16 @@ func (g *Group) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// ticks is the group's clock: the shared Ticker's, or one of its own.
+func (g *Group) ticks() (<-chan struct{}, func()) {
+	if g.cfg.Ticker != nil {
+		return g.cfg.Ticker.subscribe()
+	}
+	t := NewTicker(g.cfg.TickInterval)
+	c, cancel := t.subscribe()
+	return c, func() { cancel(); t.Stop() }
 }
 
 func (g *Group) dropped(err error) error {

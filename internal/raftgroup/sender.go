@@ -2,8 +2,10 @@ package raftgroup
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pandodb/pando/internal/transport"
@@ -15,7 +17,7 @@ import (
 // Sender delivers the Raft messages of every group on a node: one queue and
 // one goroutine per peer, shared by all groups, so a slow or dead peer
 // delays no one else and a peer with many groups in common gets their
-// messages in one flush, a request per group. A full queue drops messages:
+// messages in one flush, in one request. A full queue drops messages:
 // raft resends what matters. It tells each group what it learns: which
 // peers it could not reach and which snapshots it sent or lost.
 type Sender struct {
@@ -28,6 +30,8 @@ type Sender struct {
 	groups map[uint64]*Group // told what sending learns
 	wg     sync.WaitGroup
 	done   chan struct{}
+
+	linger atomic.Int64 // how long heartbeats wait for others; see CoalesceHeartbeats
 }
 
 type outgoing struct {
@@ -43,6 +47,13 @@ func NewSender(t transport.Transport, resolve func(uint64) (string, bool), log *
 	}
 	return &Sender{t: t, resolve: resolve, log: log, queues: map[uint64]chan outgoing{}, groups: map[uint64]*Group{}, done: make(chan struct{})}
 }
+
+// CoalesceHeartbeats makes a flush that holds nothing but heartbeats (and
+// their answers) wait up to d for more before it leaves: the groups of a
+// node that share a Ticker send theirs within moments of each other, and
+// they then reach each peer in one request. Other messages, and ReadIndex
+// heartbeats, never wait. 0 (the default) sends at once.
+func (s *Sender) CoalesceHeartbeats(d time.Duration) { s.linger.Store(int64(d)) }
 
 // For returns the Send function of a group's Config.
 func (s *Sender) For(group uint64) func([]*pb.Message) {
@@ -104,10 +115,37 @@ func (s *Sender) reportLocked(group, to uint64, snap, ok bool) {
 	}
 }
 
+// errUnresolved: the peer's Raft id names no known node.
+var errUnresolved = errors.New("raftgroup: unknown peer")
+
 // batch is what one flush sends to a peer for one group.
 type batch struct {
 	msgs [][]byte
 	snap bool
+}
+
+// flushing gathers one flush for a peer: each group's messages, in order.
+type flushing struct {
+	order   []uint64
+	batches map[uint64]*batch
+	idle    bool // only heartbeats so far, none of them a ReadIndex
+}
+
+func (f *flushing) add(s *Sender, to uint64, o outgoing) {
+	b := f.batches[o.group]
+	if b == nil {
+		b = &batch{}
+		f.batches[o.group] = b
+		f.order = append(f.order, o.group)
+	}
+	t := o.m.GetType()
+	f.idle = f.idle && (t == pb.MsgHeartbeat || t == pb.MsgHeartbeatResp) && len(o.m.GetContext()) == 0
+	if data, err := proto.Marshal(o.m); err == nil {
+		b.msgs = append(b.msgs, data)
+		b.snap = b.snap || t == pb.MsgSnap
+	} else {
+		s.report(o.group, to, t == pb.MsgSnap, false)
+	}
 }
 
 func (s *Sender) loop(to uint64, q chan outgoing) {
@@ -119,41 +157,58 @@ func (s *Sender) loop(to uint64, q chan outgoing) {
 			return
 		case o = <-q:
 		}
-		var order []uint64
-		batches := map[uint64]*batch{}
-		for more := true; more; {
-			b := batches[o.group]
-			if b == nil {
-				b = &batch{}
-				batches[o.group] = b
-				order = append(order, o.group)
+		f := &flushing{batches: map[uint64]*batch{}, idle: true}
+		f.add(s, to, o)
+		s.drain(to, q, f)
+		if linger := time.Duration(s.linger.Load()); f.idle && linger > 0 {
+			// Heartbeats alone: the node's other groups, ticked at the same
+			// moment, are about to send theirs; wait for them briefly so
+			// that all go in one request. Anything else leaves at once.
+			t := time.NewTimer(linger)
+		wait:
+			for f.idle {
+				select {
+				case o = <-q:
+					f.add(s, to, o)
+				case <-t.C:
+					break wait
+				case <-s.done:
+					t.Stop()
+					return
+				}
 			}
-			if data, err := proto.Marshal(o.m); err == nil {
-				b.msgs = append(b.msgs, data)
-				b.snap = b.snap || o.m.GetType() == pb.MsgSnap
-			} else {
-				s.report(o.group, to, o.m.GetType() == pb.MsgSnap, false)
-			}
-			select {
-			case o = <-q:
-			default:
-				more = false
-			}
+			t.Stop()
+			s.drain(to, q, f)
 		}
+		order, batches := f.order, f.batches
 		id, ok := s.resolve(to)
-		for _, group := range order {
-			b := batches[group]
-			if !ok {
-				s.report(group, to, b.snap, false)
-				continue
+		err := errUnresolved
+		if ok {
+			req := &nodepb.RaftRequest{Batches: make([]*nodepb.RaftBatch, len(order))}
+			for i, group := range order {
+				req.Batches[i] = &nodepb.RaftBatch{Group: group, Messages: batches[group].msgs}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err := s.t.Peer(id).Raft(ctx, &nodepb.RaftRequest{Group: group, Messages: b.msgs})
+			_, err = s.t.Peer(id).Raft(ctx, req)
 			cancel()
 			if err != nil {
-				s.log.Debug("sending raft messages", "to", id, "group", group, "err", err)
+				s.log.Debug("sending raft messages", "to", id, "groups", len(order), "err", err)
 			}
-			s.report(group, to, b.snap, err == nil)
+		}
+		for _, group := range order {
+			s.report(group, to, batches[group].snap, err == nil)
+		}
+	}
+}
+
+// drain adds what is queued already.
+func (s *Sender) drain(to uint64, q chan outgoing, f *flushing) {
+	for {
+		select {
+		case o := <-q:
+			f.add(s, to, o)
+		default:
+			return
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/testutil"
@@ -19,17 +20,21 @@ type raftRecorder struct {
 	transport.Peer // nil: only Raft is called
 	mu             sync.Mutex
 	got            map[uint64][]pb.MessageType // by group
+	requests       int
 }
 
 func (r *raftRecorder) Raft(_ context.Context, req *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, b := range req.GetMessages() {
-		var m pb.Message
-		if err := proto.Unmarshal(b, &m); err != nil {
-			return nil, err
+	r.requests++
+	for _, batch := range req.GetBatches() {
+		for _, b := range batch.GetMessages() {
+			var m pb.Message
+			if err := proto.Unmarshal(b, &m); err != nil {
+				return nil, err
+			}
+			r.got[batch.GetGroup()] = append(r.got[batch.GetGroup()], m.GetType())
 		}
-		r.got[req.GetGroup()] = append(r.got[req.GetGroup()], m.GetType())
 	}
 	return &nodepb.RaftResponse{}, nil
 }
@@ -91,5 +96,80 @@ func TestSenderDeliversEachGroupsMessagesAndReportsToIt(t *testing.T) {
 	}
 	if u, _, ok := reports(groups[9]); u || ok {
 		t.Errorf("group 9, which sent nothing to n3, was told about it (unreachable %v, snapshot %v)", u, ok)
+	}
+}
+
+// gatedRecorder holds its first request until released.
+type gatedRecorder struct {
+	*raftRecorder
+	first   sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedRecorder) Raft(ctx context.Context, req *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
+	g.first.Do(func() { close(g.entered); <-g.release })
+	return g.raftRecorder.Raft(ctx, req)
+}
+
+// TestSenderCarriesAFlushOfManyGroupsInOneRequest: what several groups
+// queue for a peer while the previous request is on its way leaves in one
+// request, not one per group, so a node's many groups cost a peer one call
+// per flush.
+func TestSenderCarriesAFlushOfManyGroupsInOneRequest(t *testing.T) {
+	net := transport.NewMemNetwork()
+	rec := &gatedRecorder{raftRecorder: &raftRecorder{got: map[uint64][]pb.MessageType{}}, entered: make(chan struct{}), release: make(chan struct{})}
+	net.Register("n2", rec)
+	s := NewSender(net.Transport(), func(id uint64) (string, bool) { return "n2", id == 2 }, nil)
+	defer s.Close()
+
+	heartbeat := []*pb.Message{{Type: pb.MsgHeartbeat.Enum(), To: proto.Uint64(2)}}
+	s.Send(1, heartbeat)
+	<-rec.entered // the first request is on its way and held
+	for group := uint64(2); group <= 17; group++ {
+		s.Send(group, heartbeat)
+	}
+	close(rec.release)
+	testutil.Eventually(t, "every group's heartbeat at n2", func() bool {
+		for group := uint64(1); group <= 17; group++ {
+			if rec.count(group) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.requests != 2 {
+		t.Fatalf("17 groups' messages took %d requests, want 2 (the first, then one for the 16 queued behind it)", rec.requests)
+	}
+}
+
+// TestSenderHoldsOnlyPlainHeartbeats: with heartbeats coalesced, a flush of
+// plain heartbeats waits for more, but a message of any other kind, or a
+// heartbeat that carries a ReadIndex, leaves at once and takes the waiting
+// heartbeats along. (The wait here is an hour: anything it held would fail
+// the test.)
+func TestSenderHoldsOnlyPlainHeartbeats(t *testing.T) {
+	net := transport.NewMemNetwork()
+	rec := &raftRecorder{got: map[uint64][]pb.MessageType{}}
+	net.Register("n2", rec)
+	s := NewSender(net.Transport(), func(id uint64) (string, bool) { return "n2", id == 2 }, nil)
+	defer s.Close()
+	s.CoalesceHeartbeats(time.Hour)
+
+	for group := uint64(1); group <= 4; group++ {
+		s.Send(group, []*pb.Message{{Type: pb.MsgHeartbeat.Enum(), To: proto.Uint64(2)}})
+	}
+	s.Send(5, []*pb.Message{{Type: pb.MsgApp.Enum(), To: proto.Uint64(2)}})
+	testutil.Eventually(t, "the heartbeats with the append", func() bool {
+		return rec.count(1) == 1 && rec.count(4) == 1 && rec.count(5) == 1
+	})
+	s.Send(6, []*pb.Message{{Type: pb.MsgHeartbeat.Enum(), To: proto.Uint64(2), Context: []byte("read-index")}})
+	testutil.Eventually(t, "a ReadIndex heartbeat", func() bool { return rec.count(6) == 1 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.requests != 2 {
+		t.Fatalf("%d requests, want 2: the heartbeats with the append, then the ReadIndex heartbeat", rec.requests)
 	}
 }

@@ -178,6 +178,13 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		m, ok := meta.State().MemberByRaftID(raftID)
 		return m.ID, ok
 	}, log)
+	tick := cfg.RaftTick
+	if tick == 0 {
+		tick = 100 * time.Millisecond
+	}
+	// The groups tick together; a twentieth of a tick lets their
+	// heartbeats gather into one request per peer.
+	strongSender.CoalesceHeartbeats(tick / 20)
 	strongHost := strong.NewHost(strong.HostConfig{
 		Self: metadata.RaftID(id), Engine: eng, Sender: strongSender, TickInterval: cfg.RaftTick, Logger: log,
 	})
@@ -316,10 +323,15 @@ type nodeHandler struct {
 }
 
 func (h nodeHandler) Raft(_ context.Context, r *nodepb.RaftRequest) (*nodepb.RaftResponse, error) {
-	if r.Group != metadata.Group {
-		return &nodepb.RaftResponse{}, h.strong.HandleRaft(r)
+	var errs []error
+	for _, b := range r.GetBatches() {
+		if b.GetGroup() != metadata.Group {
+			errs = append(errs, h.strong.HandleRaft(b))
+		} else {
+			errs = append(errs, h.meta.Step(b))
+		}
 	}
-	return &nodepb.RaftResponse{}, h.meta.Step(r)
+	return &nodepb.RaftResponse{}, errors.Join(errs...)
 }
 
 func (h nodeHandler) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {

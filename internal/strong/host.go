@@ -56,7 +56,8 @@ type HostConfig struct {
 
 // Host runs this node's members of strong partition groups.
 type Host struct {
-	cfg HostConfig
+	cfg    HostConfig
+	ticker *raftgroup.Ticker // ticks every group at once
 
 	mu     sync.RWMutex
 	parts  map[uint64]*member
@@ -75,7 +76,10 @@ func NewHost(cfg HostConfig) *Host {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Host{cfg: cfg, parts: map[uint64]*member{}}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	return &Host{cfg: cfg, ticker: raftgroup.NewTicker(cfg.TickInterval), parts: map[uint64]*member{}}
 }
 
 // Open starts this node's member of group, bootstrapping the group with
@@ -106,7 +110,7 @@ func (h *Host) Open(group uint64, voters []uint64) error {
 	}
 	g, err := raftgroup.Open(raftgroup.Config{
 		Group: group, ID: h.cfg.Self, Engine: h.cfg.Engine, StateMachine: m,
-		Send: h.cfg.Sender.For(group), TickInterval: h.cfg.TickInterval, ElectionTick: election, Logger: h.cfg.Logger,
+		Send: h.cfg.Sender.For(group), Ticker: h.ticker, ElectionTick: election, Logger: h.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -134,7 +138,7 @@ func (h *Host) member(group uint64) (*member, error) {
 
 // HandleRaft steps the messages a peer sent to one of this node's groups.
 // Messages for a group not open here are dropped: raft sends again.
-func (h *Host) HandleRaft(req *nodepb.RaftRequest) error {
+func (h *Host) HandleRaft(req *nodepb.RaftBatch) error {
 	p, err := h.member(req.GetGroup())
 	if err != nil {
 		return nil
@@ -218,4 +222,5 @@ func (h *Host) Close() {
 		<-p.done
 		h.cfg.Sender.Detach(group)
 	}
+	h.ticker.Stop()
 }

@@ -38,7 +38,12 @@ func (p raftOnly) Raft(_ context.Context, req *nodepb.RaftRequest) (*nodepb.Raft
 	if h == nil {
 		return nil, transport.ErrUnreachable
 	}
-	return &nodepb.RaftResponse{}, h.HandleRaft(req)
+	for _, b := range req.GetBatches() {
+		if err := h.HandleRaft(b); err != nil {
+			return nil, err
+		}
+	}
+	return &nodepb.RaftResponse{}, nil
 }
 
 func (n *hostNode) host() *Host {

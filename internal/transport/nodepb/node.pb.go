@@ -1060,9 +1060,9 @@ func (x *ScanResponse) GetCount() int64 {
 
 type RaftRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Group uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
-	// raftpb.Message, marshalled.
-	Messages      [][]byte `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The messages of each group that had some for the peer when the
+	// sender flushed: one request carries all of a node's groups.
+	Batches       []*RaftBatch `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1097,14 +1097,60 @@ func (*RaftRequest) Descriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *RaftRequest) GetGroup() uint64 {
+func (x *RaftRequest) GetBatches() []*RaftBatch {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+type RaftBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	// raftpb.Message, marshalled, in the order the group sent them.
+	Messages      [][]byte `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftBatch) Reset() {
+	*x = RaftBatch{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftBatch) ProtoMessage() {}
+
+func (x *RaftBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftBatch.ProtoReflect.Descriptor instead.
+func (*RaftBatch) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RaftBatch) GetGroup() uint64 {
 	if x != nil {
 		return x.Group
 	}
 	return 0
 }
 
-func (x *RaftRequest) GetMessages() [][]byte {
+func (x *RaftBatch) GetMessages() [][]byte {
 	if x != nil {
 		return x.Messages
 	}
@@ -1119,7 +1165,7 @@ type RaftResponse struct {
 
 func (x *RaftResponse) Reset() {
 	*x = RaftResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1177,7 @@ func (x *RaftResponse) String() string {
 func (*RaftResponse) ProtoMessage() {}
 
 func (x *RaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1190,7 @@ func (x *RaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftResponse.ProtoReflect.Descriptor instead.
 func (*RaftResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
 }
 
 type StrongRequest struct {
@@ -1161,7 +1207,7 @@ type StrongRequest struct {
 
 func (x *StrongRequest) Reset() {
 	*x = StrongRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1219,7 @@ func (x *StrongRequest) String() string {
 func (*StrongRequest) ProtoMessage() {}
 
 func (x *StrongRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1232,7 @@ func (x *StrongRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongRequest.ProtoReflect.Descriptor instead.
 func (*StrongRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StrongRequest) GetGroup() uint64 {
@@ -1227,7 +1273,7 @@ type StrongResponse struct {
 
 func (x *StrongResponse) Reset() {
 	*x = StrongResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1285,7 @@ func (x *StrongResponse) String() string {
 func (*StrongResponse) ProtoMessage() {}
 
 func (x *StrongResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1298,7 @@ func (x *StrongResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongResponse.ProtoReflect.Descriptor instead.
 func (*StrongResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StrongResponse) GetStatus() StrongStatus {
@@ -1313,7 +1359,7 @@ type TreeRequest struct {
 
 func (x *TreeRequest) Reset() {
 	*x = TreeRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1371,7 @@ func (x *TreeRequest) String() string {
 func (*TreeRequest) ProtoMessage() {}
 
 func (x *TreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1384,7 @@ func (x *TreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
 func (*TreeRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TreeRequest) GetNamespace() string {
@@ -1381,7 +1427,7 @@ type TreeResponse struct {
 
 func (x *TreeResponse) Reset() {
 	*x = TreeResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1439,7 @@ func (x *TreeResponse) String() string {
 func (*TreeResponse) ProtoMessage() {}
 
 func (x *TreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1452,7 @@ func (x *TreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
 func (*TreeResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TreeResponse) GetEqual() bool {
@@ -1437,7 +1483,7 @@ type BucketsRequest struct {
 
 func (x *BucketsRequest) Reset() {
 	*x = BucketsRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1495,7 @@ func (x *BucketsRequest) String() string {
 func (*BucketsRequest) ProtoMessage() {}
 
 func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1508,7 @@ func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsRequest.ProtoReflect.Descriptor instead.
 func (*BucketsRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BucketsRequest) GetNamespace() string {
@@ -1503,7 +1549,7 @@ type BucketsResponse struct {
 
 func (x *BucketsResponse) Reset() {
 	*x = BucketsResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1561,7 @@ func (x *BucketsResponse) String() string {
 func (*BucketsResponse) ProtoMessage() {}
 
 func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1574,7 @@ func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsResponse.ProtoReflect.Descriptor instead.
 func (*BucketsResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BucketsResponse) GetBuckets() []*BucketKeys {
@@ -1554,7 +1600,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1612,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1625,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SettleRequest) GetNamespace() string {
@@ -1620,7 +1666,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1678,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1691,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SettleResponse) GetSettled() []bool {
@@ -1668,7 +1714,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1726,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1739,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BucketKeys) GetKeys() [][]byte {
@@ -1784,8 +1830,10 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\x12\x12\n" +
 	"\x04next\x18\x02 \x01(\x04R\x04next\x12\x12\n" +
 	"\x04done\x18\x03 \x01(\bR\x04done\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x03R\x05count\"?\n" +
-	"\vRaftRequest\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\"A\n" +
+	"\vRaftRequest\x122\n" +
+	"\abatches\x18\x01 \x03(\v2\x18.pando.node.v1.RaftBatchR\abatches\"=\n" +
+	"\tRaftBatch\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x1a\n" +
 	"\bmessages\x18\x02 \x03(\fR\bmessages\"\x0e\n" +
 	"\fRaftResponse\"Q\n" +
@@ -1877,7 +1925,7 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
@@ -1896,16 +1944,17 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*ScanRequest)(nil),            // 14: pando.node.v1.ScanRequest
 	(*ScanResponse)(nil),           // 15: pando.node.v1.ScanResponse
 	(*RaftRequest)(nil),            // 16: pando.node.v1.RaftRequest
-	(*RaftResponse)(nil),           // 17: pando.node.v1.RaftResponse
-	(*StrongRequest)(nil),          // 18: pando.node.v1.StrongRequest
-	(*StrongResponse)(nil),         // 19: pando.node.v1.StrongResponse
-	(*TreeRequest)(nil),            // 20: pando.node.v1.TreeRequest
-	(*TreeResponse)(nil),           // 21: pando.node.v1.TreeResponse
-	(*BucketsRequest)(nil),         // 22: pando.node.v1.BucketsRequest
-	(*BucketsResponse)(nil),        // 23: pando.node.v1.BucketsResponse
-	(*SettleRequest)(nil),          // 24: pando.node.v1.SettleRequest
-	(*SettleResponse)(nil),         // 25: pando.node.v1.SettleResponse
-	(*BucketKeys)(nil),             // 26: pando.node.v1.BucketKeys
+	(*RaftBatch)(nil),              // 17: pando.node.v1.RaftBatch
+	(*RaftResponse)(nil),           // 18: pando.node.v1.RaftResponse
+	(*StrongRequest)(nil),          // 19: pando.node.v1.StrongRequest
+	(*StrongResponse)(nil),         // 20: pando.node.v1.StrongResponse
+	(*TreeRequest)(nil),            // 21: pando.node.v1.TreeRequest
+	(*TreeResponse)(nil),           // 22: pando.node.v1.TreeResponse
+	(*BucketsRequest)(nil),         // 23: pando.node.v1.BucketsRequest
+	(*BucketsResponse)(nil),        // 24: pando.node.v1.BucketsResponse
+	(*SettleRequest)(nil),          // 25: pando.node.v1.SettleRequest
+	(*SettleResponse)(nil),         // 26: pando.node.v1.SettleResponse
+	(*BucketKeys)(nil),             // 27: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
@@ -1914,35 +1963,36 @@ var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	6,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
 	10, // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
 	11, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	3,  // 6: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
-	26, // 7: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
-	4,  // 8: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	6,  // 9: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	8,  // 10: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	10, // 11: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	12, // 12: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
-	14, // 13: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	20, // 14: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
-	22, // 15: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	24, // 16: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
-	16, // 17: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	18, // 18: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
-	5,  // 19: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	7,  // 20: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	9,  // 21: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	11, // 22: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	13, // 23: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	15, // 24: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	21, // 25: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
-	23, // 26: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	25, // 27: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
-	17, // 28: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	19, // 29: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
-	19, // [19:30] is the sub-list for method output_type
-	8,  // [8:19] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	17, // 6: pando.node.v1.RaftRequest.batches:type_name -> pando.node.v1.RaftBatch
+	3,  // 7: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
+	27, // 8: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	4,  // 9: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	6,  // 10: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	8,  // 11: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	10, // 12: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	12, // 13: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	14, // 14: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	21, // 15: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
+	23, // 16: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
+	25, // 17: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
+	16, // 18: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	19, // 19: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
+	5,  // 20: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	7,  // 21: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	9,  // 22: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	11, // 23: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	13, // 24: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	15, // 25: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	22, // 26: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	24, // 27: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	26, // 28: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
+	18, // 29: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	20, // 30: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -1956,7 +2006,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
