@@ -40,6 +40,9 @@ func (c *Coordinator) strongErr(pl placement, err error) error {
 		up := len(c.candidates(pl.pref))
 		return fmt.Errorf("%w: partition %d of strong namespace %s has no leader: %d of its %d replicas reachable, a majority (%d) is needed; nothing was done",
 			api.ErrUnavailable, pl.partition, pl.ns.Name, up, len(pl.pref), len(pl.pref)/2+1)
+	case errors.Is(err, strong.ErrNotMember):
+		return fmt.Errorf("%w: partition %d of strong namespace %s is not open on its replicas yet (the namespace is new, or a replica is starting); nothing was done",
+			api.ErrUnavailable, pl.partition, pl.ns.Name)
 	case errors.Is(err, strong.ErrUnknown):
 		return fmt.Errorf("%w: partition %d of strong namespace %s took the command but did not answer in time; it may have been applied: read before retrying",
 			api.ErrOutcomeUnknown, pl.partition, pl.ns.Name)

@@ -279,4 +279,8 @@ func TestStrongTransactionProtocol(t *testing.T) {
 	ss.groups.FailNext(fmt.Errorf("%w (test)", strong.ErrNoQuorum))
 	send("MULTI", "SET {t}.u 1", "EXEC", "GET {t}.u")
 	expect("+OK", "+QUEUED", "-UNAVAILABLE partition", "$-1")
+	// A replica whose member is not open yet (a namespace just made).
+	ss.groups.FailNext(fmt.Errorf("%w (test)", strong.ErrNotMember))
+	send("SET {t}.u 1", "GET {t}.u")
+	expect("-UNAVAILABLE partition", "$-1")
 }
