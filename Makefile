@@ -23,6 +23,10 @@ fuzz-short:
 	go test -run '^$$' -fuzz '^FuzzDecodeContext$$' -fuzztime $(FUZZTIME) ./dvv
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ring
 	go test -run '^$$' -fuzz '^FuzzDecodeHint$$' -fuzztime $(FUZZTIME) ./internal/handoff
+	go test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./internal/strong
+	go test -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZTIME) ./internal/strong
+	go test -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME) ./crdt
+	go test -run '^$$' -fuzz '^FuzzDecodeSet$$' -fuzztime $(FUZZTIME) ./crdt
 
 build:
 	go build -o bin/pando ./cmd/pando
