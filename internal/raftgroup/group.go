@@ -541,8 +541,16 @@ func (g *Group) Run(ctx context.Context) error {
 		case b := <-g.boots:
 			b.err <- g.bootstrap(b.voters)
 		case p := <-g.props:
-			if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
-				g.notify(p.id, result{err: g.dropped(err)})
+			g.submit(p)
+			// Take every proposal already waiting, so that one Ready, one
+			// synced batch and one message to each follower carry them all.
+			for more := true; more; {
+				select {
+				case p = <-g.props:
+					g.submit(p)
+				default:
+					more = false
+				}
 			}
 		case id := <-g.reads:
 			if g.rn.BasicStatus().Lead == 0 {
@@ -578,6 +586,13 @@ func (g *Group) ticks() (<-chan struct{}, func()) {
 	return c, func() { cancel(); t.Stop() }
 }
 
+// submit hands a proposal to raft, or tells its proposer why not.
+func (g *Group) submit(p proposal) {
+	if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
+		g.notify(p.id, result{err: g.dropped(err)})
+	}
+}
+
 func (g *Group) dropped(err error) error {
 	if errors.Is(err, raft.ErrProposalDropped) && g.rn.BasicStatus().Lead == 0 {
 		return ErrNoLeader
@@ -588,7 +603,11 @@ func (g *Group) dropped(err error) error {
 func (g *Group) handleReady() error {
 	for g.rn.HasReady() {
 		rd := g.rn.Ready()
-		if err := g.store.save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+		last, err := g.ms.LastIndex()
+		if err != nil {
+			return err
+		}
+		if err := g.store.save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync, last); err != nil {
 			return fmt.Errorf("persisting raft state: %w", err)
 		}
 		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {

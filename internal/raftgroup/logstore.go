@@ -123,7 +123,12 @@ func logCovers(ents []*pb.Entry, snap *pb.Snapshot) bool {
 }
 
 // save persists a Ready's hard state, entries and snapshot in one batch.
-func (l logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, sync bool) error {
+//
+// last is the index of the last entry stored before this call. Entries
+// past it only extend the log, and need no deletion: a range deletion on
+// every append would cost each later read of the memtable a rebuild of
+// its range deletions, on the hot path of every write.
+func (l logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, sync bool, last uint64) error {
 	b := l.eng.NewBatch()
 	if snap != nil && !raft.IsEmptySnap(snap) {
 		data, err := proto.Marshal(snap)
@@ -137,8 +142,10 @@ func (l logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, sy
 		b.DeleteRange(storage.RaftEntryKey(l.group, 0), storage.RaftKey(l.group, 'e'+1))
 	}
 	if len(ents) > 0 {
-		// New entries replace any conflicting tail of the log.
-		b.DeleteRange(storage.RaftEntryKey(l.group, ents[0].GetIndex()), storage.RaftKey(l.group, 'e'+1))
+		if ents[0].GetIndex() <= last {
+			// New entries replace a conflicting tail of the log.
+			b.DeleteRange(storage.RaftEntryKey(l.group, ents[0].GetIndex()), storage.RaftKey(l.group, 'e'+1))
+		}
 		for _, e := range ents {
 			data, err := proto.Marshal(e)
 			if err != nil {

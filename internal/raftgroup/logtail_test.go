@@ -64,7 +64,7 @@ func TestLogStoreKeepsTail(t *testing.T) {
 		ents = append(ents, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(1 + i/20), Data: []byte{byte(i)}})
 	}
 	hs := &pb.HardState{Term: proto.Uint64(3), Commit: proto.Uint64(50)}
-	if err := l.save(hs, ents, nil, true); err != nil {
+	if err := l.save(hs, ents, nil, true, 0); err != nil {
 		t.Fatal(err)
 	}
 	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}}
@@ -87,7 +87,7 @@ func TestLogStoreKeepsTail(t *testing.T) {
 	// A snapshot from the leader at 60, then the entries after it.
 	snap = &pb.Snapshot{Data: []byte("new"), Metadata: &pb.SnapshotMetadata{Index: proto.Uint64(60), Term: proto.Uint64(4), ConfState: cs}}
 	after := []*pb.Entry{{Index: proto.Uint64(61), Term: proto.Uint64(4)}}
-	if err := l.save(nil, after, snap, true); err != nil {
+	if err := l.save(nil, after, snap, true, 50); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _, err = l.load(); err != nil {
@@ -97,5 +97,58 @@ func TestLogStoreKeepsTail(t *testing.T) {
 	last, _ = ms.LastIndex()
 	if first != 61 || last != 61 {
 		t.Fatalf("after a received snapshot, log %d..%d", first, last)
+	}
+}
+
+// TestLogStoreReplacesAConflictingTail: entries that overwrite part of the
+// log (a new leader's, after this member took entries an old one never
+// committed) replace it and everything after it; entries that extend the
+// log leave it as it is.
+func TestLogStoreReplacesAConflictingTail(t *testing.T) {
+	eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	l := logStore{eng: eng, group: 3}
+	entries := func(from, to, term uint64) []*pb.Entry {
+		var out []*pb.Entry
+		for i := from; i <= to; i++ {
+			out = append(out, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(term)})
+		}
+		return out
+	}
+	terms := func() string {
+		t.Helper()
+		ms, _, err := l.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := ms.FirstIndex()
+		last, _ := ms.LastIndex()
+		out := ""
+		for i := first; i <= last; i++ {
+			term, _ := ms.Term(i)
+			out += fmt.Sprint(term)
+		}
+		return out
+	}
+	steps := []struct {
+		ents []*pb.Entry
+		last uint64
+		want string
+	}{
+		{entries(1, 10, 1), 0, "1111111111"},
+		{entries(11, 12, 1), 10, "111111111111"},
+		{entries(6, 7, 2), 12, "1111122"},
+		{entries(8, 9, 2), 7, "111112222"},
+	}
+	for i, st := range steps {
+		if err := l.save(nil, st.ents, nil, false, st.last); err != nil {
+			t.Fatal(err)
+		}
+		if got := terms(); got != st.want {
+			t.Fatalf("step %d: terms %s, want %s", i, got, st.want)
+		}
 	}
 }
