@@ -323,7 +323,8 @@ type Result interface {
 // SetResult is the outcome of a Set.
 type SetResult struct {
 	Written bool
-	// Existed tells whether the key was present before the Set.
+	// Existed tells whether the key was present before the Set. A blind
+	// Set (Always, without Get) does not look, and reports false.
 	Existed bool
 	// Old is the value before the Set, if the Set asked for it (Get) and
 	// the key existed.

@@ -156,12 +156,13 @@ func (a *applier) read(key []byte) *entry {
 }
 
 // set writes value under key at this command's index; del removes key.
+// Neither reads the key first.
 func (a *applier) set(key, value []byte) {
-	*a.read(key) = entry{value: value, version: a.index, dirty: true}
+	a.cache[string(key)] = &entry{value: value, version: a.index, dirty: true}
 }
 
 func (a *applier) del(key []byte) {
-	*a.read(key) = entry{dirty: true}
+	a.cache[string(key)] = &entry{dirty: true}
 }
 
 // flush puts the command's writes into b.
@@ -208,6 +209,12 @@ func (a *applier) op(c Op) (Result, error) {
 }
 
 func (a *applier) setCmd(c Set) SetResult {
+	if c.Cond == Always && !c.Get {
+		// A blind write, Redis's plain SET: nothing to read, and the
+		// commonest command of all.
+		a.set(c.Key, c.Value)
+		return SetResult{Written: true, Version: a.index}
+	}
 	cur := a.read(c.Key)
 	res := SetResult{Existed: cur.version != 0, Version: cur.version}
 	if c.Get && res.Existed {

@@ -126,9 +126,14 @@ func TestSetConditionsAndGet(t *testing.T) {
 	if !r.Written || string(r.Old) != "v3" || r.Version != 5 {
 		t.Fatalf("SET GET: %+v", r)
 	}
-	expectState(t, m, map[string]string{"k": "@5", "other": "absent"})
-	if m.Applied() != 5 {
-		t.Fatalf("applied %d, want 5", m.Applied())
+	// A blind SET writes without looking at what was there.
+	r = mustRun[SetResult](t, m, 6, Set{Key: b("k"), Value: b("v6")})
+	if !r.Written || r.Existed || r.Old != nil || r.Version != 6 {
+		t.Fatalf("blind SET: %+v", r)
+	}
+	expectState(t, m, map[string]string{"k": "v6@6", "other": "absent"})
+	if m.Applied() != 6 {
+		t.Fatalf("applied %d, want 6", m.Applied())
 	}
 }
 

@@ -59,6 +59,10 @@ func (md *model) apply(index uint64, c Command) (Result, error) {
 func (md *model) op(index uint64, c Op) (Result, error) {
 	switch c := c.(type) {
 	case Set:
+		if c.Cond == Always && !c.Get {
+			md.kv[string(c.Key)] = modelEntry{string(c.Value), index}
+			return SetResult{Written: true, Version: index}, nil
+		}
 		old, ok := md.kv[string(c.Key)]
 		res := SetResult{Existed: ok, Version: old.version}
 		if c.Get && ok {
