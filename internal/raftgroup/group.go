@@ -130,8 +130,10 @@ type Group struct {
 
 	// Owned by the Run goroutine.
 	confState *pb.ConfState
-	applied   uint64
-	snapIndex uint64
+	// statusConf is the configuration the published status lists.
+	statusConf *pb.ConfState
+	applied    uint64
+	snapIndex  uint64
 }
 
 type bootReq struct {
@@ -482,17 +484,24 @@ func (g *Group) readIndex(ctx context.Context) (uint64, error) {
 // Status returns the latest summary.
 func (g *Group) Status() Status { return *g.status.Load() }
 
+// publishStatus runs after every turn of the loop, so it is cheap: raft's
+// BasicStatus (no progress of the followers), and the members from the
+// configuration, listed again only when it changes.
 func (g *Group) publishStatus() {
-	st := g.rn.Status()
+	st := g.rn.BasicStatus()
+	prev := g.status.Load()
+	if prev != nil && g.statusConf == g.confState && prev.Leader == st.Lead && prev.Term == st.GetTerm() && prev.Applied == g.applied {
+		return
+	}
 	s := &Status{ID: g.cfg.ID, Leader: st.Lead, Term: st.GetTerm(), Applied: g.applied}
-	for id := range st.Config.Voters.IDs() {
-		s.Voters = append(s.Voters, id)
+	if prev != nil && g.statusConf == g.confState {
+		s.Voters, s.Learners = prev.Voters, prev.Learners
+	} else {
+		cs := g.confState
+		s.Voters = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(cs.GetVoters()), cs.GetVotersOutgoing()...))))
+		s.Learners = slices.Sorted(slices.Values(cs.GetLearners()))
+		g.statusConf = g.confState
 	}
-	for id := range st.Config.Learners {
-		s.Learners = append(s.Learners, id)
-	}
-	slices.Sort(s.Voters)
-	slices.Sort(s.Learners)
 	g.status.Store(s)
 }
 
