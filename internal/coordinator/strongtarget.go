@@ -55,7 +55,13 @@ func (t strongTarget) Get(ctx context.Context, key []byte) ([]byte, uint64, bool
 // been proposed: its outcome is unknown. A read is tried on the next.
 func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, read bool) (*nodepb.StrongResponse, error) {
 	last := fmt.Errorf("%w: no replica of the partition is reachable from this node", strong.ErrNoQuorum)
-	for _, node := range t.c.candidates(t.pl.pref) {
+	for i, node := range t.c.candidates(t.pl.pref) {
+		if i > 0 && ctx.Err() != nil {
+			// The time is up (a replica waited it out for a leader): a
+			// call now would fail unsent, and must not turn that definite
+			// answer into an unknown one.
+			break
+		}
 		resp, err := t.c.cfg.Transport.Peer(node).Strong(ctx, req)
 		if err != nil {
 			if !read {

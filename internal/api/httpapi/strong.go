@@ -59,7 +59,7 @@ func parsePrecondition(r *http.Request, strong bool) (precondition, error) {
 	if !strong {
 		return precondition{}, fmt.Errorf("%w: If-Match with a version needs a strong namespace; an eventual namespace takes the causal context a read returned, in %s", api.ErrInvalidArgument, ContextHeader)
 	}
-	v, err := strconv.ParseUint(strings.TrimPrefix(strings.Trim(match, `"`), "W/"), 10, 64)
+	v, err := strconv.ParseUint(strings.Trim(match, `"`), 10, 64)
 	if err != nil || strings.Contains(match, ",") {
 		return precondition{}, fmt.Errorf("%w: If-Match %q is not one version as a GET returned it in ETag, such as \"42\"", api.ErrInvalidArgument, match)
 	}
