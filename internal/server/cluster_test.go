@@ -438,6 +438,10 @@ func TestMetadataAndDataSurviveFullRestart(t *testing.T) {
 	for _, id := range s.ids {
 		s.ready(id)
 	}
+	// Ready is "a member of a formed cluster"; the entries after that
+	// (the namespace) a follower may apply only once a leader tells it
+	// they are committed, if it had not heard so before it stopped.
+	syncMeta(t, s, "n2")
 	after := s.nodes["n2"].node.Meta().State()
 	if after.ClusterID != before.ClusterID || !after.Ring.Equal(before.Ring) {
 		t.Fatal("cluster identity or ring changed across a full restart")
