@@ -178,13 +178,6 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		m, ok := meta.State().MemberByRaftID(raftID)
 		return m.ID, ok
 	}, log)
-	tick := cfg.RaftTick
-	if tick == 0 {
-		tick = 100 * time.Millisecond
-	}
-	// The groups tick together; a twentieth of a tick lets their
-	// heartbeats gather into one request per peer.
-	strongSender.CoalesceHeartbeats(tick / 20)
 	strongHost := strong.NewHost(strong.HostConfig{
 		Self: metadata.RaftID(id), Engine: eng, Sender: strongSender, TickInterval: cfg.RaftTick, Logger: log,
 	})

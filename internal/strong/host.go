@@ -79,6 +79,9 @@ func NewHost(cfg HostConfig) *Host {
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = 100 * time.Millisecond
 	}
+	// The groups tick together; a twentieth of a tick lets their
+	// heartbeats gather into one request per peer.
+	cfg.Sender.CoalesceHeartbeats(cfg.TickInterval / 20)
 	return &Host{cfg: cfg, ticker: raftgroup.NewTicker(cfg.TickInterval), parts: map[uint64]*member{}}
 }
 
