@@ -14,6 +14,7 @@ import (
 	"github.com/pandodb/pando/internal/storage"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -77,6 +78,11 @@ type Config struct {
 	// stands for election, randomized up to twice that (default 10). A
 	// member with a shorter one than the others usually wins.
 	ElectionTick int
+	// PreferredLeader, if set, is the voter this group should be led by
+	// when it is up: a leader that is not it hands leadership back once
+	// it is caught up, so that an election lost under load or while it
+	// was down does not leave the group led elsewhere for good.
+	PreferredLeader uint64
 	// SnapshotEvery is how many applied entries between snapshots (default
 	// 1000).
 	SnapshotEvery uint64
@@ -134,6 +140,8 @@ type Group struct {
 	statusConf *pb.ConfState
 	applied    uint64
 	snapIndex  uint64
+	// leadTicks counts the ticks this member has led in a row.
+	leadTicks int
 }
 
 type bootReq struct {
@@ -539,6 +547,7 @@ func (g *Group) Run(ctx context.Context) error {
 			return nil
 		case <-ticks:
 			g.rn.Tick()
+			g.maybeHandBack()
 		case msgs := <-g.incoming:
 			for _, m := range msgs {
 				if m.GetType() == pb.MsgHup && m.GetFrom() == g.cfg.ID {
@@ -582,6 +591,40 @@ func (g *Group) Run(ctx context.Context) error {
 			g.log.Error("raft group stopped on a fatal error", "err", err)
 			return err
 		}
+	}
+}
+
+// maybeHandBack, on the leader's ticks, hands leadership to the preferred
+// leader when it is a voter, heard from recently and holds the whole log:
+// first after two election timeouts of leading (time for a member just
+// back to catch up), then once per election timeout until it is. Raft refuses proposals for at most an election timeout
+// during a transfer; one that fails leaves this member leading.
+func (g *Group) maybeHandBack() {
+	pref := g.cfg.PreferredLeader
+	if pref == 0 || pref == g.cfg.ID || g.rn.BasicStatus().RaftState != raft.StateLeader {
+		g.leadTicks = 0
+		return
+	}
+	g.leadTicks++
+	// Half-way between two of raft's quorum checks, each of which
+	// forgets who was heard from: RecentActive then means heard from in
+	// the last half election timeout.
+	if g.leadTicks < 2*g.cfg.ElectionTick || g.leadTicks%g.cfg.ElectionTick != g.cfg.ElectionTick/2 {
+		return
+	}
+	var own, theirs tracker.Progress
+	var voter bool
+	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		switch id {
+		case g.cfg.ID:
+			own = pr
+		case pref:
+			theirs, voter = pr, typ == raft.ProgressTypePeer
+		}
+	})
+	if voter && theirs.RecentActive && theirs.State == tracker.StateReplicate && theirs.Match >= own.Match {
+		g.log.Debug("handing leadership back to the preferred leader", "group", g.cfg.Group, "to", pref)
+		g.rn.TransferLeader(pref)
 	}
 }
 

@@ -137,10 +137,11 @@ type member struct {
 	err    error // Run's result, once done is closed
 }
 
-// clusterConfig sets the members' Config: SnapshotEvery, KeepEntries and
-// Logger (zero for the defaults).
+// clusterConfig sets the members' Config: SnapshotEvery, KeepEntries,
+// PreferredLeader and Logger (zero for the defaults).
 type clusterConfig struct {
 	every, keep uint64
+	preferred   uint64
 	log         *slog.Logger
 }
 
@@ -180,7 +181,7 @@ func (c *cluster) open(id uint64, dir string) *member {
 	sm := &kvSM{m: map[string]string{}}
 	g, err := Open(Config{
 		Group: 0, ID: id, Engine: eng, StateMachine: sm, Send: c.bus.send, TickInterval: 10 * time.Millisecond,
-		SnapshotEvery: c.cfg.every, KeepEntries: c.cfg.keep, Logger: c.cfg.log,
+		SnapshotEvery: c.cfg.every, KeepEntries: c.cfg.keep, PreferredLeader: c.cfg.preferred, Logger: c.cfg.log,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -299,6 +300,38 @@ func TestReplicatesAndAgrees(t *testing.T) {
 	_, _, err = c.members[2].g.Propose(context.Background(), []byte("garbage"))
 	if err == nil || err.Error() != `bad command "garbage"` {
 		t.Fatalf("a refusal by the state machine: %v", err)
+	}
+}
+
+// TestLeadershipReturnsToThePreferredLeader: while the preferred leader is
+// cut off another member leads; once it is back and has caught up with
+// what was written meanwhile, leadership moves to it, and nothing written
+// is lost on the way.
+func TestLeadershipReturnsToThePreferredLeader(t *testing.T) {
+	c := newClusterWith(t, []uint64{1, 2, 3}, clusterConfig{preferred: 1})
+	c.setCut(1, true)
+	lead := c.leader()
+	if lead == 1 {
+		t.Fatal("the cut-off member leads")
+	}
+	for i := range 20 {
+		c.propose(lead, fmt.Sprintf("k%d v%d", i, i))
+	}
+	c.setCut(1, false)
+	testutil.Eventually(t, "every member led by 1", func() bool {
+		for _, m := range c.members {
+			if m.g.Status().Leader != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	c.propose(1, "k20 v20")
+	testutil.Eventually(t, "member 1 applied all", func() bool { return c.members[1].sm.get("k20") == "v20" })
+	for i := range 20 {
+		if got := c.members[1].sm.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%d on the new leader: %q", i, got)
+		}
 	}
 }
 

@@ -32,10 +32,11 @@ func createStrong(t *testing.T, s *sim, name string) {
 // TestStrongNamespaceLeadsFromItsFirstReplicas: creating a strong namespace
 // opens a Raft group for each partition on its replicas, every group elects
 // a leader, and leadership follows the ring, so the nodes share the
-// leading as they
-// share the partitions: the first replica is the group's preferred leader
-// (random elections would leave two thirds of the partitions to another
-// replica). Writes and reads then go through any node.
+// leading as they share the partitions: the first replica is the group's
+// preferred leader (random elections would leave two thirds of the
+// partitions to another replica), and a group another replica won (a
+// loaded machine's elections) is handed back to it. Writes and reads then
+// go through any node.
 func TestStrongNamespaceLeadsFromItsFirstReplicas(t *testing.T) {
 	s := newSim(t, 3)
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
@@ -44,29 +45,18 @@ func TestStrongNamespaceLeadsFromItsFirstReplicas(t *testing.T) {
 	st := s.nodes["n1"].node.Meta().State()
 	ns, _ := st.Namespace("bank")
 	parts := st.Ring.Partitions()
-	var byFirst int
-	testutil.Eventually(t, "a leader in every partition's group", func() bool {
-		byFirst = 0
+	testutil.Eventually(t, "every partition's group led by its first replica", func() bool {
 		for p := range parts {
-			pref := st.Ring.Preference(p, 3)
-			leader := uint64(0)
+			first := metadata.RaftID(st.Ring.Preference(p, 3)[0])
 			for _, id := range s.ids {
 				gs, err := s.nodes[id].node.Strong().Status(strong.GroupID(ns.Generation, p))
-				if err != nil || gs.Leader == 0 || (leader != 0 && gs.Leader != leader) {
+				if err != nil || gs.Leader != first {
 					return false
 				}
-				leader = gs.Leader
-			}
-			if leader == metadata.RaftID(pref[0]) {
-				byFirst++
 			}
 		}
 		return true
 	})
-	t.Logf("%d of %d partitions led by their first replica", byFirst, parts)
-	if byFirst < parts*9/10 {
-		t.Fatalf("%d of %d partitions are led by their first replica", byFirst, parts)
-	}
 	// With 10ms ticks a loaded machine deposes leaders now and then: a
 	// write answered UNKNOWN or UNAVAILABLE is written again (a SET of one
 	// value is idempotent), and a read asked again.

@@ -93,7 +93,9 @@ func NewHost(cfg HostConfig) *Host {
 // after 10 to 20 ticks without a leader, the others after 20 to 40, so it
 // wins when it is up, and leadership spreads over the nodes as the ring
 // spreads the partitions' first replicas. The price: when it is down, the
-// others take twice as long to elect one of them.
+// others take twice as long to elect one of them. Another member that
+// leads (after an election lost under load, or while the first voter was
+// down) hands leadership back once the first voter has caught up.
 func (h *Host) Open(group uint64, voters []uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -107,13 +109,18 @@ func (h *Host) Open(group uint64, voters []uint64) error {
 	if err != nil {
 		return err
 	}
+	var preferred uint64
+	if len(voters) > 0 {
+		preferred = voters[0]
+	}
 	election := followerElectionTick
-	if len(voters) > 0 && voters[0] == h.cfg.Self {
+	if preferred == h.cfg.Self {
 		election = preferredElectionTick
 	}
 	g, err := raftgroup.Open(raftgroup.Config{
 		Group: group, ID: h.cfg.Self, Engine: h.cfg.Engine, StateMachine: m,
-		Send: h.cfg.Sender.For(group), Ticker: h.ticker, ElectionTick: election, Logger: h.cfg.Logger,
+		Send: h.cfg.Sender.For(group), Ticker: h.ticker, ElectionTick: election,
+		PreferredLeader: preferred, Logger: h.cfg.Logger,
 	})
 	if err != nil {
 		return err
