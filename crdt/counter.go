@@ -77,10 +77,7 @@ func (c *Counter) Equal(o *Counter) bool { return bytes.Equal(c.Encode(), o.Enco
 // order its length-prefixed id and its uvarint totals added and subtracted.
 func (c *Counter) Encode() []byte {
 	e := newEncoder(KindCounter)
-	e.buf = appendUvarint(e.buf, uint64(len(c.totals)))
-	for _, a := range sortedKeys(c.totals) {
-		e.buf = c.totals[a].appendTo(appendString(e.buf, a))
-	}
+	e.buf = c.appendBody(e.buf)
 	return e.buf
 }
 
@@ -92,6 +89,24 @@ func DecodeCounter(b []byte) (*Counter, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := d.counter()
+	if err != nil {
+		return nil, err
+	}
+	return c, d.end()
+}
+
+// appendBody appends the counter's encoding without its header.
+func (c *Counter) appendBody(b []byte) []byte {
+	b = appendUvarint(b, uint64(len(c.totals)))
+	for _, a := range sortedKeys(c.totals) {
+		b = c.totals[a].appendTo(appendString(b, a))
+	}
+	return b
+}
+
+// counter reads a counter's encoding after its header.
+func (d *decoder) counter() (*Counter, error) {
 	n, err := d.count(4) // actor length, actor byte, two totals
 	if err != nil {
 		return nil, corrupt("counter: actor count: %v", err)
@@ -115,5 +130,5 @@ func DecodeCounter(b []byte) (*Counter, error) {
 		}
 		c.totals[a], prev = x, a
 	}
-	return c, d.end()
+	return c, nil
 }

@@ -40,6 +40,12 @@
 // increments can still pass the range; Value then saturates, the exact value
 // is kept, and only operations toward the range are accepted.
 //
+// ResetCounter is a Counter that DEL can bring back to zero: a pair of
+// counters, the counts and the totals that resets saw, whose difference is
+// the value. A reset takes away what its replica has seen; an increment it
+// did not see survives with its own effect, and concurrent resets of the
+// same increments take them away once.
+//
 // # Causal types
 //
 // Set, Register, Flag and Map are causal CRDTs (Almeida et al.). Every
@@ -103,6 +109,7 @@
 // the items in increasing order.
 //
 //	counter:  actors: (id, added, subtracted)
+//	reset:    a counter's actors, then its resets' actors, as above
 //	causal:   context, store
 //	context:  actors: (id, max, events above max+1)
 //	dot:      the actor's index in the context's actors, n

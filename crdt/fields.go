@@ -17,6 +17,8 @@ const (
 	KindRegister
 	KindFlag
 	KindMap
+	// KindResetCounter is a ResetCounter's; it is not a map field's kind.
+	KindResetCounter
 )
 
 func (k Kind) String() string {
@@ -31,6 +33,8 @@ func (k Kind) String() string {
 		return "flag"
 	case KindMap:
 		return "map"
+	case KindResetCounter:
+		return "reset-counter"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -36,7 +36,9 @@ var (
 	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrNotInteger and ErrOverflow refuse an increment, with Redis's texts.
 	ErrNotInteger = errors.New("value is not an integer or out of range")
-	ErrOverflow   = errors.New("increment or decrement would overflow")
+	// ErrHashNotInteger refuses HINCRBY of a map field holding a string.
+	ErrHashNotInteger = errors.New("hash value is not an integer")
+	ErrOverflow       = errors.New("increment or decrement would overflow")
 	// ErrBelowFloor refuses a decrement that would take a value below the
 	// floor its command gave.
 	ErrBelowFloor   = errors.New("below floor: the decrement would take the value under its floor; nothing was changed")
@@ -48,6 +50,9 @@ var (
 	// ErrConditionFailed refuses a write whose precondition (HTTP If-Match,
 	// If-None-Match) did not hold.
 	ErrConditionFailed = errors.New("condition failed")
+	// ErrWrongType is an operation on a key of another type (SADD in a
+	// counter namespace, GET in a set one), with Redis's text.
+	ErrWrongType = errors.New("Operation against a key holding the wrong kind of value")
 )
 
 // Description is how an error appears on the wire.
@@ -85,10 +90,12 @@ var errorTable = []struct {
 	{ErrShuttingDown, "shutting_down", http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{ErrOutcomeUnknown, "outcome_unknown", http.StatusGatewayTimeout, "UNKNOWN"},
 	{ErrNotInteger, "not_integer", http.StatusConflict, "ERR"},
+	{ErrHashNotInteger, "not_integer", http.StatusConflict, "ERR"},
 	{ErrOverflow, "overflow", http.StatusConflict, "ERR"},
 	{ErrBelowFloor, "below_floor", http.StatusConflict, "FLOOR"},
 	{ErrCrossPartition, "cross_partition", http.StatusBadRequest, "CROSSSLOT"},
 	{ErrConditionFailed, "condition_failed", http.StatusPreconditionFailed, "ERR"},
+	{ErrWrongType, "wrong_type", http.StatusConflict, "WRONGTYPE"},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout, "TIMEOUT"},
 }
 

@@ -127,6 +127,9 @@ type NamespaceInfo struct {
 	// Strong is set for a strong namespace: linearizable, with counters and
 	// compare-and-set (Strong), without levels or causal contexts.
 	Strong bool
+	// Type is the namespace's value type: TypeBytes, or TypeCounter,
+	// TypeSet or TypeMap (served by Types).
+	Type string
 }
 
 // KV is the key-value service behind the front ends. Namespaces are named by

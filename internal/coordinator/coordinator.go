@@ -346,7 +346,7 @@ func (c Catalog) Namespace(name string) (api.NamespaceInfo, bool) {
 	var info api.NamespaceInfo
 	ok := c.lookup(func(st *metadata.State) bool {
 		ns, ok := st.Namespace(name)
-		info = api.NamespaceInfo{DB: ns.DB, N: st.Replicas(ns), Strong: ns.Model == metadata.Strong}
+		info = api.NamespaceInfo{DB: ns.DB, N: st.Replicas(ns), Strong: ns.Model == metadata.Strong, Type: string(ns.Type)}
 		return ok
 	})
 	return info, ok

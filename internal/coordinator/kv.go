@@ -48,6 +48,27 @@ func (c *Coordinator) do(ctx context.Context, op writeOp, ns string, key []byte,
 	if err != nil {
 		return writeResult{}, err
 	}
+	if typed(pl.ns) {
+		switch op {
+		case opDelete: // DEL of a counter, set or map takes away what it sees
+			op, set = opUpdate, func(q *writeReq) { q.typeOp = api.Op{Kind: api.OpClear} }
+		case opUpdate:
+		default:
+			return writeResult{}, wrongType(pl.ns)
+		}
+		if o.HasContext {
+			return writeResult{}, fmt.Errorf("%w: counters, sets and maps merge by themselves and take no causal context", api.ErrInvalidArgument)
+		}
+	} else if op == opUpdate {
+		return writeResult{}, wrongType(pl.ns)
+	}
+	if op == opUpdate {
+		var probe writeReq
+		set(&probe)
+		if err := checkOp(pl.ns, probe.typeOp); err != nil {
+			return writeResult{}, err
+		}
+	}
 	if pl.ns.Model == metadata.Strong {
 		if o.HasContext {
 			return writeResult{}, fmt.Errorf("%w: causal contexts belong to eventual namespaces; %s is strong, where every write is ordered", api.ErrInvalidArgument, ns)
@@ -80,6 +101,9 @@ func (c *Coordinator) PutMany(ctx context.Context, ns string, kvs []api.KeyValue
 	}
 	if first.ns.Model == metadata.Strong {
 		return c.strongPutMany(ctx, st, ns, kvs)
+	}
+	if typed(first.ns) {
+		return wrongType(first.ns)
 	}
 	var local []api.KeyValue
 	var localPl []placement

@@ -306,6 +306,9 @@ func (c *Coordinator) Get(ctx context.Context, ns string, key []byte, ro api.Rea
 		}
 		return e, err
 	}
+	if typed(pl.ns) {
+		return api.Entry{}, wrongType(pl.ns)
+	}
 	rec, found, err := c.read(ctx, pl, key, ro)
 	if err != nil {
 		return api.Entry{}, err
@@ -332,6 +335,9 @@ func (c *Coordinator) GetVersions(ctx context.Context, ns string, key []byte, ro
 			return api.Versions{}, err
 		}
 		return api.Versions{Values: []api.Entry{e}}, nil
+	}
+	if typed(pl.ns) {
+		return api.Versions{}, wrongType(pl.ns)
 	}
 	rec, _, err := c.read(ctx, pl, key, ro)
 	if err != nil {

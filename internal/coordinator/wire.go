@@ -16,6 +16,7 @@ var wireOps = map[writeOp]nodepb.WriteOp{
 	opPut:    nodepb.WriteOp_WRITE_OP_PUT,
 	opDelete: nodepb.WriteOp_WRITE_OP_DELETE,
 	opExpire: nodepb.WriteOp_WRITE_OP_EXPIRE,
+	opUpdate: nodepb.WriteOp_WRITE_OP_UPDATE,
 }
 
 func (q *writeReq) toWire() *nodepb.WriteRequest {
@@ -26,6 +27,10 @@ func (q *writeReq) toWire() *nodepb.WriteRequest {
 	}
 	if q.hasCtx {
 		m.Context = q.ctx.Encode()
+	}
+	if q.op == opUpdate {
+		o := q.typeOp
+		m.TypeOp = &nodepb.TypeOp{Kind: uint32(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
 	}
 	return m
 }
@@ -44,6 +49,9 @@ func writeFromWire(m *nodepb.WriteRequest) (*writeReq, error) {
 	if q.op == 0 {
 		return nil, fmt.Errorf("%w: unknown write op %v", api.ErrInvalidArgument, m.Op)
 	}
+	if o := m.TypeOp; o != nil {
+		q.typeOp = api.Op{Kind: api.OpKind(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
+	}
 	if q.hasCtx {
 		var err error
 		if q.ctx, err = dvv.DecodeContext(m.Context); err != nil {
@@ -54,9 +62,9 @@ func writeFromWire(m *nodepb.WriteRequest) (*writeReq, error) {
 }
 
 func (res writeResult) toWire() *nodepb.WriteResponse {
-	return &nodepb.WriteResponse{Applied: res.applied, OldFound: res.oldFound, OldValue: res.old.Value, OldExpireAt: res.old.ExpireAt, Context: res.ctx}
+	return &nodepb.WriteResponse{Applied: res.applied, OldFound: res.oldFound, OldValue: res.old.Value, OldExpireAt: res.old.ExpireAt, Context: res.ctx, N: res.n}
 }
 
 func resultFromWire(m *nodepb.WriteResponse) writeResult {
-	return writeResult{applied: m.Applied, oldFound: m.OldFound, old: api.Entry{Value: m.OldValue, ExpireAt: m.OldExpireAt}, ctx: m.Context}
+	return writeResult{applied: m.Applied, oldFound: m.OldFound, old: api.Entry{Value: m.OldValue, ExpireAt: m.OldExpireAt}, ctx: m.Context, n: m.N}
 }

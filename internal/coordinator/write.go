@@ -25,6 +25,8 @@ const (
 	opDelete
 	// opExpire changes the expiry of the live value, keeping the value.
 	opExpire
+	// opUpdate applies typeOp to a counter, set or map (types.go).
+	opUpdate
 )
 
 // writeReq is one client write as the coordinator handles it: Put, Delete
@@ -52,6 +54,8 @@ type writeReq struct {
 	// it applies the write; w is how many must acknowledge.
 	r, w      int
 	requestID string
+	// typeOp is opUpdate's operation.
+	typeOp api.Op
 }
 
 // blind reports whether the write's outcome does not depend on the key's
@@ -64,8 +68,9 @@ func (q *writeReq) blind() bool {
 // decides reports whether the write decides on the key's current value
 // (NX, XX, GET, KEEPTTL, DEL, EXPIRE) without a client context saying what
 // the client saw: such a write is refused when fewer than R replicas can be
-// read.
-func (q *writeReq) decides() bool { return !q.blind() && !q.hasCtx }
+// read. An update of a counter, set or map does not: it merges with
+// whatever it did not read.
+func (q *writeReq) decides() bool { return !q.blind() && !q.hasCtx && q.op != opUpdate }
 
 // writeResult is what a write did.
 type writeResult struct {
@@ -78,6 +83,8 @@ type writeResult struct {
 	old      api.Entry
 	// ctx is the key's causal context after the write, encoded.
 	ctx []byte
+	// n is what an update did (api.OpResult.N).
+	n int64
 }
 
 // newWrite resolves a client write's levels and context against the key's
@@ -273,6 +280,9 @@ func (c *Coordinator) applyWrite(pl placement, q *writeReq, cur replica.Record, 
 	// right, raised stamps would keep ordering them by how many writes each
 	// side saw instead of by when they were made (ADR 0005).
 	stamp := c.store.NowMicro()
+	if q.op == opUpdate {
+		return c.applyUpdate(pl, q, cur, stamp, res)
+	}
 	live := cur.Live(now)
 	chosen, present := replica.Pick(live)
 	res.ctx = cur.Set.Context().Encode()

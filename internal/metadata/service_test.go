@@ -197,8 +197,8 @@ func TestNamespacesAndRestart(t *testing.T) {
 	}{
 		{Namespace{Name: "users", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrExists},
 		{Namespace{Name: "bank", N: 3, Model: Strong, Type: Bytes, MaxSiblings: 16, SloppyQuorum: true}, ErrInvalid},
-		{Namespace{Name: "bank", N: 3, Model: Strong, Type: Counter, MaxSiblings: 16}, ErrUnsupported},
-		{Namespace{Name: "hits", N: 3, Model: Eventual, Type: Counter, MaxSiblings: 16}, ErrUnsupported},
+		{Namespace{Name: "bank", N: 3, Model: Strong, Type: Counter, MaxSiblings: 16}, ErrInvalid},
+		{Namespace{Name: "flags", N: 3, Model: Eventual, Type: Flag, MaxSiblings: 16}, ErrUnsupported},
 		{Namespace{Name: "Bad Name", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},
 		{Namespace{Name: "1", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},
 		{Namespace{Name: "x", N: 0, Model: Eventual, Type: Bytes, MaxSiblings: 16}, ErrInvalid},

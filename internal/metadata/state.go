@@ -150,8 +150,11 @@ func (ns *Namespace) Supported() error {
 	if ns.Model == Strong && ns.SloppyQuorum {
 		return fmt.Errorf("%w: a sloppy quorum is for eventual namespaces; a strong one writes through a majority of its replicas only", ErrInvalid)
 	}
-	if ns.Type != Bytes {
-		return fmt.Errorf("%w: the %s type (CRDTs) is not available in this version of Pando; use bytes", ErrUnsupported, ns.Type)
+	switch {
+	case ns.Type == Register || ns.Type == Flag:
+		return fmt.Errorf("%w: the %s type is not available in this version of Pando; use bytes, counter, set or map", ErrUnsupported, ns.Type)
+	case ns.Type != Bytes && ns.Model == Strong:
+		return fmt.Errorf("%w: a %s namespace merges concurrent updates and is eventual; strong namespaces hold bytes (with INCRBY and transactions)", ErrInvalid, ns.Type)
 	}
 	return nil
 }

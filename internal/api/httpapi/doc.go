@@ -3,7 +3,7 @@
 //	PUT    /v1/kv/{key}            store the request body as the value (?ttl=30s)
 //	GET    /v1/kv/{key}            the raw value; 404 if missing
 //	DELETE /v1/kv/{key}            delete; 204 whether or not it existed
-//	POST   /v1/ns/{ns}/kv/{key}/incr?by=N&floor=F   add N (strong namespaces)
+//	POST   /v1/ns/{ns}/kv/{key}/incr?by=N&floor=F   add N (counter and strong namespaces; floor: strong only)
 //	GET    /v1/kv?prefix=&cursor=&limit=&encoding=   list keys, a page at a time
 //	GET    /healthz                the process is up
 //	GET    /readyz                 the node serves requests
@@ -21,6 +21,10 @@
 // write only if the key is still at it: a one-step transaction watching
 // the key. Eventual namespaces take the causal context instead
 // (X-Pando-Context).
+//
+// In a counter, set or map namespace a GET answers JSON:
+// {"type":"counter","value":5}, {"type":"set","members":["a","b"]} or
+// {"type":"map","fields":{"name":"ada"}}; DELETE removes what the read saw.
 //
 // Listing walks the namespace in hash order, the order keys are stored in:
 // pages are not sorted by key, and a prefix filters the walk rather than

@@ -248,6 +248,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key []byte) error {
 	if err != nil {
 		return err
 	}
+	if t, _, ok := s.typed(namespace(r)); ok {
+		return s.getTyped(w, r, t, key)
+	}
 	if sk, ok := s.strong(namespace(r)); ok && r.URL.Query().Get("siblings") == "" {
 		return s.getStrong(w, r, sk, key)
 	}

@@ -132,9 +132,15 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, key []byte) error 
 		}
 		floor = &v
 	}
+	if t, typ, ok := s.typed(namespace(r)); ok {
+		if typ != api.TypeCounter {
+			return fmt.Errorf("%w: namespace '%s' holds %ss; increments need a counter namespace (or HINCRBY over RESP for a map's field)", api.ErrWrongType, namespace(r), typ)
+		}
+		return s.incrTyped(w, r, t, key, by)
+	}
 	sk, ok := s.cfg.KV.(api.Strong)
 	if !ok {
-		return fmt.Errorf("%w: increments need a strong namespace", api.ErrUnsupported)
+		return fmt.Errorf("%w: increments need a counter or strong namespace", api.ErrUnsupported)
 	}
 	n, err := sk.IncrBy(r.Context(), namespace(r), key, by, floor)
 	if err != nil {

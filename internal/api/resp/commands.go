@@ -85,10 +85,10 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "keys", arity: 2, flags: []string{"readonly"}, summary: "Returns the keys matching a pattern (bounded; use SCAN for large namespaces).", run: cmdKeys},
 		{name: "flushdb", arity: -1, flags: []string{"write"}, summary: "Empties the connection's namespace (a truncation through the metadata log).", run: flushCmd(false)},
 		{name: "flushall", arity: -1, flags: []string{"write"}, summary: "Empties every namespace.", run: flushCmd(true)},
-		{name: "incr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Strong namespaces: adds 1, linearizably. Refused in eventual ones.", run: cmdCounter},
-		{name: "decr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Strong namespaces: takes 1, linearizably. Refused in eventual ones.", run: cmdCounter},
-		{name: "incrby", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Strong namespaces: adds n, linearizably. Refused in eventual ones.", run: cmdCounter},
-		{name: "decrby", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Strong namespaces: takes n, linearizably. Refused in eventual ones.", run: cmdCounter},
+		{name: "incr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Counter namespaces: adds 1. Strong namespaces: adds 1, linearizably.", run: cmdCounter},
+		{name: "decr", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Counter namespaces: takes 1. Strong namespaces: takes 1, linearizably.", run: cmdCounter},
+		{name: "incrby", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Counter namespaces: adds n. Strong namespaces: adds n, linearizably.", run: cmdCounter},
+		{name: "decrby", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Counter namespaces: takes n. Strong namespaces: takes n, linearizably.", run: cmdCounter},
 		{name: "incrbyfloat", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Refused: integers only (INCRBY in strong namespaces).", run: cmdCounter},
 		{name: "debit", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Pando, strong namespaces: DEBIT key amount [FLOOR f] takes amount unless that leaves less than f (default 0).", run: cmdDebit},
 		{name: "cas", arity: 4, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, summary: "Pando, strong namespaces: CAS key expected new sets new if the key holds expected; 1 if it did.", run: cmdCAS},
@@ -103,6 +103,7 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast"}, firstKey: 1, lastKey: -1, step: 1, summary: "Watches keys for the next transaction.", run: cmdWatch},
 		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast"}, summary: "Forgets watched keys.", run: cmdUnwatch},
 	}
+	list = append(list, typeCommands()...)
 	t := make(map[string]*command, len(list))
 	for _, c := range list {
 		c.metrics = m.For("resp", c.name)
@@ -310,6 +311,9 @@ func cmdGet(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
+	if c.nsType() == api.TypeCounter {
+		return c.counterGet(key)
+	}
 	e, found, err := c.lookup(key)
 	switch {
 	case err != nil:
@@ -515,6 +519,14 @@ func cmdExists(c *conn, args [][]byte) error {
 		if _, err := c.key(k); err != nil {
 			return err
 		}
+		if c.nsType() != api.TypeBytes {
+			_, found, err := c.typedExists(k)
+			if err != nil {
+				return err
+			}
+			n += boolInt(found)
+			continue
+		}
 		_, err := c.s.cfg.KV.Get(c.s.ctx, c.ns, k, c.ro)
 		switch {
 		case err == nil:
@@ -531,6 +543,17 @@ func cmdType(c *conn, args [][]byte) error {
 	key, err := c.key(args[1])
 	if err != nil {
 		return err
+	}
+	if c.nsType() != api.TypeBytes {
+		name, found, err := c.typedExists(key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			name = "none"
+		}
+		c.w.WriteString(name)
+		return nil
 	}
 	_, err = c.s.cfg.KV.Get(c.s.ctx, c.ns, key, c.ro)
 	switch {

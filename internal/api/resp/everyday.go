@@ -135,9 +135,21 @@ func cmdKeys(c *conn, args [][]byte) error {
 // eventual one. INCRBYFLOAT is refused everywhere.
 func cmdCounter(c *conn, args [][]byte) error {
 	name := strings.ToUpper(string(args[0]))
+	if c.nsType() == api.TypeCounter && name != "INCRBYFLOAT" {
+		delta, err := counterDelta(name, args)
+		if err != nil {
+			return err
+		}
+		res, err := c.update(api.TypeCounter, args[1], api.Op{Kind: api.OpIncrement, Delta: delta})
+		if err != nil {
+			return err
+		}
+		c.w.WriteInt64(res.N)
+		return nil
+	}
 	sk, ok := c.strong()
 	if !ok || name == "INCRBYFLOAT" {
-		return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a strong namespace (INCR, DECR, INCRBY, DECRBY), or a counter namespace, which a later release brings")
+		return replyError("ERR " + name + " is not available in namespace '" + c.ns + "': it holds plain values with eventual consistency, where two concurrent increments would lose one; counters need a counter namespace (pando ns create NAME --type counter), or a strong one")
 	}
 	key, err := c.key(args[1])
 	if err != nil {

@@ -82,7 +82,7 @@ func TestEverydayCommands(t *testing.T) {
 	// Counters are refused with the reason, and write nothing.
 	for _, cmd := range [][]any{{"incr", "n"}, {"decr", "n"}, {"incrby", "n", 2}, {"decrby", "n", 2}, {"incrbyfloat", "n", 1.5}} {
 		err := c.Do(ctx, cmd...).Err()
-		if err == nil || !strings.Contains(err.Error(), "counters need a strong namespace") {
+		if err == nil || !strings.Contains(err.Error(), "counters need a counter namespace") {
 			t.Fatalf("%v: %v", cmd, err)
 		}
 	}

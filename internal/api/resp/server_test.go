@@ -458,7 +458,9 @@ func TestErrorsKeepConnectionUsable(t *testing.T) {
 	}{
 		{[]any{"frobnicate"}, "ERR unknown command 'frobnicate', with args beginning with: "},
 		{[]any{"flushall"}, "ERR not supported: this node cannot empty namespaces"},
-		{[]any{"hset", "h", "f", "v"}, "ERR unknown command 'hset', with args beginning with: 'h' 'f' 'v' "},
+		{[]any{"lpush", "l", "v"}, "ERR unknown command 'lpush', with args beginning with: 'l' 'v' "},
+		{[]any{"hset", "h", "f", "v"}, "WRONGTYPE Operation against a key holding the wrong kind of value: namespace 'default' holds plain values"},
+		{[]any{"hset", "h", "f"}, "ERR wrong number of arguments for 'hset' command"},
 		{[]any{"get"}, "ERR wrong number of arguments for 'get' command"},
 		{[]any{"get", "a", "b"}, "ERR wrong number of arguments for 'get' command"},
 		{[]any{"mset", "a", "1", "b"}, "ERR wrong number of arguments for 'mset' command"},

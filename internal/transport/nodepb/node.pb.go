@@ -31,6 +31,8 @@ const (
 	WriteOp_WRITE_OP_DELETE      WriteOp = 2
 	// Change the expiry of the live value, keeping the value.
 	WriteOp_WRITE_OP_EXPIRE WriteOp = 3
+	// Apply type_op to a counter, set or map.
+	WriteOp_WRITE_OP_UPDATE WriteOp = 4
 )
 
 // Enum value maps for WriteOp.
@@ -40,12 +42,14 @@ var (
 		1: "WRITE_OP_PUT",
 		2: "WRITE_OP_DELETE",
 		3: "WRITE_OP_EXPIRE",
+		4: "WRITE_OP_UPDATE",
 	}
 	WriteOp_value = map[string]int32{
 		"WRITE_OP_UNSPECIFIED": 0,
 		"WRITE_OP_PUT":         1,
 		"WRITE_OP_DELETE":      2,
 		"WRITE_OP_EXPIRE":      3,
+		"WRITE_OP_UPDATE":      4,
 	}
 )
 
@@ -247,6 +251,83 @@ func (StrongStatus) EnumDescriptor() ([]byte, []int) {
 	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{3}
 }
 
+// An update of a counter, set or map (api.Op).
+type TypeOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Delta         int64                  `protobuf:"varint,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	Field         []byte                 `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	Members       [][]byte               `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	Values        [][]byte               `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypeOp) Reset() {
+	*x = TypeOp{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypeOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypeOp) ProtoMessage() {}
+
+func (x *TypeOp) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypeOp.ProtoReflect.Descriptor instead.
+func (*TypeOp) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TypeOp) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *TypeOp) GetDelta() int64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *TypeOp) GetField() []byte {
+	if x != nil {
+		return x.Field
+	}
+	return nil
+}
+
+func (x *TypeOp) GetMembers() [][]byte {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *TypeOp) GetValues() [][]byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 type WriteRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -268,15 +349,16 @@ type WriteRequest struct {
 	// applies the write (0 is read as 1: its own copy only).
 	R uint32 `protobuf:"varint,14,opt,name=r,proto3" json:"r,omitempty"`
 	// An optional client request id, for idempotent retries.
-	RequestId     string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	ReturnOld     bool   `protobuf:"varint,13,opt,name=return_old,json=returnOld,proto3" json:"return_old,omitempty"`
+	RequestId     string  `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReturnOld     bool    `protobuf:"varint,13,opt,name=return_old,json=returnOld,proto3" json:"return_old,omitempty"`
+	TypeOp        *TypeOp `protobuf:"bytes,15,opt,name=type_op,json=typeOp,proto3" json:"type_op,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[0]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +370,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[0]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +383,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{0}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *WriteRequest) GetNamespace() string {
@@ -402,6 +484,13 @@ func (x *WriteRequest) GetReturnOld() bool {
 	return false
 }
 
+func (x *WriteRequest) GetTypeOp() *TypeOp {
+	if x != nil {
+		return x.TypeOp
+	}
+	return nil
+}
+
 type WriteResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Applied bool                   `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
@@ -410,14 +499,16 @@ type WriteResponse struct {
 	OldValue    []byte `protobuf:"bytes,3,opt,name=old_value,json=oldValue,proto3" json:"old_value,omitempty"`
 	OldExpireAt int64  `protobuf:"varint,4,opt,name=old_expire_at,json=oldExpireAt,proto3" json:"old_expire_at,omitempty"`
 	// The key's context after the write.
-	Context       []byte `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	Context []byte `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	// What an update did (api.OpResult).
+	N             int64 `protobuf:"varint,6,opt,name=n,proto3" json:"n,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[1]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +520,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[1]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +533,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{1}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WriteResponse) GetApplied() bool {
@@ -480,6 +571,13 @@ func (x *WriteResponse) GetContext() []byte {
 	return nil
 }
 
+func (x *WriteResponse) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
 type ReplicateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -503,7 +601,7 @@ type ReplicateRequest struct {
 
 func (x *ReplicateRequest) Reset() {
 	*x = ReplicateRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[2]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +613,7 @@ func (x *ReplicateRequest) String() string {
 func (*ReplicateRequest) ProtoMessage() {}
 
 func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[2]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +626,7 @@ func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{2}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReplicateRequest) GetNamespace() string {
@@ -574,7 +672,7 @@ type ReplicateResponse struct {
 
 func (x *ReplicateResponse) Reset() {
 	*x = ReplicateResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[3]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +684,7 @@ func (x *ReplicateResponse) String() string {
 func (*ReplicateResponse) ProtoMessage() {}
 
 func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[3]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +697,7 @@ func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{3}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
 }
 
 type ReplicateBatchRequest struct {
@@ -611,7 +709,7 @@ type ReplicateBatchRequest struct {
 
 func (x *ReplicateBatchRequest) Reset() {
 	*x = ReplicateBatchRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +721,7 @@ func (x *ReplicateBatchRequest) String() string {
 func (*ReplicateBatchRequest) ProtoMessage() {}
 
 func (x *ReplicateBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +734,7 @@ func (x *ReplicateBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateBatchRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReplicateBatchRequest) GetItems() []*ReplicateRequest {
@@ -659,7 +757,7 @@ type ReplicateBatchResponse struct {
 
 func (x *ReplicateBatchResponse) Reset() {
 	*x = ReplicateBatchResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +769,7 @@ func (x *ReplicateBatchResponse) String() string {
 func (*ReplicateBatchResponse) ProtoMessage() {}
 
 func (x *ReplicateBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +782,7 @@ func (x *ReplicateBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateBatchResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReplicateBatchResponse) GetErrors() []string {
@@ -711,7 +809,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +821,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +834,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadRequest) GetNamespace() string {
@@ -763,7 +861,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +873,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +886,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -814,7 +912,7 @@ type ReadBatchRequest struct {
 
 func (x *ReadBatchRequest) Reset() {
 	*x = ReadBatchRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +924,7 @@ func (x *ReadBatchRequest) String() string {
 func (*ReadBatchRequest) ProtoMessage() {}
 
 func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +937,7 @@ func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReadBatchRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadBatchRequest) GetItems() []*ReadRequest {
@@ -861,7 +959,7 @@ type ReadBatchResponse struct {
 
 func (x *ReadBatchResponse) Reset() {
 	*x = ReadBatchResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +971,7 @@ func (x *ReadBatchResponse) String() string {
 func (*ReadBatchResponse) ProtoMessage() {}
 
 func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +984,7 @@ func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReadBatchResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadBatchResponse) GetItems() []*ReadResponse {
@@ -919,7 +1017,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1029,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1042,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScanRequest) GetNamespace() string {
@@ -1002,7 +1100,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1112,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1125,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScanResponse) GetKeys() [][]byte {
@@ -1069,7 +1167,7 @@ type RaftRequest struct {
 
 func (x *RaftRequest) Reset() {
 	*x = RaftRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1179,7 @@ func (x *RaftRequest) String() string {
 func (*RaftRequest) ProtoMessage() {}
 
 func (x *RaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1192,7 @@ func (x *RaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRequest.ProtoReflect.Descriptor instead.
 func (*RaftRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RaftRequest) GetBatches() []*RaftBatch {
@@ -1115,7 +1213,7 @@ type RaftBatch struct {
 
 func (x *RaftBatch) Reset() {
 	*x = RaftBatch{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1225,7 @@ func (x *RaftBatch) String() string {
 func (*RaftBatch) ProtoMessage() {}
 
 func (x *RaftBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1238,7 @@ func (x *RaftBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftBatch.ProtoReflect.Descriptor instead.
 func (*RaftBatch) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RaftBatch) GetGroup() uint64 {
@@ -1165,7 +1263,7 @@ type RaftResponse struct {
 
 func (x *RaftResponse) Reset() {
 	*x = RaftResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1275,7 @@ func (x *RaftResponse) String() string {
 func (*RaftResponse) ProtoMessage() {}
 
 func (x *RaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1288,7 @@ func (x *RaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftResponse.ProtoReflect.Descriptor instead.
 func (*RaftResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
 }
 
 type StrongRequest struct {
@@ -1207,7 +1305,7 @@ type StrongRequest struct {
 
 func (x *StrongRequest) Reset() {
 	*x = StrongRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1317,7 @@ func (x *StrongRequest) String() string {
 func (*StrongRequest) ProtoMessage() {}
 
 func (x *StrongRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1330,7 @@ func (x *StrongRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongRequest.ProtoReflect.Descriptor instead.
 func (*StrongRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StrongRequest) GetGroup() uint64 {
@@ -1273,7 +1371,7 @@ type StrongResponse struct {
 
 func (x *StrongResponse) Reset() {
 	*x = StrongResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1383,7 @@ func (x *StrongResponse) String() string {
 func (*StrongResponse) ProtoMessage() {}
 
 func (x *StrongResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1396,7 @@ func (x *StrongResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongResponse.ProtoReflect.Descriptor instead.
 func (*StrongResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StrongResponse) GetStatus() StrongStatus {
@@ -1359,7 +1457,7 @@ type TreeRequest struct {
 
 func (x *TreeRequest) Reset() {
 	*x = TreeRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1469,7 @@ func (x *TreeRequest) String() string {
 func (*TreeRequest) ProtoMessage() {}
 
 func (x *TreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1482,7 @@ func (x *TreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
 func (*TreeRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TreeRequest) GetNamespace() string {
@@ -1427,7 +1525,7 @@ type TreeResponse struct {
 
 func (x *TreeResponse) Reset() {
 	*x = TreeResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1537,7 @@ func (x *TreeResponse) String() string {
 func (*TreeResponse) ProtoMessage() {}
 
 func (x *TreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1550,7 @@ func (x *TreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
 func (*TreeResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TreeResponse) GetEqual() bool {
@@ -1483,7 +1581,7 @@ type BucketsRequest struct {
 
 func (x *BucketsRequest) Reset() {
 	*x = BucketsRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1593,7 @@ func (x *BucketsRequest) String() string {
 func (*BucketsRequest) ProtoMessage() {}
 
 func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1606,7 @@ func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsRequest.ProtoReflect.Descriptor instead.
 func (*BucketsRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BucketsRequest) GetNamespace() string {
@@ -1549,7 +1647,7 @@ type BucketsResponse struct {
 
 func (x *BucketsResponse) Reset() {
 	*x = BucketsResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1659,7 @@ func (x *BucketsResponse) String() string {
 func (*BucketsResponse) ProtoMessage() {}
 
 func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1672,7 @@ func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsResponse.ProtoReflect.Descriptor instead.
 func (*BucketsResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BucketsResponse) GetBuckets() []*BucketKeys {
@@ -1600,7 +1698,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1710,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1723,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SettleRequest) GetNamespace() string {
@@ -1666,7 +1764,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1776,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1789,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SettleResponse) GetSettled() []bool {
@@ -1714,7 +1812,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1824,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1837,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{23}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BucketKeys) GetKeys() [][]byte {
@@ -1767,7 +1865,13 @@ var File_internal_transport_nodepb_node_proto protoreflect.FileDescriptor
 
 const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\n" +
-	"$internal/transport/nodepb/node.proto\x12\rpando.node.v1\"\xae\x03\n" +
+	"$internal/transport/nodepb/node.proto\x12\rpando.node.v1\"z\n" +
+	"\x06TypeOp\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\x03R\x05delta\x12\x14\n" +
+	"\x05field\x18\x03 \x01(\fR\x05field\x12\x18\n" +
+	"\amembers\x18\x04 \x03(\fR\amembers\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\fR\x06values\"\xde\x03\n" +
 	"\fWriteRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12&\n" +
@@ -1787,13 +1891,15 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\f \x01(\tR\trequestId\x12\x1d\n" +
 	"\n" +
-	"return_old\x18\r \x01(\bR\treturnOld\"\xa1\x01\n" +
+	"return_old\x18\r \x01(\bR\treturnOld\x12.\n" +
+	"\atype_op\x18\x0f \x01(\v2\x15.pando.node.v1.TypeOpR\x06typeOp\"\xaf\x01\n" +
 	"\rWriteResponse\x12\x18\n" +
 	"\aapplied\x18\x01 \x01(\bR\aapplied\x12\x1b\n" +
 	"\told_found\x18\x02 \x01(\bR\boldFound\x12\x1b\n" +
 	"\told_value\x18\x03 \x01(\fR\boldValue\x12\"\n" +
 	"\rold_expire_at\x18\x04 \x01(\x03R\voldExpireAt\x12\x18\n" +
-	"\acontext\x18\x05 \x01(\fR\acontext\"\x96\x01\n" +
+	"\acontext\x18\x05 \x01(\fR\acontext\x12\f\n" +
+	"\x01n\x18\x06 \x01(\x03R\x01n\"\x96\x01\n" +
 	"\x10ReplicateRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
@@ -1874,12 +1980,13 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"BucketKeys\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\x12\x16\n" +
 	"\x06hashes\x18\x02 \x03(\x06R\x06hashes\x12\x18\n" +
-	"\arecords\x18\x03 \x03(\fR\arecords*_\n" +
+	"\arecords\x18\x03 \x03(\fR\arecords*t\n" +
 	"\aWriteOp\x12\x18\n" +
 	"\x14WRITE_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fWRITE_OP_PUT\x10\x01\x12\x13\n" +
 	"\x0fWRITE_OP_DELETE\x10\x02\x12\x13\n" +
-	"\x0fWRITE_OP_EXPIRE\x10\x03*@\n" +
+	"\x0fWRITE_OP_EXPIRE\x10\x03\x12\x13\n" +
+	"\x0fWRITE_OP_UPDATE\x10\x04*@\n" +
 	"\x04Cond\x12\x0f\n" +
 	"\vCOND_ALWAYS\x10\x00\x12\x12\n" +
 	"\x0eCOND_IF_ABSENT\x10\x01\x12\x13\n" +
@@ -1925,74 +2032,76 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
 	(ExpireCond)(0),                // 2: pando.node.v1.ExpireCond
 	(StrongStatus)(0),              // 3: pando.node.v1.StrongStatus
-	(*WriteRequest)(nil),           // 4: pando.node.v1.WriteRequest
-	(*WriteResponse)(nil),          // 5: pando.node.v1.WriteResponse
-	(*ReplicateRequest)(nil),       // 6: pando.node.v1.ReplicateRequest
-	(*ReplicateResponse)(nil),      // 7: pando.node.v1.ReplicateResponse
-	(*ReplicateBatchRequest)(nil),  // 8: pando.node.v1.ReplicateBatchRequest
-	(*ReplicateBatchResponse)(nil), // 9: pando.node.v1.ReplicateBatchResponse
-	(*ReadRequest)(nil),            // 10: pando.node.v1.ReadRequest
-	(*ReadResponse)(nil),           // 11: pando.node.v1.ReadResponse
-	(*ReadBatchRequest)(nil),       // 12: pando.node.v1.ReadBatchRequest
-	(*ReadBatchResponse)(nil),      // 13: pando.node.v1.ReadBatchResponse
-	(*ScanRequest)(nil),            // 14: pando.node.v1.ScanRequest
-	(*ScanResponse)(nil),           // 15: pando.node.v1.ScanResponse
-	(*RaftRequest)(nil),            // 16: pando.node.v1.RaftRequest
-	(*RaftBatch)(nil),              // 17: pando.node.v1.RaftBatch
-	(*RaftResponse)(nil),           // 18: pando.node.v1.RaftResponse
-	(*StrongRequest)(nil),          // 19: pando.node.v1.StrongRequest
-	(*StrongResponse)(nil),         // 20: pando.node.v1.StrongResponse
-	(*TreeRequest)(nil),            // 21: pando.node.v1.TreeRequest
-	(*TreeResponse)(nil),           // 22: pando.node.v1.TreeResponse
-	(*BucketsRequest)(nil),         // 23: pando.node.v1.BucketsRequest
-	(*BucketsResponse)(nil),        // 24: pando.node.v1.BucketsResponse
-	(*SettleRequest)(nil),          // 25: pando.node.v1.SettleRequest
-	(*SettleResponse)(nil),         // 26: pando.node.v1.SettleResponse
-	(*BucketKeys)(nil),             // 27: pando.node.v1.BucketKeys
+	(*TypeOp)(nil),                 // 4: pando.node.v1.TypeOp
+	(*WriteRequest)(nil),           // 5: pando.node.v1.WriteRequest
+	(*WriteResponse)(nil),          // 6: pando.node.v1.WriteResponse
+	(*ReplicateRequest)(nil),       // 7: pando.node.v1.ReplicateRequest
+	(*ReplicateResponse)(nil),      // 8: pando.node.v1.ReplicateResponse
+	(*ReplicateBatchRequest)(nil),  // 9: pando.node.v1.ReplicateBatchRequest
+	(*ReplicateBatchResponse)(nil), // 10: pando.node.v1.ReplicateBatchResponse
+	(*ReadRequest)(nil),            // 11: pando.node.v1.ReadRequest
+	(*ReadResponse)(nil),           // 12: pando.node.v1.ReadResponse
+	(*ReadBatchRequest)(nil),       // 13: pando.node.v1.ReadBatchRequest
+	(*ReadBatchResponse)(nil),      // 14: pando.node.v1.ReadBatchResponse
+	(*ScanRequest)(nil),            // 15: pando.node.v1.ScanRequest
+	(*ScanResponse)(nil),           // 16: pando.node.v1.ScanResponse
+	(*RaftRequest)(nil),            // 17: pando.node.v1.RaftRequest
+	(*RaftBatch)(nil),              // 18: pando.node.v1.RaftBatch
+	(*RaftResponse)(nil),           // 19: pando.node.v1.RaftResponse
+	(*StrongRequest)(nil),          // 20: pando.node.v1.StrongRequest
+	(*StrongResponse)(nil),         // 21: pando.node.v1.StrongResponse
+	(*TreeRequest)(nil),            // 22: pando.node.v1.TreeRequest
+	(*TreeResponse)(nil),           // 23: pando.node.v1.TreeResponse
+	(*BucketsRequest)(nil),         // 24: pando.node.v1.BucketsRequest
+	(*BucketsResponse)(nil),        // 25: pando.node.v1.BucketsResponse
+	(*SettleRequest)(nil),          // 26: pando.node.v1.SettleRequest
+	(*SettleResponse)(nil),         // 27: pando.node.v1.SettleResponse
+	(*BucketKeys)(nil),             // 28: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
 	1,  // 1: pando.node.v1.WriteRequest.cond:type_name -> pando.node.v1.Cond
 	2,  // 2: pando.node.v1.WriteRequest.expire_cond:type_name -> pando.node.v1.ExpireCond
-	6,  // 3: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
-	10, // 4: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
-	11, // 5: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	17, // 6: pando.node.v1.RaftRequest.batches:type_name -> pando.node.v1.RaftBatch
-	3,  // 7: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
-	27, // 8: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
-	4,  // 9: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	6,  // 10: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	8,  // 11: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	10, // 12: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	12, // 13: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
-	14, // 14: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	21, // 15: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
-	23, // 16: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	25, // 17: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
-	16, // 18: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	19, // 19: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
-	5,  // 20: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	7,  // 21: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	9,  // 22: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	11, // 23: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	13, // 24: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	15, // 25: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	22, // 26: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
-	24, // 27: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	26, // 28: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
-	18, // 29: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	20, // 30: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 3: pando.node.v1.WriteRequest.type_op:type_name -> pando.node.v1.TypeOp
+	7,  // 4: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
+	11, // 5: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
+	12, // 6: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
+	18, // 7: pando.node.v1.RaftRequest.batches:type_name -> pando.node.v1.RaftBatch
+	3,  // 8: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
+	28, // 9: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	5,  // 10: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	7,  // 11: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	9,  // 12: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	11, // 13: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	13, // 14: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	15, // 15: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	22, // 16: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
+	24, // 17: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
+	26, // 18: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
+	17, // 19: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	20, // 20: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
+	6,  // 21: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	8,  // 22: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	10, // 23: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	12, // 24: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	14, // 25: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	16, // 26: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	23, // 27: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	25, // 28: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	27, // 29: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
+	19, // 30: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	21, // 31: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
+	21, // [21:32] is the sub-list for method output_type
+	10, // [10:21] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -2006,7 +2115,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,421 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/pandodb/pando/crdt"
+	"github.com/pandodb/pando/dvv"
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/replica"
+)
+
+// Counter, set and map namespaces keep a CRDT (package crdt) as the value
+// of each sibling of a key's record. An update merges the states of every
+// sibling that the coordinator's copy and its read at R hold, applies the
+// operation as this node's actor, and writes the result as a new event
+// that supersedes all of them, replicated like any write. Siblings still
+// arise from updates that did not see each other (a partition); readers,
+// and the next update, merge their states, so nothing concurrent is lost
+// and no client resolves anything. A key whose value becomes empty (a
+// counter reset by DEL, a set or map emptied) is written as a tombstone
+// that keeps its state: the removal's memory of what it removed, which a
+// concurrent add or increment is merged against.
+
+// Update implements api.Types.
+func (c *Coordinator) Update(ctx context.Context, ns string, key []byte, op api.Op, o api.WriteOptions) (api.OpResult, error) {
+	res, err := c.do(ctx, opUpdate, ns, key, o, func(q *writeReq) { q.typeOp = op })
+	if err != nil {
+		return api.OpResult{}, err
+	}
+	return api.OpResult{N: res.n}, nil
+}
+
+// Value implements api.Types.
+func (c *Coordinator) Value(ctx context.Context, ns string, key []byte, ro api.ReadOptions) (api.Value, error) {
+	_, pl, err := c.placeSynced(ctx, ns, key)
+	if err != nil {
+		return api.Value{}, err
+	}
+	if !typed(pl.ns) {
+		return api.Value{}, wrongType(pl.ns)
+	}
+	rec, found, err := c.read(ctx, pl, key, ro)
+	if err != nil {
+		return api.Value{}, err
+	}
+	if !found {
+		return api.Value{}, api.ErrNotFound
+	}
+	st, err := loadState(pl.ns.Type, rec)
+	if err != nil {
+		return api.Value{}, err
+	}
+	if !st.present() {
+		return api.Value{}, api.ErrNotFound
+	}
+	return st.value(), nil
+}
+
+// typed reports whether ns holds CRDTs.
+func typed(ns metadata.Namespace) bool {
+	return ns.Type == metadata.Counter || ns.Type == metadata.Set || ns.Type == metadata.Map
+}
+
+func wrongType(ns metadata.Namespace) error {
+	what := map[metadata.Type]string{metadata.Bytes: "plain values", metadata.Counter: "counters", metadata.Set: "sets", metadata.Map: "maps (hashes)"}[ns.Type]
+	return fmt.Errorf("%w: namespace '%s' holds %s", api.ErrWrongType, ns.Name, what)
+}
+
+// checkOp refuses, before anything is read, an operation that ns's type
+// does not have, and an update that is not well formed.
+func checkOp(ns metadata.Namespace, op api.Op) error {
+	ok := false
+	switch ns.Type {
+	case metadata.Counter:
+		ok = op.Kind == api.OpIncrement || op.Kind == api.OpClear
+	case metadata.Set:
+		ok = op.Kind == api.OpAdd || op.Kind == api.OpRemove || op.Kind == api.OpClear
+	case metadata.Map:
+		ok = op.Kind == api.OpIncrement || op.Kind == api.OpRemove || op.Kind == api.OpAssign || op.Kind == api.OpClear
+	}
+	if !ok {
+		return wrongType(ns)
+	}
+	if op.Kind == api.OpAssign && len(op.Values) != len(op.Members) {
+		return fmt.Errorf("%w: %d fields and %d values", api.ErrInvalidArgument, len(op.Members), len(op.Values))
+	}
+	return nil
+}
+
+// applyUpdate computes a key's next record for an update, under the key's
+// lock on the coordinating replica.
+func (c *Coordinator) applyUpdate(pl placement, q *writeReq, cur replica.Record, stamp int64, res *writeResult) (replica.Record, bool, error) {
+	st, err := loadState(pl.ns.Type, cur)
+	if err != nil {
+		return cur, false, err
+	}
+	n, changed, err := st.apply(c.cfg.Actor, q.typeOp)
+	if err != nil {
+		return cur, false, err
+	}
+	res.n = n
+	if q.typeOp.Kind == api.OpClear {
+		res.oldFound = n > 0
+	}
+	if !changed {
+		return cur, false, nil
+	}
+	sib := replica.EncodeSibling(!st.present(), 0, stamp, st.encode())
+	next := dvv.Update(cur.Set.Context(), cur.Set, c.cfg.Actor, sib)
+	res.applied = true
+	res.ctx = next.Context().Encode()
+	return replica.Record{Set: next}, true, nil
+}
+
+// state is a key's CRDT, the merge of its siblings' states.
+type state interface {
+	// apply performs op as actor: what it did (api.OpResult.N), and
+	// whether the state changed.
+	apply(actor string, op api.Op) (n int64, changed bool, err error)
+	// present reports whether the key has a value a reader sees.
+	present() bool
+	encode() []byte
+	value() api.Value
+}
+
+// loadState merges the states of rec's siblings, tombstones included:
+// a tombstone keeps what its removal saw.
+func loadState(t metadata.Type, rec replica.Record) (state, error) {
+	var st state
+	var err error
+	switch t {
+	case metadata.Counter:
+		x := &counterState{c: &crdt.ResetCounter{}}
+		err = mergeSiblings(rec, func(b []byte, live bool) error {
+			d, err := crdt.DecodeResetCounter(b)
+			if err == nil {
+				x.c.Merge(d)
+				x.live = x.live || live
+			}
+			return err
+		})
+		st = x
+	case metadata.Set:
+		x := &setState{s: &crdt.Set{}}
+		err = mergeSiblings(rec, func(b []byte, _ bool) error {
+			d, err := crdt.DecodeSet(b)
+			if err == nil {
+				x.s.Merge(d)
+			}
+			return err
+		})
+		st = x
+	case metadata.Map:
+		x := &mapState{m: &crdt.Map{}}
+		err = mergeSiblings(rec, func(b []byte, _ bool) error {
+			d, err := crdt.DecodeMap(b)
+			if err == nil {
+				x.m.Merge(d)
+			}
+			return err
+		})
+		st = x
+	default:
+		return nil, fmt.Errorf("%w: type %s", api.ErrWrongType, t)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", replica.ErrCorruptRecord, err)
+	}
+	return st, nil
+}
+
+func mergeSiblings(rec replica.Record, merge func(b []byte, live bool) error) error {
+	for _, s := range rec.Siblings() {
+		if len(s.Value) == 0 {
+			continue // a tombstone from a DEL of plain values, or none yet
+		}
+		if err := merge(s.Value, !s.Tombstone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// opError maps the CRDT package's refusals to the client's errors.
+func opError(err error) error {
+	if errors.Is(err, crdt.ErrOverflow) {
+		return api.ErrOverflow
+	}
+	return err
+}
+
+// counterState is a counter namespace's value: a counter that DEL resets.
+// It exists while a sibling is live, so a counter incremented to 0 still
+// exists, as in Redis.
+type counterState struct {
+	c    *crdt.ResetCounter
+	live bool
+}
+
+func (x *counterState) apply(actor string, op api.Op) (int64, bool, error) {
+	switch op.Kind {
+	case api.OpIncrement:
+		if _, err := x.c.Increment(actor, op.Delta); err != nil {
+			return 0, false, opError(err)
+		}
+		x.live = true
+		return x.c.Value(), true, nil
+	case api.OpClear:
+		if !x.live {
+			return 0, false, nil
+		}
+		x.c.Reset()
+		x.live = false
+		return 1, true, nil
+	}
+	return 0, false, fmt.Errorf("%w: counters take increments", api.ErrWrongType)
+}
+
+func (x *counterState) present() bool  { return x.live }
+func (x *counterState) encode() []byte { return x.c.Encode() }
+func (x *counterState) value() api.Value {
+	return api.Value{Type: api.TypeCounter, Counter: x.c.Value()}
+}
+
+// setState is a set namespace's value: an add-wins set.
+type setState struct{ s *crdt.Set }
+
+func (x *setState) apply(actor string, op api.Op) (int64, bool, error) {
+	var n int64
+	switch op.Kind {
+	case api.OpAdd:
+		// A member added again is added again (a new event), so that it
+		// survives a concurrent remove (add wins), though Redis counts only
+		// the new ones.
+		for _, m := range op.Members {
+			if !x.s.Contains(string(m)) {
+				n++
+			}
+			if _, err := x.s.Add(actor, string(m)); err != nil {
+				return 0, false, opError(err)
+			}
+		}
+		return n, len(op.Members) > 0, nil
+	case api.OpRemove:
+		for _, m := range op.Members {
+			if x.s.Contains(string(m)) {
+				x.s.Remove(string(m))
+				n++
+			}
+		}
+	case api.OpClear:
+		if x.s.Len() == 0 {
+			return 0, false, nil
+		}
+		for _, m := range x.s.Members() {
+			x.s.Remove(m)
+		}
+		return 1, true, nil
+	default:
+		return 0, false, fmt.Errorf("%w: sets take adds and removes", api.ErrWrongType)
+	}
+	return n, n > 0, nil
+}
+
+func (x *setState) present() bool  { return x.s.Len() > 0 }
+func (x *setState) encode() []byte { return x.s.Encode() }
+func (x *setState) value() api.Value {
+	members := x.s.Members()
+	v := api.Value{Type: api.TypeSet, Members: make([][]byte, len(members))}
+	for i, m := range members {
+		v.Members[i] = []byte(m)
+	}
+	return v
+}
+
+// mapState is a map namespace's value, a Redis hash: each field holds a
+// string (a register) or, once HINCRBY has made it one, a counter.
+type mapState struct{ m *crdt.Map }
+
+func (x *mapState) apply(actor string, op api.Op) (int64, bool, error) {
+	var n int64
+	switch op.Kind {
+	case api.OpAssign:
+		for i, f := range op.Members {
+			name := string(f)
+			if _, ok := x.field(name); !ok {
+				n++
+			}
+			if _, ok := x.m.CounterValue(name); ok {
+				if _, err := x.m.RemoveField(crdt.KindCounter, name); err != nil {
+					return 0, false, opError(err)
+				}
+			}
+			if _, err := x.m.AssignRegister(actor, string(op.Values[i]), name); err != nil {
+				return 0, false, opError(err)
+			}
+		}
+		return n, true, nil
+	case api.OpIncrement:
+		name := string(op.Field)
+		base, err := x.base(name)
+		if err != nil {
+			return 0, false, err
+		}
+		cur, _ := x.m.CounterValue(name)
+		v, ok := add(base, cur)
+		if ok {
+			v, ok = add(v, op.Delta)
+		}
+		if !ok {
+			return 0, false, api.ErrOverflow
+		}
+		if _, err := x.m.IncrementCounter(actor, op.Delta, name); err != nil {
+			return 0, false, opError(err)
+		}
+		return v, true, nil
+	case api.OpRemove:
+		for _, f := range op.Members {
+			name := string(f)
+			if _, ok := x.field(name); !ok {
+				continue
+			}
+			for _, k := range []crdt.Kind{crdt.KindRegister, crdt.KindCounter} {
+				if _, err := x.m.RemoveField(k, name); err != nil {
+					return 0, false, opError(err)
+				}
+			}
+			n++
+		}
+		return n, n > 0, nil
+	case api.OpClear:
+		fields := x.m.Fields()
+		if len(fields) == 0 {
+			return 0, false, nil
+		}
+		for _, f := range fields {
+			if _, err := x.m.RemoveField(f.Kind, f.Name); err != nil {
+				return 0, false, opError(err)
+			}
+		}
+		return 1, true, nil
+	}
+	return 0, false, fmt.Errorf("%w: maps take field assignments, increments and removals", api.ErrWrongType)
+}
+
+// A map field holds a string (HSET), a counter (HINCRBY), or both: HINCRBY
+// of a field holding an integer string keeps the string as the base and
+// counts its increments in the counter, so that increments on two sides of
+// a partition add up instead of each converting the base; HSET removes the
+// counter it sees. The field reads as base plus counter, or as the string
+// when it is not an integer.
+
+// base returns field name's integer string, 0 without one, or ErrNotInteger.
+func (x *mapState) base(name string) (int64, error) {
+	vals, ok := x.m.RegisterValues(name)
+	if !ok || len(vals) == 0 {
+		return 0, nil
+	}
+	b, err := strconv.ParseInt(pick(vals), 10, 64)
+	if err != nil {
+		return 0, api.ErrHashNotInteger
+	}
+	return b, nil
+}
+
+// field returns the value a reader sees in field name.
+func (x *mapState) field(name string) (string, bool) {
+	vals, hasString := x.m.RegisterValues(name)
+	hasString = hasString && len(vals) > 0
+	n, hasCounter := x.m.CounterValue(name)
+	switch {
+	case hasCounter:
+		base, err := x.base(name)
+		if err != nil {
+			return pick(vals), true
+		}
+		v, _ := add(base, n)
+		return strconv.FormatInt(v, 10), true
+	case hasString:
+		return pick(vals), true
+	}
+	return "", false
+}
+
+// add returns a+b, or false (and the saturated sum) if it overflows.
+func add(a, b int64) (int64, bool) {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64, false
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64, false
+	}
+	return s, true
+}
+
+// pick chooses among a field's concurrent strings, the same on every node:
+// the greatest.
+func pick(vals []string) string { return vals[len(vals)-1] }
+
+func (x *mapState) present() bool  { return len(x.m.Fields()) > 0 }
+func (x *mapState) encode() []byte { return x.m.Encode() }
+func (x *mapState) value() api.Value {
+	v := api.Value{Type: api.TypeMap}
+	seen := map[string]bool{}
+	for _, f := range x.m.Fields() {
+		if seen[f.Name] {
+			continue
+		}
+		seen[f.Name] = true
+		if s, ok := x.field(f.Name); ok {
+			v.Fields = append(v.Fields, api.Field{Name: []byte(f.Name), Value: []byte(s)})
+		}
+	}
+	return v
+}
