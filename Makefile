@@ -61,6 +61,7 @@ verify-short: build
 	bin/pando verify --workload session --nemesis $(NEMESES_ALL)kill,pause,clock --time $(VERIFY_TIME) --base-port 29000 --seed 5 --out $$(mktemp -d)/session
 	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 6 --out $$(mktemp -d)/delete
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
+	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build
@@ -72,3 +73,4 @@ verify-long: build
 	bin/pando verify --nodes 5 --workload session --nemesis partition,kill,pause,clock --time 10m --seed 105 --out verify-long/session
 	bin/pando verify --nodes 5 --workload delete --nemesis partition,kill,pause,clock --time 10m --seed 106 --out verify-long/delete
 	bin/pando verify --nodes 5 --workload ttl --nemesis partition,kill,pause,clock --time 10m --seed 107 --out verify-long/ttl
+	bin/pando verify --nodes 5 --workload counter --nemesis partition,kill,pause,clock --time 10m --seed 109 --out verify-long/counter

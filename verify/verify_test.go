@@ -221,6 +221,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "purge-unagreed", workload: "delete", nemeses: []string{"kill"}, want: "deleted, but after healing"},
 		{mode: "stale-reads", workload: "register", nemeses: []string{"kill"}, want: "not linearizable"},
 		{mode: "txn-partial", workload: "bank", want: "the total is"},
+		{mode: "counter-double", workload: "counter", want: "counted twice"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
 			cfg := Config{Binary: sabotagedBin, Env: []string{"PANDO_SABOTAGE=" + tc.mode},

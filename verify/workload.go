@@ -36,7 +36,7 @@ var workloads = map[string]func() workload{
 	"delete":      func() workload { return deleteWorkload{} },
 	"ttl":         func() workload { return ttlWorkload{} },
 	"bank":        func() workload { return bankWorkload{} },
-	"counter":     func() workload { return unavailable{"counter", "CRDT counter namespaces"} },
+	"counter":     func() workload { return counterWorkload{} },
 }
 
 func workloadNames() []string {
@@ -48,16 +48,6 @@ func workloadNames() []string {
 	return out
 }
 
-// unavailable is a workload whose subject a later release brings.
-type unavailable struct{ name, needs string }
-
-func (u unavailable) accepts(Config) error {
-	return fmt.Errorf("the %s workload needs %s, which this version of Pando does not have yet", u.name, u.needs)
-}
-func (unavailable) setup(context.Context, *runner) error                  { return nil }
-func (unavailable) worker(context.Context, *runner, int, *node, *limiter) {}
-func (unavailable) check(context.Context, *runner) checkResult            { return checkResult{} }
-
 // createNamespace creates the run's namespace through node 1.
 func (r *runner) createNamespace(ctx context.Context, n int) error {
 	return r.createNamespaceModel(ctx, n, "eventual")
@@ -66,7 +56,11 @@ func (r *runner) createNamespace(ctx context.Context, n int) error {
 // createNamespaceModel creates the run's namespace with n replicas and the
 // given consistency model.
 func (r *runner) createNamespaceModel(ctx context.Context, n int, model string) error {
-	body := fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"model":%q}`, r.ns, n, model)
+	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"model":%q}`, r.ns, n, model))
+}
+
+// createNamespaceDef creates a namespace from its JSON definition.
+func (r *runner) createNamespaceDef(ctx context.Context, body string) error {
 	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+r.cluster.nodes[0].httpAddr()+"/v1/ns", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient.Do(req)

@@ -12,6 +12,7 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
+	"github.com/pandodb/pando/internal/sabotage"
 )
 
 // Counter, set and map namespaces keep a CRDT (package crdt) as the value
@@ -207,6 +208,9 @@ func (x *counterState) apply(actor string, op api.Op) (int64, bool, error) {
 	case api.OpIncrement:
 		if _, err := x.c.Increment(actor, op.Delta); err != nil {
 			return 0, false, opError(err)
+		}
+		if sabotage.Is("counter-double") && sabotage.Nth(10) {
+			_, _ = x.c.Increment(actor, op.Delta)
 		}
 		x.live = true
 		return x.c.Value(), true, nil

@@ -28,6 +28,8 @@
 //	txn-partial    a strong transaction applies none of its increments
 //	               after its first command, as a transaction that is not
 //	               atomic would after a crash (bank: the total changes)
+//	counter-double apply one counter increment in ten twice, as a retry
+//	               that is not idempotent would (counter: counted twice)
 package sabotage
 
 import "sync/atomic"

@@ -120,7 +120,7 @@ func TestStrongNamespace(t *testing.T) {
 		t.Fatalf("INFO in a strong namespace: %v", err)
 	}
 	// The eventual default namespace still refuses counters.
-	if err := nodes[0].client(t).Incr(ctx, "n").Err(); err == nil || !strings.Contains(err.Error(), "counters need a strong namespace") {
+	if err := nodes[0].client(t).Incr(ctx, "n").Err(); err == nil || !strings.Contains(err.Error(), "counters need a counter namespace") {
 		t.Fatalf("INCR in an eventual namespace: %v", err)
 	}
 

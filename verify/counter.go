@@ -1,0 +1,163 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+)
+
+// counterWorkload checks that a counter namespace counts exactly: workers
+// add and subtract small amounts to a few counters through random nodes at
+// W = ONE (so both sides of a partition keep counting) and read them at
+// ONE. After healing, every node must read, at ALL, the same value for
+// each counter: the sum of the acknowledged increments plus some of those
+// whose outcome was unknown, never less and never more. A failed
+// increment (a definite refusal) must not count at all.
+//
+// Increments are not retried here: a client retry of an increment whose
+// outcome was unknown may apply it twice until writes carry request ids.
+type counterWorkload struct{}
+
+const counterKeys = 4
+
+func (counterWorkload) accepts(Config) error { return nil }
+
+func (counterWorkload) setup(ctx context.Context, r *runner) error {
+	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":"counter"}`, r.ns, min(3, r.cfg.Nodes)))
+}
+
+func (counterWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
+	clients := r.clients("one", "one")
+	defer closeAll(clients)
+	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(process)))
+	for l.wait() {
+		i := rng.IntN(len(clients))
+		c, n := clients[i], r.cluster.nodes[i]
+		key := fmt.Sprintf("c%d", rng.IntN(counterKeys))
+		if rng.IntN(4) == 0 {
+			r.do(process, n, "read", key, "", func() (string, error) { return get(ctx, c, key) })
+			continue
+		}
+		by := int64(1 + rng.IntN(5))
+		if rng.IntN(5) == 0 {
+			by = -by
+		}
+		r.do(process, n, "incr", key, strconv.FormatInt(by, 10), func() (string, error) {
+			cctx, cancel := opContext(ctx)
+			defer cancel()
+			v, err := c.IncrBy(cctx, key, by).Result()
+			return strconv.FormatInt(v, 10), err
+		})
+	}
+}
+
+// counterBounds is what the history allows a counter to hold.
+type counterBounds struct {
+	acked    int64 // the sum of the acknowledged increments
+	low, top int64 // the sums of the negative and positive unknown ones
+	n, maybe int
+}
+
+func (counterWorkload) check(ctx context.Context, r *runner) checkResult {
+	res := checkResult{stats: map[string]any{}}
+	bounds := map[string]*counterBounds{}
+	for k := range counterKeys {
+		bounds[fmt.Sprintf("c%d", k)] = &counterBounds{}
+	}
+	failed := 0
+	// The amount is in the invoke event; the outcome in the event after it
+	// for the same process.
+	pending := map[int]Event{}
+	for _, e := range r.hist.all() {
+		if e.F != "incr" || e.Process < 0 {
+			continue
+		}
+		if e.Type == "invoke" {
+			pending[e.Process] = e
+			continue
+		}
+		inv := pending[e.Process]
+		delete(pending, e.Process)
+		by, err := strconv.ParseInt(inv.Value, 10, 64)
+		b := bounds[inv.Key]
+		if err != nil || b == nil {
+			res.violations = append(res.violations, fmt.Sprintf("unreadable increment %+v", inv))
+			continue
+		}
+		switch e.Type {
+		case "ok":
+			b.acked += by
+			b.n++
+		case "info":
+			b.maybe++
+			if by < 0 {
+				b.low += by
+			} else {
+				b.top += by
+			}
+		default:
+			failed++
+		}
+	}
+	for _, inv := range pending { // cut off by the end of the run
+		if by, err := strconv.ParseInt(inv.Value, 10, 64); err == nil && bounds[inv.Key] != nil {
+			b := bounds[inv.Key]
+			b.maybe++
+			if by < 0 {
+				b.low += by
+			} else {
+				b.top += by
+			}
+		}
+	}
+	keys := make([]string, 0, len(bounds))
+	for k := range bounds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	acked, maybe := 0, 0
+	clients := r.clients("all", "all")
+	defer closeAll(clients)
+	for _, k := range keys {
+		b := bounds[k]
+		acked += b.n
+		maybe += b.maybe
+		lo, hi := b.acked+b.low, b.acked+b.top
+		var seen []string
+		for i, c := range clients {
+			s, err := get(ctx, c, k)
+			if err != nil {
+				res.violations = append(res.violations, fmt.Sprintf("%s: cannot read through %s after healing: %v", k, r.cluster.nodes[i].id, err))
+				continue
+			}
+			v := int64(0)
+			if s != "" {
+				if v, err = strconv.ParseInt(s, 10, 64); err != nil {
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s reads %q, not an integer", k, r.cluster.nodes[i].id, s))
+					continue
+				}
+			}
+			seen = append(seen, s)
+			switch {
+			case v < lo:
+				res.violations = append(res.violations, fmt.Sprintf("%s through %s reads %d after healing: less than the %d acknowledged increments allow (at least %d): increments were lost",
+					k, r.cluster.nodes[i].id, v, b.n, lo))
+			case v > hi:
+				res.violations = append(res.violations, fmt.Sprintf("%s through %s reads %d after healing: more than the %d acknowledged and %d unknown increments allow (at most %d): increments counted twice",
+					k, r.cluster.nodes[i].id, v, b.n, b.maybe, hi))
+			}
+		}
+		for _, s := range seen[1:] {
+			if s != seen[0] {
+				res.violations = append(res.violations, fmt.Sprintf("%s: the nodes read different values after healing: %v", k, seen))
+				break
+			}
+		}
+	}
+	res.stats["acknowledged"] = acked
+	res.stats["indeterminate"] = maybe
+	res.stats["failed"] = failed
+	return res
+}
