@@ -31,6 +31,7 @@ fuzz-short:
 	go test -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZTIME) ./internal/strong
 	go test -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME) ./crdt
 	go test -run '^$$' -fuzz '^FuzzDecodeResetCounter$$' -fuzztime $(FUZZTIME) ./crdt
+	go test -run '^$$' -fuzz '^FuzzDecodeTally$$' -fuzztime $(FUZZTIME) ./crdt
 	go test -run '^$$' -fuzz '^FuzzDecodeSet$$' -fuzztime $(FUZZTIME) ./crdt
 
 build:

@@ -19,6 +19,8 @@ const (
 	KindMap
 	// KindResetCounter is a ResetCounter's; it is not a map field's kind.
 	KindResetCounter
+	// KindTally is a Tally's; it is not a map field's kind.
+	KindTally
 )
 
 func (k Kind) String() string {
@@ -35,6 +37,8 @@ func (k Kind) String() string {
 		return "map"
 	case KindResetCounter:
 		return "reset-counter"
+	case KindTally:
+		return "tally"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -90,6 +90,15 @@ func DecodeResetCounter(b []byte) (*ResetCounter, error) {
 	if err != nil {
 		return nil, err
 	}
+	r, err := d.resetCounter()
+	if err != nil {
+		return nil, err
+	}
+	return r, d.end()
+}
+
+// resetCounter reads a reset counter's encoding after its header.
+func (d *decoder) resetCounter() (*ResetCounter, error) {
 	counts, err := d.counter()
 	if err != nil {
 		return nil, err
@@ -103,5 +112,5 @@ func DecodeResetCounter(b []byte) (*ResetCounter, error) {
 			return nil, corrupt("reset counter: actor %q reset past its counts", a)
 		}
 	}
-	return &ResetCounter{counts: *counts, reset: *reset}, d.end()
+	return &ResetCounter{counts: *counts, reset: *reset}, nil
 }

@@ -6,32 +6,40 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // counterWorkload checks that a counter namespace counts exactly: workers
 // add and subtract small amounts to a few counters through random nodes at
 // W = ONE (so both sides of a partition keep counting) and read them at
-// ONE. After healing, every node must read, at ALL, the same value for
-// each counter: the sum of the acknowledged increments plus some of those
-// whose outcome was unknown, never less and never more. A failed
-// increment (a definite refusal) must not count at all.
-//
-// Increments are not retried here: a client retry of an increment whose
-// outcome was unknown may apply it twice until writes carry request ids.
-type counterWorkload struct{}
+// ONE. Each increment carries a request id (WITHID), and one that is not
+// acknowledged (a timeout, a lost connection, an UNAVAILABLE that may have
+// landed, a node that refuses connections) is retried with the same id
+// through the other nodes, up to twice, each attempt given a second.
+// After healing, every node must read, at ALL, the same value for each
+// counter: the sum of the acknowledged increments plus some of those whose
+// outcome stayed unknown, never less and never more. A failed increment (a
+// definite refusal) must not count at all.
+type counterWorkload struct {
+	retries atomic.Int64 // attempts after the first
+}
 
-const counterKeys = 4
+const counterKeys = 16
 
-func (counterWorkload) accepts(Config) error { return nil }
+func (*counterWorkload) accepts(Config) error { return nil }
 
-func (counterWorkload) setup(ctx context.Context, r *runner) error {
+func (*counterWorkload) setup(ctx context.Context, r *runner) error {
 	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":"counter"}`, r.ns, min(3, r.cfg.Nodes)))
 }
 
-func (counterWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
+func (w *counterWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
 	clients := r.clients("one", "one")
 	defer closeAll(clients)
 	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(process)))
+	seq := 0
 	for l.wait() {
 		i := rng.IntN(len(clients))
 		c, n := clients[i], r.cluster.nodes[i]
@@ -44,13 +52,44 @@ func (counterWorkload) worker(ctx context.Context, r *runner, process int, _ *no
 		if rng.IntN(5) == 0 {
 			by = -by
 		}
+		seq++
+		id := fmt.Sprintf("p%d-%d", process, seq)
 		r.do(process, n, "incr", key, strconv.FormatInt(by, 10), func() (string, error) {
-			cctx, cancel := opContext(ctx)
-			defer cancel()
-			v, err := c.IncrBy(cctx, key, by).Result()
-			return strconv.FormatInt(v, 10), err
+			return w.retryIncr(ctx, clients, i, id, key, by)
 		})
 	}
+}
+
+// retryIncr sends WITHID id INCRBY key by through clients[first], and
+// until it is acknowledged, through the next nodes, at most three times in
+// all. The answer is the first acknowledgement; else an unknown
+// outcome if any attempt had one (the increment may have landed); else the
+// last refusal.
+func (w *counterWorkload) retryIncr(ctx context.Context, clients []*redis.Client, first int, id, key string, by int64) (string, error) {
+	var unknown, refused error
+	for a := range 3 {
+		if a > 0 {
+			w.retries.Add(1)
+		}
+		c := clients[(first+a)%len(clients)]
+		// A second, not five: a paused or partitioned node's increments
+		// time out and are retried elsewhere, the retries this checks.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		v, err := c.Do(cctx, "WITHID", id, "INCRBY", key, by).Int64()
+		cancel()
+		switch outcome(err) {
+		case "ok":
+			return strconv.FormatInt(v, 10), nil
+		case "info":
+			unknown = err
+		default:
+			refused = err
+		}
+	}
+	if unknown != nil {
+		return "", unknown
+	}
+	return "", refused
 }
 
 // counterBounds is what the history allows a counter to hold.
@@ -60,7 +99,7 @@ type counterBounds struct {
 	n, maybe int
 }
 
-func (counterWorkload) check(ctx context.Context, r *runner) checkResult {
+func (w *counterWorkload) check(ctx context.Context, r *runner) checkResult {
 	res := checkResult{stats: map[string]any{}}
 	bounds := map[string]*counterBounds{}
 	for k := range counterKeys {
@@ -159,5 +198,6 @@ func (counterWorkload) check(ctx context.Context, r *runner) checkResult {
 	res.stats["acknowledged"] = acked
 	res.stats["indeterminate"] = maybe
 	res.stats["failed"] = failed
+	res.stats["retries"] = int(w.retries.Load())
 	return res
 }

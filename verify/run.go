@@ -359,7 +359,7 @@ func (l *limiter) wait() bool {
 func (r *runner) client(n *node, readLevel, writeLevel string) *redis.Client {
 	ns := r.ns
 	return redis.NewClient(&redis.Options{
-		Addr: n.respAddr(), PoolSize: 1, MaxRetries: -1, Protocol: 2,
+		Addr: n.respAddr(), PoolSize: 1, MaxRetries: -1, Protocol: 2, ContextTimeoutEnabled: true,
 		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		OnConnect: func(ctx context.Context, cn *redis.Conn) error {
 			if err := cn.Do(ctx, "NAMESPACE", ns).Err(); err != nil {

@@ -36,7 +36,7 @@ var workloads = map[string]func() workload{
 	"delete":      func() workload { return deleteWorkload{} },
 	"ttl":         func() workload { return ttlWorkload{} },
 	"bank":        func() workload { return bankWorkload{} },
-	"counter":     func() workload { return counterWorkload{} },
+	"counter":     func() workload { return &counterWorkload{} },
 }
 
 func workloadNames() []string {

@@ -30,10 +30,17 @@ type WriteOptions struct {
 	// version a read at R finds.
 	Context    string
 	HasContext bool
-	// RequestID optionally identifies the client request, for idempotent
-	// retries.
+	// RequestID optionally identifies the client request (at most
+	// MaxRequestIDBytes): an increment of a counter namespace retried with
+	// the same id counts once, through any node, while the id is among
+	// the last 256 that the key's increments carried. The id must be
+	// unique to the request, say a UUID. Other writes ignore it: they are
+	// idempotent.
 	RequestID string
 }
+
+// MaxRequestIDBytes bounds a request id.
+const MaxRequestIDBytes = 64
 
 // Versions are all the concurrent values (siblings) of a key, with the
 // context to write back with to resolve them.

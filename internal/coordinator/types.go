@@ -100,7 +100,7 @@ func (c *Coordinator) applyUpdate(pl placement, q *writeReq, cur replica.Record,
 	if err != nil {
 		return cur, false, err
 	}
-	n, changed, err := st.apply(c.cfg.Actor, q.typeOp)
+	n, changed, err := st.apply(by{actor: c.cfg.Actor, id: q.requestID, now: c.store.Now()}, q.typeOp)
 	if err != nil {
 		return cur, false, err
 	}
@@ -118,11 +118,23 @@ func (c *Coordinator) applyUpdate(pl placement, q *writeReq, cur replica.Record,
 	return replica.Record{Set: next}, true, nil
 }
 
+// by is who applies an update: this node's actor, under the request's id
+// (if any) at the time now (Unix ms).
+type by struct {
+	actor, id string
+	now       int64
+}
+
+// requestKeep is how many request ids a counter remembers: a retry of
+// one of its last requestKeep increments with ids takes effect once
+// (crdt.Tally). A count, not a time: clocks do not decide it.
+const requestKeep = 256
+
 // state is a key's CRDT, the merge of its siblings' states.
 type state interface {
-	// apply performs op as actor: what it did (api.OpResult.N), and
-	// whether the state changed.
-	apply(actor string, op api.Op) (n int64, changed bool, err error)
+	// apply performs op: what it did (api.OpResult.N), and whether the
+	// state changed.
+	apply(b by, op api.Op) (n int64, changed bool, err error)
 	// present reports whether the key has a value a reader sees.
 	present() bool
 	encode() []byte
@@ -136,9 +148,9 @@ func loadState(t metadata.Type, rec replica.Record) (state, error) {
 	var err error
 	switch t {
 	case metadata.Counter:
-		x := &counterState{c: &crdt.ResetCounter{}}
+		x := &counterState{c: &crdt.Tally{}}
 		err = mergeSiblings(rec, func(b []byte, live bool) error {
-			d, err := crdt.DecodeResetCounter(b)
+			d, err := crdt.DecodeTally(b)
 			if err == nil {
 				x.c.Merge(d)
 				x.live = x.live || live
@@ -195,22 +207,37 @@ func opError(err error) error {
 	return err
 }
 
-// counterState is a counter namespace's value: a counter that DEL resets.
-// It exists while a sibling is live, so a counter incremented to 0 still
-// exists, as in Redis.
+// counterState is a counter namespace's value: a counter that DEL resets,
+// whose increments with a request id count once (crdt.Tally). It exists
+// while a sibling is live, so a counter incremented to 0 still exists, as
+// in Redis.
 type counterState struct {
-	c    *crdt.ResetCounter
+	c    *crdt.Tally
 	live bool
 }
 
-func (x *counterState) apply(actor string, op api.Op) (int64, bool, error) {
+func (x *counterState) apply(b by, op api.Op) (int64, bool, error) {
 	switch op.Kind {
 	case api.OpIncrement:
-		if _, err := x.c.Increment(actor, op.Delta); err != nil {
+		var err error
+		if b.id == "" || sabotage.Is("ids-ignored") {
+			err = x.c.Increment(b.actor, op.Delta)
+		} else {
+			var applied bool
+			applied, err = x.c.IncrementOnce(b.actor, b.id, op.Delta, b.now)
+			if err == nil && !applied {
+				// A retry of an increment made before: nothing to add,
+				// but the state is written again, so that the answer
+				// means what a first answer means, W replicas hold it.
+				return x.c.Value(), true, nil
+			}
+			x.c.Prune(requestKeep)
+		}
+		if err != nil {
 			return 0, false, opError(err)
 		}
 		if sabotage.Is("counter-double") && sabotage.Nth(10) {
-			_, _ = x.c.Increment(actor, op.Delta)
+			_ = x.c.Increment(b.actor, op.Delta)
 		}
 		x.live = true
 		return x.c.Value(), true, nil
@@ -234,7 +261,8 @@ func (x *counterState) value() api.Value {
 // setState is a set namespace's value: an add-wins set.
 type setState struct{ s *crdt.Set }
 
-func (x *setState) apply(actor string, op api.Op) (int64, bool, error) {
+func (x *setState) apply(b by, op api.Op) (int64, bool, error) {
+	actor := b.actor
 	var n int64
 	switch op.Kind {
 	case api.OpAdd:
@@ -286,7 +314,8 @@ func (x *setState) value() api.Value {
 // string (a register) or, once HINCRBY has made it one, a counter.
 type mapState struct{ m *crdt.Map }
 
-func (x *mapState) apply(actor string, op api.Op) (int64, bool, error) {
+func (x *mapState) apply(b by, op api.Op) (int64, bool, error) {
+	actor := b.actor
 	var n int64
 	switch op.Kind {
 	case api.OpAssign:

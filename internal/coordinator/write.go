@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/transport"
@@ -91,6 +94,9 @@ type writeResult struct {
 // placement.
 func (c *Coordinator) newWrite(pl placement, op writeOp, ns string, key []byte, wo api.WriteOptions) (*writeReq, error) {
 	q := &writeReq{ns: ns, key: key, op: op, requestID: wo.RequestID}
+	if len(q.requestID) > api.MaxRequestIDBytes {
+		return nil, fmt.Errorf("%w: a request id of %d bytes; the limit is %d", api.ErrInvalidArgument, len(q.requestID), api.MaxRequestIDBytes)
+	}
 	var err error
 	if q.w, err = required(wo.W, c.cfg.DefaultW, pl.n); err != nil {
 		return nil, err
@@ -122,6 +128,11 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	if q.decides() && len(cands) < q.r {
 		return writeResult{}, unavailableRead(len(cands), q.r)
 	}
+	if q.requestID == "" && cands[0] != c.self && pl.ns.Type == metadata.Counter {
+		// The increment may reach a replica and lose its answer, then be
+		// sent to the next one: with an id it counts once.
+		q.requestID = newRequestID()
+	}
 	c.writes.Inc()
 	var lastErr error
 	for i, r := range cands {
@@ -143,6 +154,13 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	}
 	return writeResult{}, fmt.Errorf("%w: 0 of %d required replicas answered (%d of %d replicas up); the write may still have landed on some replicas%s",
 		api.ErrUnavailable, q.w, len(cands), len(pl.pref), detail(lastErr))
+}
+
+// newRequestID returns a fresh request id for a write the client gave none.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "~" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func detail(err error) string {

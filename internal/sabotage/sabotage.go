@@ -30,6 +30,9 @@
 //	               atomic would after a crash (bank: the total changes)
 //	counter-double apply one counter increment in ten twice, as a retry
 //	               that is not idempotent would (counter: counted twice)
+//	ids-ignored    apply counter increments without their request ids, so
+//	               that a retry counts again (counter, with pauses: counted
+//	               twice)
 package sabotage
 
 import "sync/atomic"

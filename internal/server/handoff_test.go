@@ -161,6 +161,11 @@ func TestSloppyQuorumCountsFallbackHints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Every node knows both before two go down (one may lead the
+	// metadata group).
+	for _, id := range s.ids {
+		syncMeta(t, s, id)
+	}
 	key := []byte("k")
 	pref := s.replicasOf("sloppy", key)
 	var fallbacks []string

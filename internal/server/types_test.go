@@ -86,6 +86,13 @@ func TestCounterIncrementsOnBothSidesOfAPartitionSum(t *testing.T) {
 	want--
 	s.faults.Heal()
 	s.settled("hits", "page", func(v api.Value) bool { return v.Counter == want })
+	// The DEL below reads n1's own copy only: wait for the read repairs
+	// the reads above sent it, or the DEL misses some increments, which
+	// then survive it, as increments it did not see do.
+	testutil.Eventually(t, "n1's own copy repaired", func() bool {
+		v, err := s.types("n1").Value(bg, "hits", []byte("page"), api.ReadOptions{R: quorum.One})
+		return err == nil && v.Counter == want
+	})
 
 	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
 	if res := s.update("n1", "hits", "page", api.Op{Kind: api.OpClear}); res.N != 1 {
@@ -187,4 +194,60 @@ func TestTypesRefuseTheWrongOperations(t *testing.T) {
 	if err != nil || v.Counter != 1 {
 		t.Fatalf("the counter after refused operations: %v %v", v, err)
 	}
+}
+
+// TestRetriedIncrementCountsOnce: an increment sent with a request id on
+// both sides of a partition, and again to a node that has seen it, counts
+// once.
+func TestRetriedIncrementCountsOnce(t *testing.T) {
+	s := newSim(t, 3)
+	createNamespace(t, s, "hits", metadata.Counter)
+	withID := api.WriteOptions{W: quorum.One, R: quorum.One, RequestID: "req-1"}
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
+	for _, via := range []string{"n1", "n2", "n1", "n3"} {
+		res, err := s.types(via).Update(bg, "hits", []byte("k"), api.Op{Kind: api.OpIncrement, Delta: 5}, withID)
+		if err != nil || res.N != 5 {
+			t.Fatalf("INCRBY k 5 with id req-1 through %s: %v %v", via, res, err)
+		}
+	}
+	s.update("n2", "hits", "k", api.Op{Kind: api.OpIncrement, Delta: 1})
+	s.faults.Heal()
+	s.settled("hits", "k", func(v api.Value) bool { return v.Counter == 6 })
+	res, err := s.types("n3").Update(bg, "hits", []byte("k"), api.Op{Kind: api.OpIncrement, Delta: 5}, withID)
+	if err != nil || res.N != 6 {
+		t.Fatalf("a retry after healing: %v %v, want 6", res, err)
+	}
+}
+
+// TestIncrementsThroughLossyLinksCountOnce: increments sent through a node
+// that does not replicate the key, over links that lose answers and
+// deliver requests twice, so that the node passes an increment to the next
+// replica when the first one's answer is lost: each counts at most once
+// (the node gives it a request id), and every acknowledged one counts.
+func TestIncrementsThroughLossyLinksCountOnce(t *testing.T) {
+	s := newSim(t, 4)
+	createNamespace(t, s, "hits", metadata.Counter)
+	key := []byte("k")
+	var outsider string
+	for _, id := range s.ids {
+		if !slices.Contains(s.replicasOf("hits", key), id) {
+			outsider = id
+		}
+	}
+	s.faults.SetLossy(0, 0.3, 0.3)
+	acked, attempts := 0, 60
+	for range attempts {
+		if _, err := s.types(outsider).Update(bg, "hits", key, api.Op{Kind: api.OpIncrement, Delta: 1}, api.WriteOptions{W: quorum.One, R: quorum.One}); err == nil {
+			acked++
+		}
+	}
+	s.faults.SetLossy(0, 0, 0)
+	if acked < attempts/3 {
+		t.Fatalf("only %d of %d increments acknowledged: the test did not exercise the path", acked, attempts)
+	}
+	v := s.settled("hits", "k", func(v api.Value) bool { return v.Counter >= int64(acked) })
+	if v.Counter > int64(attempts) {
+		t.Fatalf("%d increments of 1 (%d acknowledged) count %d", attempts, acked, v.Counter)
+	}
+	t.Logf("%d of %d acknowledged; the counter reads %d", acked, attempts, v.Counter)
 }

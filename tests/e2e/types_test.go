@@ -57,6 +57,21 @@ func TestCounterSetAndMapNamespaces(t *testing.T) {
 	if n, err := c1.Incr(ctx, "page").Result(); err != nil || n != 1 {
 		t.Fatalf("INCR after DEL starts again from 0: %d %v", n, err)
 	}
+	// Retries with a request id count once, through any node.
+	for _, c := range []*redis.Client{c1, c2, c3} {
+		if n, err := c.Do(ctx, "WITHID", "req-1", "INCRBY", "page", 5).Int64(); err != nil || n != 6 {
+			t.Fatalf("WITHID req-1 INCRBY page 5 through %s: %d %v", c.Options().Addr, n, err)
+		}
+	}
+	if err := c1.Do(ctx, "WITHID", "req-2", "SET", "page", "1").Err(); err == nil || !strings.Contains(err.Error(), "WITHID takes INCR") {
+		t.Fatalf("WITHID of a SET: %v", err)
+	}
+	for range 2 {
+		resp, body := testutil.HTTP(t, "POST", "http://"+nodes[0].http+"/v1/ns/hits/kv/page/incr?by=2", "", "Idempotency-Key", "req-3")
+		if resp.StatusCode != 200 || compact(t, body) != `{"value":8}` {
+			t.Fatalf("POST .../incr?by=2 with Idempotency-Key: %d %s", resp.StatusCode, body)
+		}
+	}
 
 	s1, s2 := strongClient(t, nodes[0], "tags"), strongClient(t, nodes[1], "tags")
 	if n, err := s1.SAdd(ctx, "t", "a", "b", "c", "a").Result(); err != nil || n != 3 {

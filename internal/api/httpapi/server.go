@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -199,7 +200,7 @@ func writeOptions(r *http.Request) (api.WriteOptions, error) {
 		return api.WriteOptions{}, err
 	}
 	// A write reads at ?r= first (api.WriteOptions.R).
-	o := api.WriteOptions{W: l, R: ro.R, RequestID: r.Header.Get("X-Pando-Request-Id")}
+	o := api.WriteOptions{W: l, R: ro.R, RequestID: cmp.Or(r.Header.Get("Idempotency-Key"), r.Header.Get("X-Pando-Request-Id"))}
 	if h, ok := r.Header[http.CanonicalHeaderKey(ContextHeader)]; ok && len(h) > 0 {
 		o.Context, o.HasContext = h[0], true
 	}
