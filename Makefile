@@ -63,6 +63,7 @@ verify-short: build
 	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 6 --out $$(mktemp -d)/delete
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
 	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
+	bin/pando verify --workload sadd --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 10 --out $$(mktemp -d)/sadd
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build
@@ -75,3 +76,4 @@ verify-long: build
 	bin/pando verify --nodes 5 --workload delete --nemesis partition,kill,pause,clock --time 10m --seed 106 --out verify-long/delete
 	bin/pando verify --nodes 5 --workload ttl --nemesis partition,kill,pause,clock --time 10m --seed 107 --out verify-long/ttl
 	bin/pando verify --nodes 5 --workload counter --nemesis partition,kill,pause,clock --time 10m --seed 109 --out verify-long/counter
+	bin/pando verify --nodes 5 --workload sadd --nemesis partition,kill,pause,clock --time 10m --seed 110 --out verify-long/sadd

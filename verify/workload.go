@@ -37,6 +37,7 @@ var workloads = map[string]func() workload{
 	"ttl":         func() workload { return ttlWorkload{} },
 	"bank":        func() workload { return bankWorkload{} },
 	"counter":     func() workload { return &counterWorkload{} },
+	"sadd":        func() workload { return saddWorkload{} },
 }
 
 func workloadNames() []string {

@@ -188,7 +188,13 @@ func loadState(t metadata.Type, rec replica.Record) (state, error) {
 }
 
 func mergeSiblings(rec replica.Record, merge func(b []byte, live bool) error) error {
-	for _, s := range rec.Siblings() {
+	sibs := rec.Siblings()
+	if sabotage.Is("crdt-lww") && len(sibs) > 1 {
+		// As a store that keeps one of the concurrent values would.
+		p, _ := replica.Pick(sibs)
+		sibs = []replica.Sibling{p}
+	}
+	for _, s := range sibs {
 		if len(s.Value) == 0 {
 			continue // a tombstone from a DEL of plain values, or none yet
 		}

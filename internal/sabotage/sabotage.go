@@ -33,6 +33,9 @@
 //	ids-ignored    apply counter increments without their request ids, so
 //	               that a retry counts again (counter, with pauses: counted
 //	               twice)
+//	crdt-lww       read and update a counter, set or map from one of a
+//	               key's concurrent values instead of their merge, as a
+//	               last-writer-wins store would (sadd: lost adds)
 package sabotage
 
 import "sync/atomic"

@@ -1,0 +1,156 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+)
+
+// saddWorkload is the set workload on a set namespace: workers add unique
+// elements to eight sets (SADD at W = QUORUM) through random nodes, and
+// remove some of the elements they added once the add was acknowledged
+// (SREM at QUORUM, which reads at QUORUM first and so sees the add). After
+// healing, every node reads every set at ALL: each acknowledged add whose
+// element no acknowledged remove took away must be there (no lost add),
+// each element an acknowledged remove took away must not (a remove that
+// saw its add wins: nothing brings it back), and nothing never added may
+// appear. Adds and removes whose outcome is unknown may have happened or
+// not.
+type saddWorkload struct{}
+
+const saddKeys = 8
+
+func (saddWorkload) accepts(Config) error { return nil }
+
+func (saddWorkload) setup(ctx context.Context, r *runner) error {
+	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":"set"}`, r.ns, min(3, r.cfg.Nodes)))
+}
+
+func (saddWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
+	clients := r.clients("quorum", "quorum")
+	defer closeAll(clients)
+	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(process)))
+	var added []string // elements whose add was acknowledged, "key elem"
+	seq := 0
+	for l.wait() {
+		i := rng.IntN(len(clients))
+		c, n := clients[i], r.cluster.nodes[i]
+		if len(added) > 0 && rng.IntN(4) == 0 {
+			j := rng.IntN(len(added))
+			key, elem, _ := strings.Cut(added[j], " ")
+			added = append(added[:j], added[j+1:]...)
+			r.do(process, n, "srem", key, elem, func() (string, error) {
+				cctx, cancel := opContext(ctx)
+				defer cancel()
+				return "", c.SRem(cctx, key, elem).Err()
+			})
+			continue
+		}
+		seq++
+		key, elem := fmt.Sprintf("s%d", rng.IntN(saddKeys)), fmt.Sprintf("p%d-%d", process, seq)
+		if typ, _ := r.do(process, n, "sadd", key, elem, func() (string, error) {
+			cctx, cancel := opContext(ctx)
+			defer cancel()
+			return "", c.SAdd(cctx, key, elem).Err()
+		}); typ == "ok" {
+			added = append(added, key+" "+elem)
+		}
+	}
+}
+
+func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
+	res := checkResult{stats: map[string]any{}}
+	type fate struct{ added, addMaybe, removed, removeMaybe bool }
+	elems := map[string]*fate{} // "key elem"
+	get := func(k string) *fate {
+		if elems[k] == nil {
+			elems[k] = &fate{}
+		}
+		return elems[k]
+	}
+	pending := map[int]Event{}
+	for _, e := range r.hist.all() {
+		if (e.F != "sadd" && e.F != "srem") || e.Process < 0 {
+			continue
+		}
+		if e.Type == "invoke" {
+			pending[e.Process] = e
+			continue
+		}
+		delete(pending, e.Process)
+		f := get(e.Key + " " + e.Value)
+		switch {
+		case e.F == "sadd" && e.Type == "ok":
+			f.added = true
+		case e.F == "sadd" && e.Type == "info":
+			f.addMaybe = true
+		case e.F == "srem" && e.Type == "ok":
+			f.removed = true
+		case e.F == "srem" && e.Type == "info":
+			f.removeMaybe = true
+		}
+	}
+	for _, e := range pending { // cut off by the end of the run
+		f := get(e.Key + " " + e.Value)
+		if e.F == "sadd" {
+			f.addMaybe = true
+		} else {
+			f.removeMaybe = true
+		}
+	}
+	acked, removed, lost, back, unexpected := 0, 0, 0, 0, 0
+	clients := r.clients("all", "all")
+	defer closeAll(clients)
+	for k := range saddKeys {
+		key := fmt.Sprintf("s%d", k)
+		for i, c := range clients {
+			members, err := c.SMembers(ctx, key).Result()
+			if err != nil {
+				res.violations = append(res.violations, fmt.Sprintf("%s: cannot read through %s after healing: %v", key, r.cluster.nodes[i].id, err))
+				continue
+			}
+			in := map[string]bool{}
+			for _, m := range members {
+				in[m] = true
+				if f := elems[key+" "+m]; f == nil || (!f.added && !f.addMaybe) {
+					unexpected++
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s holds %q, which was never added", key, r.cluster.nodes[i].id, m))
+				}
+			}
+			var names []string
+			for ke := range elems {
+				if strings.HasPrefix(ke, key+" ") {
+					names = append(names, ke)
+				}
+			}
+			sort.Strings(names)
+			for _, ke := range names {
+				f, m := elems[ke], strings.TrimPrefix(ke, key+" ")
+				switch {
+				case f.removed && in[m]:
+					back++
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s holds %q after healing, which an acknowledged SREM removed", key, r.cluster.nodes[i].id, m))
+				case f.added && !f.removed && !f.removeMaybe && !in[m]:
+					lost++
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s lacks %q after healing: an acknowledged SADD was lost", key, r.cluster.nodes[i].id, m))
+				}
+			}
+		}
+	}
+	for _, f := range elems {
+		if f.added {
+			acked++
+		}
+		if f.removed {
+			removed++
+		}
+	}
+	res.stats["acknowledged"] = acked
+	res.stats["removed"] = removed
+	res.stats["lost"] = lost
+	res.stats["removed, but back"] = back
+	res.stats["unexpected"] = unexpected
+	return res
+}
