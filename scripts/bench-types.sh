@@ -8,18 +8,18 @@
 # Its SADD and HSET write one key each ("myset", "myhash"), a hot key whose
 # set or map grows with every new member.
 #
-# Settings (environment): N=20000 requests per test, C=50 connections,
+# Settings (environment): N=10000 requests per test, C=50 connections,
 # KEYSPACE=100000 (-r), BASE_PORT=25000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=${N:-20000}
+N=${N:-10000}
 C=${C:-50}
 KEYSPACE=${KEYSPACE:-100000}
 BASE=${BASE_PORT:-25000}
 
 for t in redis-server redis-benchmark; do
-	command -v "$t" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools; }
+	command -v "$t" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >&2; }
 done
 
 WORK=$(mktemp -d)
@@ -35,7 +35,7 @@ P="$WORK/pando"
 
 rate() { # port dbnum test -> requests per second
 	redis-benchmark -p "$1" --dbnum "$2" -t "$3" -n "$N" -c "$C" -r "$KEYSPACE" -q 2>/dev/null |
-		awk -F': ' '{ split($2, a, " "); v = a[1] } END { print v }'
+		tr '\r' '\n' | awk -F': ' '/requests per second/ { split($2, a, " "); v = a[1] } END { print v }'
 }
 
 declare -A R
@@ -50,17 +50,21 @@ for mode in durable memory; do
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
-"$P" dev --data-dir "$WORK/pando" --resp-port "$BASE" --http-port $((BASE + 3)) \
+"$P" dev --data-dir "$WORK/data" --resp-port "$BASE" --http-port $((BASE + 3)) \
 	--cluster-port $((BASE + 6)) --gossip-port $((BASE + 9)) >"$WORK/dev.log" 2>&1 &
 PIDS+=($!)
 for i in 0 1 2; do
-	for _ in $(seq 300); do curl -sf "http://127.0.0.1:$((BASE + 3 + i))/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+	for try in $(seq 600); do
+		curl -sf "http://127.0.0.1:$((BASE + 3 + i))/readyz" >/dev/null 2>&1 && break
+		[ "$try" = 600 ] && { echo "bench-types.sh: node $((i + 1)) not ready after 60 s:" >&2; tail -20 "$WORK/dev.log" >&2; exit 1; }
+		sleep 0.1
+	done
 done
 export PANDO_HTTP=127.0.0.1:$((BASE + 3))
 "$P" ns create hits --type counter >/dev/null
 "$P" ns create tags --type set >/dev/null
 "$P" ns create users --type map >/dev/null
-db() { curl -sf "http://$PANDO_HTTP/v1/ns" | tr '{}' '\n\n' | awk -v ns="\"name\":\"$1\"" 'index($0, ns) { if (match($0, /"db":[0-9]+/)) print substr($0, RSTART + 5, RLENGTH - 5) }'; }
+db() { "$P" ns list | awk -v ns="$1" '$1 == ns { print $2 }'; }
 declare -A NS=([incr]=hits [sadd]=tags [hset]=users)
 printf '| test | namespace | pando 3 nodes ops/s | redis durable ops/s | redis memory ops/s | pando / durable | pando / memory |\n|---|---|---|---|---|---|---|\n'
 for t in incr sadd hset; do

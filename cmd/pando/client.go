@@ -155,13 +155,13 @@ func orDash(s string) string {
 }
 
 func printNamespaces(out io.Writer, nss []namespaceView) {
-	fmt.Fprintf(out, "%-20s %-4s %-3s %-9s %-6s %-12s %s\n", "NAMESPACE", "DB", "N", "MODEL", "TYPE", "MAX-SIBLINGS", "QUORUM")
+	fmt.Fprintf(out, "%-20s %-4s %-3s %-9s %-8s %-12s %s\n", "NAMESPACE", "DB", "N", "MODEL", "TYPE", "MAX-SIBLINGS", "QUORUM")
 	for _, ns := range nss {
 		q := "strict"
 		if ns.SloppyQuorum {
 			q = "sloppy"
 		}
-		fmt.Fprintf(out, "%-20s %-4d %-3d %-9s %-6s %-12d %s\n", ns.Name, ns.DB, ns.N, ns.Model, ns.Type, ns.MaxSiblings, q)
+		fmt.Fprintf(out, "%-20s %-4d %-3d %-9s %-8s %-12d %s\n", ns.Name, ns.DB, ns.N, ns.Model, ns.Type, ns.MaxSiblings, q)
 	}
 }
 
