@@ -98,6 +98,23 @@ func TestCounterSetAndMapNamespaces(t *testing.T) {
 	if resp.StatusCode != 200 || compact(t, body) != `{"type":"set","members":["a","c"]}` {
 		t.Fatalf("GET a set over HTTP: %d %s", resp.StatusCode, body)
 	}
+	base := "http://" + nodes[0].http + "/v1/ns/"
+	for _, step := range []struct{ method, url, body, want string }{
+		{"POST", base + "tags/kv/t/add", `{"members":["d","a"]}`, `{"added":1}`},
+		{"POST", base + "tags/kv/t/remove", `{"members":["c","zz"]}`, `{"removed":1}`},
+		{"GET", base + "tags/kv/t", "", `{"type":"set","members":["a","d"]}`},
+		{"POST", base + "users/kv/u9/fields", `{"fields":{"name":"bo","city":"oslo"}}`, `{"created":2}`},
+		{"POST", base + "users/kv/u9/remove", `{"fields":["city"]}`, `{"removed":1}`},
+		{"GET", base + "users/kv/u9", "", `{"type":"map","fields":{"name":"bo"}}`},
+	} {
+		resp, body := testutil.HTTP(t, step.method, step.url, step.body)
+		if resp.StatusCode != 200 || compact(t, body) != step.want {
+			t.Fatalf("%s %s %s: %d %s, want %s", step.method, step.url, step.body, resp.StatusCode, body, step.want)
+		}
+	}
+	if resp, body := testutil.HTTP(t, "POST", base+"tags/kv/t/fields", `{"fields":{"a":"1"}}`); resp.StatusCode != 409 || !strings.Contains(string(body), "wrong_type") {
+		t.Fatalf("POST .../fields to a set: %d %s", resp.StatusCode, body)
+	}
 
 	h1, h3 := strongClient(t, nodes[0], "users"), strongClient(t, nodes[2], "users")
 	if n, err := h1.HSet(ctx, "u1", "name", "ada", "visits", "10").Result(); err != nil || n != 2 {

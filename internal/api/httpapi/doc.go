@@ -25,6 +25,10 @@
 // In a counter, set or map namespace a GET answers JSON:
 // {"type":"counter","value":5}, {"type":"set","members":["a","b"]} or
 // {"type":"map","fields":{"name":"ada"}}; DELETE removes what the read saw.
+// Sets take POST .../kv/{key}/add and /remove with {"members":["a","b"]}
+// (answers {"added":N}, {"removed":N}); maps take POST .../kv/{key}/fields
+// with {"fields":{"name":"ada"}} ({"created":N}) and /remove with
+// {"fields":["name"]}. POST .../incr of a counter takes Idempotency-Key.
 //
 // Listing walks the namespace in hash order, the order keys are stored in:
 // pages are not sorted by key, and a prefix filters the walk rather than

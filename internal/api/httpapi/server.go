@@ -56,7 +56,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Server
-	m    struct{ get, put, del, incr, list *api.CommandMetrics }
+	m    struct{ get, put, del, incr, update, list *api.CommandMetrics }
 }
 
 // Listing bounds.
@@ -97,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 	s.m.put = cfg.Metrics.For("http", "put")
 	s.m.del = cfg.Metrics.For("http", "delete")
 	s.m.incr = cfg.Metrics.For("http", "incr")
+	s.m.update = cfg.Metrics.For("http", "update")
 	s.m.list = cfg.Metrics.For("http", "list")
 	s.http = &http.Server{
 		Handler:           s.Handler(),
@@ -213,6 +214,7 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 	var m *api.CommandMetrics
 	var err error
 	incr, isIncr := strings.CutSuffix(string(key), incrSuffix)
+	updKey, suffix, isUpdate := updateOf(string(key))
 	switch {
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		m, err = s.m.get, s.get(w, r, key)
@@ -222,9 +224,11 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 		m, err = s.m.del, s.del(w, r, key)
 	case r.Method == http.MethodPost && isIncr:
 		m, err = s.m.incr, s.incr(w, r, []byte(incr))
+	case r.Method == http.MethodPost && isUpdate:
+		m, err = s.m.update, s.update(w, r, []byte(updKey), suffix)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE, POST")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on a key; POST is, on .../kv/{key}/incr")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on a key; POST is, on .../kv/{key}/incr, /add, /remove and /fields")
 		return
 	}
 	if err != nil {

@@ -153,7 +153,7 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, key []byte) error 
 // isRefusal reports an answer that refuses the request for what it asked,
 // not a failure of the server.
 func isRefusal(err error) bool {
-	for _, e := range []error{api.ErrNotFound, api.ErrConditionFailed, api.ErrBelowFloor, api.ErrNotInteger, api.ErrOverflow} {
+	for _, e := range []error{api.ErrNotFound, api.ErrConditionFailed, api.ErrBelowFloor, api.ErrNotInteger, api.ErrHashNotInteger, api.ErrOverflow, api.ErrWrongType} {
 		if errors.Is(err, e) {
 			return true
 		}

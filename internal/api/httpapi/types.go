@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/pandodb/pando/internal/api"
 )
@@ -73,5 +76,86 @@ func (s *Server) incrTyped(w http.ResponseWriter, r *http.Request, t api.Types, 
 		return err
 	}
 	writeJSON(w, http.StatusOK, incrResult{Value: res.N})
+	return nil
+}
+
+// The paths of set and map updates: POST .../kv/{key}/add and /remove
+// (sets: {"members":[...]}; maps remove {"fields":[...]}) and /fields (maps:
+// {"fields":{"name":"value"}}).
+var updateSuffixes = []string{"/add", "/remove", "/fields"}
+
+// updateOf splits a POST's key path into the key and its update suffix.
+func updateOf(path string) (key, suffix string, ok bool) {
+	for _, sfx := range updateSuffixes {
+		if k, found := strings.CutSuffix(path, sfx); found {
+			return k, sfx, true
+		}
+	}
+	return "", "", false
+}
+
+// update serves the set and map updates.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, key []byte, suffix string) error {
+	if err := s.cfg.Limits.CheckKey(key); err != nil {
+		return err
+	}
+	t, typ, ok := s.typed(namespace(r))
+	if !ok || (typ != api.TypeSet && typ != api.TypeMap) || (typ == api.TypeSet && suffix == "/fields") || (typ == api.TypeMap && suffix == "/add") {
+		return fmt.Errorf("%w: namespace '%s' takes no POST .../%s (sets take add and remove, maps fields and remove)", api.ErrWrongType, namespace(r), strings.TrimPrefix(suffix, "/"))
+	}
+	wo, err := writeOptions(r)
+	if err != nil {
+		return err
+	}
+	limit := int64(s.cfg.Limits.MaxValueBytes) * 4
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil || int64(len(body)) > limit {
+		return fmt.Errorf("%w: the body is unreadable or larger than %d bytes", api.ErrInvalidArgument, limit)
+	}
+	var in struct {
+		Members []string        `json:"members"`
+		Fields  json.RawMessage `json:"fields"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return fmt.Errorf("%w: the body is not the JSON object this update takes: %v", api.ErrInvalidArgument, err)
+	}
+	op := api.Op{Kind: api.OpAdd}
+	word := "added"
+	switch {
+	case suffix == "/remove" && typ == api.TypeSet:
+		op.Kind, word = api.OpRemove, "removed"
+	case suffix == "/remove":
+		var names []string
+		if err := json.Unmarshal(in.Fields, &names); err != nil {
+			return fmt.Errorf("%w: fields must be a list of names: %v", api.ErrInvalidArgument, err)
+		}
+		in.Members, op.Kind, word = names, api.OpRemove, "removed"
+	case suffix == "/fields":
+		var fields map[string]string
+		if err := json.Unmarshal(in.Fields, &fields); err != nil {
+			return fmt.Errorf("%w: fields must be an object of names and string values: %v", api.ErrInvalidArgument, err)
+		}
+		op.Kind, word = api.OpAssign, "created"
+		for name, v := range fields {
+			op.Members = append(op.Members, []byte(name))
+			op.Values = append(op.Values, []byte(v))
+		}
+	}
+	for _, m := range in.Members {
+		op.Members = append(op.Members, []byte(m))
+	}
+	if len(op.Members) == 0 {
+		return fmt.Errorf("%w: nothing to update: give members or fields", api.ErrInvalidArgument)
+	}
+	for _, b := range append(op.Members, op.Values...) {
+		if err := s.cfg.Limits.CheckValue(len(b)); err != nil {
+			return err
+		}
+	}
+	res, err := t.Update(r.Context(), namespace(r), key, op, wo)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{word: res.N})
 	return nil
 }
