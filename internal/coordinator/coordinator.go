@@ -96,6 +96,9 @@ type Coordinator struct {
 	repMu   sync.Mutex
 	reps    map[string]*batcher[repItem]
 	readers map[string]*batcher[readItem]
+	// states holds the decoded states of the counters, sets and maps last
+	// updated here.
+	states *stateCache
 
 	// bgRepairs bounds the background reads of replicas a read did not ask.
 	bgRepairs chan struct{}
@@ -115,6 +118,11 @@ type Coordinator struct {
 	// writes counts writes received from clients, forwarded those sent on
 	// to another node to coordinate.
 	writes, forwarded prometheus.Counter
+	// Counter, set and map updates sent to replicas as updates, and those
+	// a replica asked the record for (its copy was not the base); updates
+	// that read other replicas' records, not just their contexts, because
+	// they held events this one lacked.
+	updatesSent, updatesMissed, updateReads prometheus.Counter
 }
 
 // maxBackgroundRepairs bounds the reads of unasked replicas in flight.
@@ -162,6 +170,7 @@ func New(cfg Config) (*Coordinator, error) {
 	c := &Coordinator{
 		cfg: cfg, log: cfg.Logger.With("subsystem", "coordinator"), store: cfg.Store, self: cfg.Self,
 		reps: map[string]*batcher[repItem]{}, readers: map[string]*batcher[readItem]{},
+		states:    newStateCache(defaultStateCacheBytes),
 		bgRepairs: make(chan struct{}, maxBackgroundRepairs),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pando_replication_batch_records",
@@ -196,9 +205,21 @@ func New(cfg Config) (*Coordinator, error) {
 			Name: "pando_read_repair_skipped_total",
 			Help: "Background reads of the replicas a read did not ask, skipped because enough were running.",
 		}),
+		updatesSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_replication_updates_total",
+			Help: "Counter, set and map updates sent to a replica as the update, not the record it made.",
+		}),
+		updatesMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_replication_update_misses_total",
+			Help: "Updates a replica could not apply (its copy differed from the coordinator's) and took as the record instead.",
+		}),
+		updateReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_update_record_reads_total",
+			Help: "Counter, set and map updates that read other replicas' records, not only their causal contexts, because those held events this node's copy lacked.",
+		}),
 	}
 	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.staleRefused, c.readRepairs, c.repairsSkipped, c.rewrites, c.writes, c.forwarded} {
+		for _, m := range []prometheus.Collector{c.batchRecords, c.repFailures, c.staleRefused, c.readRepairs, c.repairsSkipped, c.rewrites, c.writes, c.forwarded, c.updatesSent, c.updatesMissed, c.updateReads} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("coordinator: register metrics: %w", err)
 			}

@@ -71,7 +71,9 @@ func newClusterAt(t *testing.T, clk clock.Clock, configure func(*Config)) *clust
 	t.Helper()
 	net := transport.NewMemNetwork()
 	cl := &cluster{t: t, faults: transport.NewFaults(7), live: &liveness{down: map[string]bool{}}, nodes: map[string]*testNode{}}
-	meta := metadata.Fixed{S: metadata.FixedCluster(ids, 8)}
+	meta := metadata.Fixed{S: metadata.FixedCluster(ids, 8,
+		metadata.Namespace{Name: "hits", N: 3, Model: metadata.Eventual, Type: metadata.Counter},
+		metadata.Namespace{Name: "tags", N: 3, Model: metadata.Eventual, Type: metadata.Set})}
 	for _, id := range ids {
 		eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
 		if err != nil {

@@ -22,6 +22,8 @@ type readResult struct {
 	found bool
 	// raw is rec as the replica encoded it (empty for a context-only read).
 	raw []byte
+	// ctx is the record's context, for a context-only read (rec is empty).
+	ctx dvv.Context
 	err error
 }
 
@@ -177,8 +179,18 @@ func (c *Coordinator) readerFor(peer string) *batcher[readItem] {
 // reads of that peer, so that under load one call carries many. key must
 // not be reused by the caller.
 func (c *Coordinator) readRemote(ctx context.Context, node, ns string, key []byte) readResult {
+	return c.readRemoteAs(ctx, node, &nodepb.ReadRequest{Namespace: ns, Key: key})
+}
+
+// readContext reads another replica's causal context of key (readResult's
+// ctx), not its record.
+func (c *Coordinator) readContext(ctx context.Context, node, ns string, key []byte) readResult {
+	return c.readRemoteAs(ctx, node, &nodepb.ReadRequest{Namespace: ns, Key: key, ContextOnly: true})
+}
+
+func (c *Coordinator) readRemoteAs(ctx context.Context, node string, req *nodepb.ReadRequest) readResult {
 	done := make(chan readResult, 1)
-	c.readerFor(node).add(readItem{req: &nodepb.ReadRequest{Namespace: ns, Key: key}, done: done})
+	c.readerFor(node).add(readItem{req: req, done: done})
 	select {
 	case res := <-done:
 		return res
@@ -214,6 +226,10 @@ func (c *Coordinator) flushReads(peer string, batch []readItem) {
 func decodeRead(peer string, r *nodepb.ReadResponse) readResult {
 	res := readResult{node: peer, found: r.Found}
 	if !r.Found {
+		return res
+	}
+	if r.Context != nil {
+		res.ctx, res.err = dvv.DecodeContext(r.Context)
 		return res
 	}
 	res.raw = r.Record
@@ -271,6 +287,9 @@ func (c *Coordinator) serveRead(req *nodepb.ReadRequest) (*nodepb.ReadResponse, 
 	rec, found, err := c.store.Read(req.Namespace, req.Key)
 	if err != nil || !found {
 		return &nodepb.ReadResponse{}, err
+	}
+	if req.ContextOnly {
+		return &nodepb.ReadResponse{Found: true, Context: rec.Set.Context().Encode()}, nil
 	}
 	return &nodepb.ReadResponse{Found: true, Record: replica.AppendRecord(nil, &rec)}, nil
 }

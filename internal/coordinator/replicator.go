@@ -17,8 +17,35 @@ import (
 // repItem is one record queued for a peer; done gets the outcome (it must
 // have room: nothing blocks on it).
 type repItem struct {
-	req  *nodepb.ReplicateRequest
-	done chan<- repAck
+	req *nodepb.ReplicateRequest
+	// record is the encoded record when req carries the update that made
+	// it instead.
+	record []byte
+	done   chan<- repAck
+}
+
+// withRecord returns it with the record in place of an update.
+func (it repItem) withRecord() repItem {
+	if it.req.Update == nil {
+		return it
+	}
+	r := it.req
+	return repItem{req: &nodepb.ReplicateRequest{Namespace: r.Namespace, Key: r.Key, Record: it.record, HintFor: r.HintFor, SentMicros: r.SentMicros}, done: it.done}
+}
+
+// size is it's weight in a batch, roughly its bytes on the wire.
+func (it repItem) size() int {
+	n := len(it.req.Key) + len(it.req.Record)
+	if u := it.req.Update; u != nil {
+		n += 64 + len(u.Actor) + len(u.RequestId) + len(u.Op.GetField())
+		for _, b := range u.Op.GetMembers() {
+			n += len(b)
+		}
+		for _, b := range u.Op.GetValues() {
+			n += len(b)
+		}
+	}
+	return n
 }
 
 // repAck is a replica's answer about one record.
@@ -53,7 +80,7 @@ func (c *Coordinator) replicatorFor(peer string) *batcher[repItem] {
 	if !ok {
 		b = &batcher[repItem]{
 			maxItems: maxBatchItems, maxBytes: maxBatchBytes, maxQueued: c.cfg.MaxReplicationQueueBytes,
-			size:  func(it repItem) int { return len(it.req.Record) + len(it.req.Key) },
+			size:  repItem.size,
 			flush: func(batch []repItem) { c.flushReplication(peer, batch) },
 		}
 		c.reps[peer] = b
@@ -64,10 +91,9 @@ func (c *Coordinator) replicatorFor(peer string) *batcher[repItem] {
 // errPeerDown answers a record for a peer that gossip believes down.
 var errPeerDown = errors.New("coordinator: the replica is down")
 
-// sendRecord queues a record for peer; done gets the outcome. A record the
-// peer does not take becomes a hint (see flushReplication).
-func (c *Coordinator) sendRecord(peer string, req *nodepb.ReplicateRequest, done chan<- repAck) {
-	it := repItem{req: req, done: done}
+// sendRecord queues a record for peer; it.done gets the outcome. A record
+// the peer does not take becomes a hint (see flushReplication).
+func (c *Coordinator) sendRecord(peer string, it repItem) {
 	if !c.replicatorFor(peer).add(it) {
 		go c.refuse(peer, []repItem{it}, errQueueFull)
 	}
@@ -94,8 +120,8 @@ func (c *Coordinator) hint(peer string, items []repItem) {
 	}
 	hs := make([]handoff.Hint, 0, len(items))
 	for _, it := range items {
-		if it.req.HintFor == "" {
-			hs = append(hs, handoff.Hint{Namespace: it.req.Namespace, Key: it.req.Key, Record: it.req.Record, Made: it.req.SentMicros / 1000})
+		if r := it.withRecord().req; r.HintFor == "" {
+			hs = append(hs, handoff.Hint{Namespace: r.Namespace, Key: r.Key, Record: r.Record, Made: r.SentMicros / 1000})
 		}
 	}
 	if err := c.cfg.Hints.Add(peer, hs...); err != nil && !errors.Is(err, handoff.ErrFull) {
@@ -133,6 +159,12 @@ func (c *Coordinator) flushReplication(peer string, batch []repItem) {
 		if i < len(resp.Errors) && resp.Errors[i] != "" {
 			failed = append(failed, it)
 			first = cmp.Or(first, resp.Errors[i])
+			continue
+		}
+		if i < len(resp.NeedRecord) && resp.NeedRecord[i] && it.req.Update != nil {
+			// The peer's copy is not the update's base: send the record.
+			c.updatesMissed.Inc()
+			c.sendRecord(peer, it.withRecord())
 			continue
 		}
 		it.done <- repAck{node: peer, hintFor: it.req.HintFor, uncovered: i < len(resp.Uncovered) && resp.Uncovered[i]}
@@ -175,9 +207,11 @@ func (c *Coordinator) Replay(ctx context.Context, target string, hints []handoff
 }
 
 // ReplicateBatch serves another node's batch: every record is merged into
-// this replica, one commit per namespace.
+// this replica, and every update applied where this replica's copy is its
+// base, one commit per namespace.
 func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchRequest) (*nodepb.ReplicateBatchResponse, error) {
-	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, len(req.Items)), Uncovered: make([]bool, len(req.Items))}
+	n := len(req.Items)
+	resp := &nodepb.ReplicateBatchResponse{Errors: make([]string, n), Uncovered: make([]bool, n), NeedRecord: make([]bool, n)}
 	for i, it := range req.Items {
 		if err := h.c.stale(it); err != nil {
 			resp.Errors[i] = err.Error()
@@ -198,24 +232,30 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 	for _, ns := range order {
 		idx := byNS[ns]
 		keys := make([][]byte, 0, len(idx))
-		sets := make([]dvv.Set, 0, len(idx))
+		ins := make([]incoming, 0, len(idx))
 		items := make([]int, 0, len(idx))
 		for _, i := range idx {
-			var rec replica.Record
-			if err := replica.DecodeRecord(req.Items[i].Record, &rec); err != nil {
+			in, err := decodeIncoming(req.Items[i])
+			if err != nil {
 				resp.Errors[i] = err.Error()
 				continue
 			}
 			keys = append(keys, req.Items[i].Key)
-			sets = append(sets, rec.Set)
+			ins = append(ins, in)
 			items = append(items, i)
 		}
 		if len(keys) == 0 {
 			continue
 		}
 		_, err := h.c.store.UpdateMany(ns, keys, func(j int, cur replica.Record, found bool) (replica.Record, bool, error) {
-			resp.Uncovered[items[j]] = found && !sets[j].Context().Descends(cur.Set.Context())
-			merged := replica.Record{Set: dvv.Sync(cur.Set, sets[j])}
+			in := ins[j]
+			if in.update != nil {
+				next, ok := in.applyTo(h.c.states, ns, keys[j], cur)
+				resp.NeedRecord[items[j]] = !ok
+				return next, ok && !in.already, nil
+			}
+			resp.Uncovered[items[j]] = found && !in.set.Context().Descends(cur.Set.Context())
+			merged := replica.Record{Set: dvv.Sync(cur.Set, in.set)}
 			if found && replica.SameRecord(&merged, &cur) {
 				return cur, false, nil
 			}
@@ -230,6 +270,52 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 		}
 	}
 	return resp, nil
+}
+
+// incoming is one item of a batch to merge: a record's set, or an update
+// with the digests of its base and result.
+type incoming struct {
+	set          dvv.Set
+	update       *update
+	base, result replica.Digest
+	// already: this replica holds the update's result (a resend).
+	already bool
+}
+
+func decodeIncoming(it *nodepb.ReplicateRequest) (incoming, error) {
+	if it.Update == nil {
+		var rec replica.Record
+		err := replica.DecodeRecord(it.Record, &rec)
+		return incoming{set: rec.Set}, err
+	}
+	u := updateFromWire(it.Update)
+	in := incoming{update: &u}
+	if len(it.Update.Base) != replica.DigestSize || len(it.Update.Result) != replica.DigestSize {
+		return in, fmt.Errorf("coordinator: an update's digests are %d and %d bytes, not %d", len(it.Update.Base), len(it.Update.Result), replica.DigestSize)
+	}
+	copy(in.base[:], it.Update.Base)
+	copy(in.result[:], it.Update.Result)
+	return in, nil
+}
+
+// applyTo applies in's update to cur, this replica's copy of key in store,
+// if cur is its base: it returns the record the coordinator made, or false.
+// The result's digest is checked too, so that an update that would come
+// out differently here is never written.
+func (in *incoming) applyTo(states *stateCache, store string, key []byte, cur replica.Record) (replica.Record, bool) {
+	d := replica.DigestOf(&cur)
+	if d == in.result {
+		in.already = true
+		return cur, true
+	}
+	if d != in.base {
+		return cur, false
+	}
+	next, nd, _, changed, err := in.update.apply(states, store, key, cur, d)
+	if err != nil || !changed || nd != in.result {
+		return cur, false
+	}
+	return next, true
 }
 
 // keepHints stores the items of a batch that this node receives as a

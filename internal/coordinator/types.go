@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/pandodb/pando/crdt"
-	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
@@ -93,31 +92,6 @@ func checkOp(ns metadata.Namespace, op api.Op) error {
 	return nil
 }
 
-// applyUpdate computes a key's next record for an update, under the key's
-// lock on the coordinating replica.
-func (c *Coordinator) applyUpdate(pl placement, q *writeReq, cur replica.Record, stamp int64, res *writeResult) (replica.Record, bool, error) {
-	st, err := loadState(pl.ns.Type, cur)
-	if err != nil {
-		return cur, false, err
-	}
-	n, changed, err := st.apply(by{actor: c.cfg.Actor, id: q.requestID, now: c.store.Now()}, q.typeOp)
-	if err != nil {
-		return cur, false, err
-	}
-	res.n = n
-	if q.typeOp.Kind == api.OpClear {
-		res.oldFound = n > 0
-	}
-	if !changed {
-		return cur, false, nil
-	}
-	sib := replica.EncodeSibling(!st.present(), 0, stamp, st.encode())
-	next := dvv.Update(cur.Set.Context(), cur.Set, c.cfg.Actor, sib)
-	res.applied = true
-	res.ctx = next.Context().Encode()
-	return replica.Record{Set: next}, true, nil
-}
-
 // by is who applies an update: this node's actor, under the request's id
 // (if any) at the time now (Unix ms).
 type by struct {
@@ -148,36 +122,18 @@ func loadState(t metadata.Type, rec replica.Record) (state, error) {
 	var err error
 	switch t {
 	case metadata.Counter:
-		x := &counterState{c: &crdt.Tally{}}
-		err = mergeSiblings(rec, func(b []byte, live bool) error {
-			d, err := crdt.DecodeTally(b)
-			if err == nil {
-				x.c.Merge(d)
-				x.live = x.live || live
-			}
-			return err
-		})
-		st = x
+		var c *crdt.Tally
+		var live bool
+		c, live, err = mergeStates(rec, crdt.DecodeTally, (*crdt.Tally).Merge)
+		st = &counterState{c: c, live: live}
 	case metadata.Set:
-		x := &setState{s: &crdt.Set{}}
-		err = mergeSiblings(rec, func(b []byte, _ bool) error {
-			d, err := crdt.DecodeSet(b)
-			if err == nil {
-				x.s.Merge(d)
-			}
-			return err
-		})
-		st = x
+		var s *crdt.Set
+		s, _, err = mergeStates(rec, crdt.DecodeSet, (*crdt.Set).Merge)
+		st = &setState{s: s}
 	case metadata.Map:
-		x := &mapState{m: &crdt.Map{}}
-		err = mergeSiblings(rec, func(b []byte, _ bool) error {
-			d, err := crdt.DecodeMap(b)
-			if err == nil {
-				x.m.Merge(d)
-			}
-			return err
-		})
-		st = x
+		var m *crdt.Map
+		m, _, err = mergeStates(rec, crdt.DecodeMap, (*crdt.Map).Merge)
+		st = &mapState{m: m}
 	default:
 		return nil, fmt.Errorf("%w: type %s", api.ErrWrongType, t)
 	}
@@ -185,6 +141,30 @@ func loadState(t metadata.Type, rec replica.Record) (state, error) {
 		return nil, fmt.Errorf("%w: %v", replica.ErrCorruptRecord, err)
 	}
 	return st, nil
+}
+
+// mergeStates decodes the states of rec's siblings and merges them, the
+// others into the first (the usual record has one sibling: nothing is
+// copied); a record without one gives the zero state. live reports whether
+// a sibling is not a tombstone.
+func mergeStates[T any](rec replica.Record, decode func([]byte) (*T, error), merge func(into, from *T)) (st *T, live bool, err error) {
+	err = mergeSiblings(rec, func(b []byte, l bool) error {
+		d, err := decode(b)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			st = d
+		} else {
+			merge(st, d)
+		}
+		live = live || l
+		return nil
+	})
+	if st == nil {
+		st = new(T)
+	}
+	return st, live, err
 }
 
 func mergeSiblings(rec replica.Record, merge func(b []byte, live bool) error) error {

@@ -29,8 +29,7 @@ func (q *writeReq) toWire() *nodepb.WriteRequest {
 		m.Context = q.ctx.Encode()
 	}
 	if q.op == opUpdate {
-		o := q.typeOp
-		m.TypeOp = &nodepb.TypeOp{Kind: uint32(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
+		m.TypeOp = opToWire(q.typeOp)
 	}
 	return m
 }
@@ -49,9 +48,7 @@ func writeFromWire(m *nodepb.WriteRequest) (*writeReq, error) {
 	if q.op == 0 {
 		return nil, fmt.Errorf("%w: unknown write op %v", api.ErrInvalidArgument, m.Op)
 	}
-	if o := m.TypeOp; o != nil {
-		q.typeOp = api.Op{Kind: api.OpKind(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
-	}
+	q.typeOp = opFromWire(m.TypeOp)
 	if q.hasCtx {
 		var err error
 		if q.ctx, err = dvv.DecodeContext(m.Context); err != nil {
@@ -67,4 +64,15 @@ func (res writeResult) toWire() *nodepb.WriteResponse {
 
 func resultFromWire(m *nodepb.WriteResponse) writeResult {
 	return writeResult{applied: m.Applied, oldFound: m.OldFound, old: api.Entry{Value: m.OldValue, ExpireAt: m.OldExpireAt}, ctx: m.Context, n: m.N}
+}
+
+func opToWire(o api.Op) *nodepb.TypeOp {
+	return &nodepb.TypeOp{Kind: uint32(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
+}
+
+func opFromWire(o *nodepb.TypeOp) api.Op {
+	if o == nil {
+		return api.Op{}
+	}
+	return api.Op{Kind: api.OpKind(o.Kind), Delta: o.Delta, Field: o.Field, Members: o.Members, Values: o.Values}
 }

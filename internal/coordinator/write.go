@@ -88,6 +88,9 @@ type writeResult struct {
 	ctx []byte
 	// n is what an update did (api.OpResult.N).
 	n int64
+	// update is an applied update as the other replicas apply it, sent to
+	// them instead of the record it made (update.go).
+	update *nodepb.TypeUpdate
 }
 
 // newWrite resolves a client write's levels and context against the key's
@@ -196,8 +199,13 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 		return writeResult{applied: true}, nil
 	}
 	// Reads and replication may outlive this request: they must not share
-	// the caller's key, which a front end reuses for its next command.
+	// the caller's key, or an update's members and values, which a front
+	// end reuses for its next command.
 	q.key = bytes.Clone(q.key)
+	if q.op == opUpdate {
+		q.typeOp = cloneOp(q.typeOp)
+		return c.coordinateUpdate(ctx, pl, q)
+	}
 	var seen dvv.Set
 	if !q.blind() {
 		var answered int
@@ -381,29 +389,68 @@ func expiryCondHolds(cond api.ExpireCond, cur, next int64) bool {
 // still in flight finish in the background. key must not be reused by the
 // caller.
 func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, rec replica.Record, want int, local func() error) (acks int, uncovered []string) {
-	// Every other replica: one that gossip believes down gets a hint.
+	return c.await(ctx, c.sendOut(pl, key, rec, nil), want, local)
+}
+
+// replication is a record on its way to a key's other replicas.
+type replication struct {
+	// req carries the record (and names the key), for hints.
+	req       *nodepb.ReplicateRequest
+	others    int
+	fallbacks []string
+	results   chan repAck
+}
+
+// sendOut queues rec, which this node just wrote for key, for the key's
+// other replicas; await collects their answers. A replica that gossip
+// believes down gets a hint. When up is not nil, the replicas are sent the
+// update that made rec, not rec: one whose copy is the update's base
+// applies it and holds rec; any other is sent rec (flushReplication).
+// Hints always keep rec.
+func (c *Coordinator) sendOut(pl placement, key []byte, rec replica.Record, up *nodepb.TypeUpdate) *replication {
 	others := make([]string, 0, len(pl.pref))
 	for _, r := range pl.pref {
 		if r != c.self {
 			others = append(others, r)
 		}
 	}
-	if len(others) == 0 { // a namespace with one replica: no peer to wait for
+	r := &replication{
+		req:    &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec), SentMicros: c.store.NowMicro()},
+		others: len(others),
+	}
+	if len(others) == 0 {
+		return r
+	}
+	r.fallbacks = c.upFallbacks(pl)
+	r.results = make(chan repAck, len(others)+len(r.fallbacks)+1)
+	it := repItem{req: r.req, done: r.results}
+	if up != nil {
+		it = repItem{req: &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Update: up, SentMicros: r.req.SentMicros}, record: r.req.Record, done: r.results}
+	}
+	for _, node := range others {
+		if up != nil {
+			c.updatesSent.Inc()
+		}
+		c.sendRecord(node, it)
+	}
+	return r
+}
+
+// await returns once want replicas hold r's record, this one counting once
+// local returns, or once every answer is in: how many hold it, and which
+// of those that answered held history the record does not cover.
+func (c *Coordinator) await(ctx context.Context, r *replication, want int, local func() error) (acks int, uncovered []string) {
+	if r.others == 0 { // a namespace with one replica: no peer to wait for
 		if local() != nil {
 			return 0, nil
 		}
 		return 1, nil
 	}
-	fallbacks := c.upFallbacks(pl)
-	results := make(chan repAck, len(others)+len(fallbacks)+1)
-	req := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec), SentMicros: c.store.NowMicro()}
-	for _, r := range others {
-		c.sendRecord(r, req, results)
-	}
-	go func() { results <- repAck{node: c.self, err: local()} }()
-	for pending := len(others) + 1; pending > 0 && acks < want; pending-- {
+	fallbacks := r.fallbacks
+	go func() { r.results <- repAck{node: c.self, err: local()} }()
+	for pending := r.others + 1; pending > 0 && acks < want; pending-- {
 		select {
-		case a := <-results:
+		case a := <-r.results:
 			switch {
 			case a.err == nil:
 				acks++
@@ -412,8 +459,8 @@ func (c *Coordinator) replicate(ctx context.Context, pl placement, key []byte, r
 				}
 			case a.node != c.self && len(fallbacks) > 0:
 				missed := cmp.Or(a.hintFor, a.node)
-				hint := &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: req.Record, HintFor: missed}
-				c.sendRecord(fallbacks[0], hint, results)
+				hint := &nodepb.ReplicateRequest{Namespace: r.req.Namespace, Key: r.req.Key, Record: r.req.Record, HintFor: missed}
+				c.sendRecord(fallbacks[0], repItem{req: hint, done: r.results})
 				fallbacks = fallbacks[1:]
 				pending++
 			}

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -252,3 +253,18 @@ func sameRecord(a, b []byte) bool { return slices.Equal(a, b) }
 
 // SameRecord reports whether two records are equal.
 func SameRecord(a, b *Record) bool { return sameRecord(AppendRecord(nil, a), AppendRecord(nil, b)) }
+
+// DigestSize is the length of a record's digest.
+const DigestSize = 16
+
+// Digest is a record's fingerprint: replicas whose digests of a key's
+// record are equal hold the same record (the encoding is canonical, as
+// SameRecord relies on). A truncated SHA-256, so that keys and values a
+// client chooses cannot make two records collide.
+type Digest [DigestSize]byte
+
+// DigestOf returns r's digest.
+func DigestOf(r *Record) Digest {
+	sum := sha256.Sum256(AppendRecord(nil, r))
+	return Digest(sum[:DigestSize])
+}

@@ -594,7 +594,13 @@ type ReplicateRequest struct {
 	// that set out longer ago than its tombstone grace: a tombstone written
 	// after it may already be purged, and the record would bring the deleted
 	// value back.
-	SentMicros    int64 `protobuf:"varint,5,opt,name=sent_micros,json=sentMicros,proto3" json:"sent_micros,omitempty"`
+	SentMicros int64 `protobuf:"varint,5,opt,name=sent_micros,json=sentMicros,proto3" json:"sent_micros,omitempty"`
+	// When set, the item carries, instead of a record, the counter, set or
+	// map update that made it: a replica whose copy is the update's base
+	// applies it there and gets the same record; any other answers
+	// need_record, and the coordinator sends the record. Never set with
+	// hint_for.
+	Update        *TypeUpdate `protobuf:"bytes,6,opt,name=update,proto3" json:"update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -664,6 +670,120 @@ func (x *ReplicateRequest) GetSentMicros() int64 {
 	return 0
 }
 
+func (x *ReplicateRequest) GetUpdate() *TypeUpdate {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+// TypeUpdate is one update of a counter, set or map namespace's key, as
+// every replica applies it alike.
+type TypeUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The digests (replica.Digest) of the record the update was applied to
+	// and of the record it made.
+	Base   []byte `protobuf:"bytes,1,opt,name=base,proto3" json:"base,omitempty"`
+	Result []byte `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// The namespace's type (metadata.Type).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Who applied it: the coordinator's actor, the request id, its clock
+	// (Unix ms) and the new sibling's stamp (Unix µs).
+	Actor         string  `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	RequestId     string  `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Now           int64   `protobuf:"varint,6,opt,name=now,proto3" json:"now,omitempty"`
+	Stamp         int64   `protobuf:"varint,7,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	Op            *TypeOp `protobuf:"bytes,8,opt,name=op,proto3" json:"op,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypeUpdate) Reset() {
+	*x = TypeUpdate{}
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypeUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypeUpdate) ProtoMessage() {}
+
+func (x *TypeUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypeUpdate.ProtoReflect.Descriptor instead.
+func (*TypeUpdate) Descriptor() ([]byte, []int) {
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TypeUpdate) GetBase() []byte {
+	if x != nil {
+		return x.Base
+	}
+	return nil
+}
+
+func (x *TypeUpdate) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *TypeUpdate) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *TypeUpdate) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *TypeUpdate) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *TypeUpdate) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+func (x *TypeUpdate) GetStamp() int64 {
+	if x != nil {
+		return x.Stamp
+	}
+	return 0
+}
+
+func (x *TypeUpdate) GetOp() *TypeOp {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
 type ReplicateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -672,7 +792,7 @@ type ReplicateResponse struct {
 
 func (x *ReplicateResponse) Reset() {
 	*x = ReplicateResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +804,7 @@ func (x *ReplicateResponse) String() string {
 func (*ReplicateResponse) ProtoMessage() {}
 
 func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[4]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +817,7 @@ func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{4}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
 }
 
 type ReplicateBatchRequest struct {
@@ -709,7 +829,7 @@ type ReplicateBatchRequest struct {
 
 func (x *ReplicateBatchRequest) Reset() {
 	*x = ReplicateBatchRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +841,7 @@ func (x *ReplicateBatchRequest) String() string {
 func (*ReplicateBatchRequest) ProtoMessage() {}
 
 func (x *ReplicateBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[5]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +854,7 @@ func (x *ReplicateBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateBatchRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{5}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReplicateBatchRequest) GetItems() []*ReplicateRequest {
@@ -750,14 +870,18 @@ type ReplicateBatchResponse struct {
 	Errors []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
 	// One entry per item: true when this replica held history the item's
 	// record does not cover (writes its coordinator had not seen).
-	Uncovered     []bool `protobuf:"varint,2,rep,packed,name=uncovered,proto3" json:"uncovered,omitempty"`
+	Uncovered []bool `protobuf:"varint,2,rep,packed,name=uncovered,proto3" json:"uncovered,omitempty"`
+	// One entry per item: true when the item carried an update that this
+	// replica's copy is not the base of; nothing was written, and the
+	// coordinator is to send the record.
+	NeedRecord    []bool `protobuf:"varint,3,rep,packed,name=need_record,json=needRecord,proto3" json:"need_record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicateBatchResponse) Reset() {
 	*x = ReplicateBatchResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +893,7 @@ func (x *ReplicateBatchResponse) String() string {
 func (*ReplicateBatchResponse) ProtoMessage() {}
 
 func (x *ReplicateBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[6]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +906,7 @@ func (x *ReplicateBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateBatchResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{6}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReplicateBatchResponse) GetErrors() []string {
@@ -799,17 +923,27 @@ func (x *ReplicateBatchResponse) GetUncovered() []bool {
 	return nil
 }
 
+func (x *ReplicateBatchResponse) GetNeedRecord() []bool {
+	if x != nil {
+		return x.NeedRecord
+	}
+	return nil
+}
+
 type ReadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Answer with the record's causal context, not the record: a coordinator
+	// that already holds every event of a replica's record needs no more.
+	ContextOnly   bool `protobuf:"varint,3,opt,name=context_only,json=contextOnly,proto3" json:"context_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +955,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[7]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +968,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{7}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadRequest) GetNamespace() string {
@@ -851,17 +985,27 @@ func (x *ReadRequest) GetKey() []byte {
 	return nil
 }
 
+func (x *ReadRequest) GetContextOnly() bool {
+	if x != nil {
+		return x.ContextOnly
+	}
+	return false
+}
+
 type ReadResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
-	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Found  bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Record []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	// The record's causal context (dvv.Context), for a context_only read;
+	// record is then empty.
+	Context       []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1017,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[8]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1030,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{8}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -903,6 +1047,13 @@ func (x *ReadResponse) GetRecord() []byte {
 	return nil
 }
 
+func (x *ReadResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 type ReadBatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Items         []*ReadRequest         `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
@@ -912,7 +1063,7 @@ type ReadBatchRequest struct {
 
 func (x *ReadBatchRequest) Reset() {
 	*x = ReadBatchRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1075,7 @@ func (x *ReadBatchRequest) String() string {
 func (*ReadBatchRequest) ProtoMessage() {}
 
 func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[9]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1088,7 @@ func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReadBatchRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{9}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadBatchRequest) GetItems() []*ReadRequest {
@@ -959,7 +1110,7 @@ type ReadBatchResponse struct {
 
 func (x *ReadBatchResponse) Reset() {
 	*x = ReadBatchResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1122,7 @@ func (x *ReadBatchResponse) String() string {
 func (*ReadBatchResponse) ProtoMessage() {}
 
 func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[10]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1135,7 @@ func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReadBatchResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{10}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadBatchResponse) GetItems() []*ReadResponse {
@@ -1017,7 +1168,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1180,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[11]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1193,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{11}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScanRequest) GetNamespace() string {
@@ -1100,7 +1251,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1263,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[12]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1276,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{12}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScanResponse) GetKeys() [][]byte {
@@ -1167,7 +1318,7 @@ type RaftRequest struct {
 
 func (x *RaftRequest) Reset() {
 	*x = RaftRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1330,7 @@ func (x *RaftRequest) String() string {
 func (*RaftRequest) ProtoMessage() {}
 
 func (x *RaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[13]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1343,7 @@ func (x *RaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRequest.ProtoReflect.Descriptor instead.
 func (*RaftRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{13}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RaftRequest) GetBatches() []*RaftBatch {
@@ -1213,7 +1364,7 @@ type RaftBatch struct {
 
 func (x *RaftBatch) Reset() {
 	*x = RaftBatch{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1376,7 @@ func (x *RaftBatch) String() string {
 func (*RaftBatch) ProtoMessage() {}
 
 func (x *RaftBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[14]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1389,7 @@ func (x *RaftBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftBatch.ProtoReflect.Descriptor instead.
 func (*RaftBatch) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{14}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RaftBatch) GetGroup() uint64 {
@@ -1263,7 +1414,7 @@ type RaftResponse struct {
 
 func (x *RaftResponse) Reset() {
 	*x = RaftResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1426,7 @@ func (x *RaftResponse) String() string {
 func (*RaftResponse) ProtoMessage() {}
 
 func (x *RaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[15]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1439,7 @@ func (x *RaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftResponse.ProtoReflect.Descriptor instead.
 func (*RaftResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{15}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
 }
 
 type StrongRequest struct {
@@ -1305,7 +1456,7 @@ type StrongRequest struct {
 
 func (x *StrongRequest) Reset() {
 	*x = StrongRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1468,7 @@ func (x *StrongRequest) String() string {
 func (*StrongRequest) ProtoMessage() {}
 
 func (x *StrongRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[16]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1481,7 @@ func (x *StrongRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongRequest.ProtoReflect.Descriptor instead.
 func (*StrongRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{16}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StrongRequest) GetGroup() uint64 {
@@ -1371,7 +1522,7 @@ type StrongResponse struct {
 
 func (x *StrongResponse) Reset() {
 	*x = StrongResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1534,7 @@ func (x *StrongResponse) String() string {
 func (*StrongResponse) ProtoMessage() {}
 
 func (x *StrongResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[17]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1547,7 @@ func (x *StrongResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrongResponse.ProtoReflect.Descriptor instead.
 func (*StrongResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{17}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StrongResponse) GetStatus() StrongStatus {
@@ -1457,7 +1608,7 @@ type TreeRequest struct {
 
 func (x *TreeRequest) Reset() {
 	*x = TreeRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1620,7 @@ func (x *TreeRequest) String() string {
 func (*TreeRequest) ProtoMessage() {}
 
 func (x *TreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[18]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1633,7 @@ func (x *TreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
 func (*TreeRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{18}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TreeRequest) GetNamespace() string {
@@ -1525,7 +1676,7 @@ type TreeResponse struct {
 
 func (x *TreeResponse) Reset() {
 	*x = TreeResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1688,7 @@ func (x *TreeResponse) String() string {
 func (*TreeResponse) ProtoMessage() {}
 
 func (x *TreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[19]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1701,7 @@ func (x *TreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
 func (*TreeResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{19}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TreeResponse) GetEqual() bool {
@@ -1581,7 +1732,7 @@ type BucketsRequest struct {
 
 func (x *BucketsRequest) Reset() {
 	*x = BucketsRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1744,7 @@ func (x *BucketsRequest) String() string {
 func (*BucketsRequest) ProtoMessage() {}
 
 func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[20]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1757,7 @@ func (x *BucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsRequest.ProtoReflect.Descriptor instead.
 func (*BucketsRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{20}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BucketsRequest) GetNamespace() string {
@@ -1647,7 +1798,7 @@ type BucketsResponse struct {
 
 func (x *BucketsResponse) Reset() {
 	*x = BucketsResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1810,7 @@ func (x *BucketsResponse) String() string {
 func (*BucketsResponse) ProtoMessage() {}
 
 func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[21]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1823,7 @@ func (x *BucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketsResponse.ProtoReflect.Descriptor instead.
 func (*BucketsResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{21}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BucketsResponse) GetBuckets() []*BucketKeys {
@@ -1698,7 +1849,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1861,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[22]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1874,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{22}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SettleRequest) GetNamespace() string {
@@ -1764,7 +1915,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1927,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[23]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1940,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{23}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SettleResponse) GetSettled() []bool {
@@ -1812,7 +1963,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1975,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_transport_nodepb_node_proto_msgTypes[24]
+	mi := &file_internal_transport_nodepb_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1988,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{24}
+	return file_internal_transport_nodepb_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BucketKeys) GetKeys() [][]byte {
@@ -1899,26 +2050,42 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\told_value\x18\x03 \x01(\fR\boldValue\x12\"\n" +
 	"\rold_expire_at\x18\x04 \x01(\x03R\voldExpireAt\x12\x18\n" +
 	"\acontext\x18\x05 \x01(\fR\acontext\x12\f\n" +
-	"\x01n\x18\x06 \x01(\x03R\x01n\"\x96\x01\n" +
+	"\x01n\x18\x06 \x01(\x03R\x01n\"\xc9\x01\n" +
 	"\x10ReplicateRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
 	"\x06record\x18\x03 \x01(\fR\x06record\x12\x19\n" +
 	"\bhint_for\x18\x04 \x01(\tR\ahintFor\x12\x1f\n" +
 	"\vsent_micros\x18\x05 \x01(\x03R\n" +
-	"sentMicros\"\x13\n" +
+	"sentMicros\x121\n" +
+	"\x06update\x18\x06 \x01(\v2\x19.pando.node.v1.TypeUpdateR\x06update\"\xd0\x01\n" +
+	"\n" +
+	"TypeUpdate\x12\x12\n" +
+	"\x04base\x18\x01 \x01(\fR\x04base\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12\x10\n" +
+	"\x03now\x18\x06 \x01(\x03R\x03now\x12\x14\n" +
+	"\x05stamp\x18\a \x01(\x03R\x05stamp\x12%\n" +
+	"\x02op\x18\b \x01(\v2\x15.pando.node.v1.TypeOpR\x02op\"\x13\n" +
 	"\x11ReplicateResponse\"N\n" +
 	"\x15ReplicateBatchRequest\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"N\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.pando.node.v1.ReplicateRequestR\x05items\"o\n" +
 	"\x16ReplicateBatchResponse\x12\x16\n" +
 	"\x06errors\x18\x01 \x03(\tR\x06errors\x12\x1c\n" +
-	"\tuncovered\x18\x02 \x03(\bR\tuncovered\"=\n" +
+	"\tuncovered\x18\x02 \x03(\bR\tuncovered\x12\x1f\n" +
+	"\vneed_record\x18\x03 \x03(\bR\n" +
+	"needRecord\"`\n" +
 	"\vReadRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"<\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12!\n" +
+	"\fcontext_only\x18\x03 \x01(\bR\vcontextOnly\"V\n" +
 	"\fReadResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +
-	"\x06record\x18\x02 \x01(\fR\x06record\"D\n" +
+	"\x06record\x18\x02 \x01(\fR\x06record\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext\"D\n" +
 	"\x10ReadBatchRequest\x120\n" +
 	"\x05items\x18\x01 \x03(\v2\x1a.pando.node.v1.ReadRequestR\x05items\"^\n" +
 	"\x11ReadBatchResponse\x121\n" +
@@ -2032,7 +2199,7 @@ func file_internal_transport_nodepb_node_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_transport_nodepb_node_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_internal_transport_nodepb_node_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(WriteOp)(0),                   // 0: pando.node.v1.WriteOp
 	(Cond)(0),                      // 1: pando.node.v1.Cond
@@ -2042,66 +2209,69 @@ var file_internal_transport_nodepb_node_proto_goTypes = []any{
 	(*WriteRequest)(nil),           // 5: pando.node.v1.WriteRequest
 	(*WriteResponse)(nil),          // 6: pando.node.v1.WriteResponse
 	(*ReplicateRequest)(nil),       // 7: pando.node.v1.ReplicateRequest
-	(*ReplicateResponse)(nil),      // 8: pando.node.v1.ReplicateResponse
-	(*ReplicateBatchRequest)(nil),  // 9: pando.node.v1.ReplicateBatchRequest
-	(*ReplicateBatchResponse)(nil), // 10: pando.node.v1.ReplicateBatchResponse
-	(*ReadRequest)(nil),            // 11: pando.node.v1.ReadRequest
-	(*ReadResponse)(nil),           // 12: pando.node.v1.ReadResponse
-	(*ReadBatchRequest)(nil),       // 13: pando.node.v1.ReadBatchRequest
-	(*ReadBatchResponse)(nil),      // 14: pando.node.v1.ReadBatchResponse
-	(*ScanRequest)(nil),            // 15: pando.node.v1.ScanRequest
-	(*ScanResponse)(nil),           // 16: pando.node.v1.ScanResponse
-	(*RaftRequest)(nil),            // 17: pando.node.v1.RaftRequest
-	(*RaftBatch)(nil),              // 18: pando.node.v1.RaftBatch
-	(*RaftResponse)(nil),           // 19: pando.node.v1.RaftResponse
-	(*StrongRequest)(nil),          // 20: pando.node.v1.StrongRequest
-	(*StrongResponse)(nil),         // 21: pando.node.v1.StrongResponse
-	(*TreeRequest)(nil),            // 22: pando.node.v1.TreeRequest
-	(*TreeResponse)(nil),           // 23: pando.node.v1.TreeResponse
-	(*BucketsRequest)(nil),         // 24: pando.node.v1.BucketsRequest
-	(*BucketsResponse)(nil),        // 25: pando.node.v1.BucketsResponse
-	(*SettleRequest)(nil),          // 26: pando.node.v1.SettleRequest
-	(*SettleResponse)(nil),         // 27: pando.node.v1.SettleResponse
-	(*BucketKeys)(nil),             // 28: pando.node.v1.BucketKeys
+	(*TypeUpdate)(nil),             // 8: pando.node.v1.TypeUpdate
+	(*ReplicateResponse)(nil),      // 9: pando.node.v1.ReplicateResponse
+	(*ReplicateBatchRequest)(nil),  // 10: pando.node.v1.ReplicateBatchRequest
+	(*ReplicateBatchResponse)(nil), // 11: pando.node.v1.ReplicateBatchResponse
+	(*ReadRequest)(nil),            // 12: pando.node.v1.ReadRequest
+	(*ReadResponse)(nil),           // 13: pando.node.v1.ReadResponse
+	(*ReadBatchRequest)(nil),       // 14: pando.node.v1.ReadBatchRequest
+	(*ReadBatchResponse)(nil),      // 15: pando.node.v1.ReadBatchResponse
+	(*ScanRequest)(nil),            // 16: pando.node.v1.ScanRequest
+	(*ScanResponse)(nil),           // 17: pando.node.v1.ScanResponse
+	(*RaftRequest)(nil),            // 18: pando.node.v1.RaftRequest
+	(*RaftBatch)(nil),              // 19: pando.node.v1.RaftBatch
+	(*RaftResponse)(nil),           // 20: pando.node.v1.RaftResponse
+	(*StrongRequest)(nil),          // 21: pando.node.v1.StrongRequest
+	(*StrongResponse)(nil),         // 22: pando.node.v1.StrongResponse
+	(*TreeRequest)(nil),            // 23: pando.node.v1.TreeRequest
+	(*TreeResponse)(nil),           // 24: pando.node.v1.TreeResponse
+	(*BucketsRequest)(nil),         // 25: pando.node.v1.BucketsRequest
+	(*BucketsResponse)(nil),        // 26: pando.node.v1.BucketsResponse
+	(*SettleRequest)(nil),          // 27: pando.node.v1.SettleRequest
+	(*SettleResponse)(nil),         // 28: pando.node.v1.SettleResponse
+	(*BucketKeys)(nil),             // 29: pando.node.v1.BucketKeys
 }
 var file_internal_transport_nodepb_node_proto_depIdxs = []int32{
 	0,  // 0: pando.node.v1.WriteRequest.op:type_name -> pando.node.v1.WriteOp
 	1,  // 1: pando.node.v1.WriteRequest.cond:type_name -> pando.node.v1.Cond
 	2,  // 2: pando.node.v1.WriteRequest.expire_cond:type_name -> pando.node.v1.ExpireCond
 	4,  // 3: pando.node.v1.WriteRequest.type_op:type_name -> pando.node.v1.TypeOp
-	7,  // 4: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
-	11, // 5: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
-	12, // 6: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
-	18, // 7: pando.node.v1.RaftRequest.batches:type_name -> pando.node.v1.RaftBatch
-	3,  // 8: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
-	28, // 9: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
-	5,  // 10: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
-	7,  // 11: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
-	9,  // 12: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
-	11, // 13: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
-	13, // 14: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
-	15, // 15: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
-	22, // 16: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
-	24, // 17: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
-	26, // 18: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
-	17, // 19: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
-	20, // 20: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
-	6,  // 21: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
-	8,  // 22: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
-	10, // 23: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
-	12, // 24: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
-	14, // 25: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
-	16, // 26: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
-	23, // 27: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
-	25, // 28: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
-	27, // 29: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
-	19, // 30: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
-	21, // 31: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
-	21, // [21:32] is the sub-list for method output_type
-	10, // [10:21] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 4: pando.node.v1.ReplicateRequest.update:type_name -> pando.node.v1.TypeUpdate
+	4,  // 5: pando.node.v1.TypeUpdate.op:type_name -> pando.node.v1.TypeOp
+	7,  // 6: pando.node.v1.ReplicateBatchRequest.items:type_name -> pando.node.v1.ReplicateRequest
+	12, // 7: pando.node.v1.ReadBatchRequest.items:type_name -> pando.node.v1.ReadRequest
+	13, // 8: pando.node.v1.ReadBatchResponse.items:type_name -> pando.node.v1.ReadResponse
+	19, // 9: pando.node.v1.RaftRequest.batches:type_name -> pando.node.v1.RaftBatch
+	3,  // 10: pando.node.v1.StrongResponse.status:type_name -> pando.node.v1.StrongStatus
+	29, // 11: pando.node.v1.BucketsResponse.buckets:type_name -> pando.node.v1.BucketKeys
+	5,  // 12: pando.node.v1.Node.Write:input_type -> pando.node.v1.WriteRequest
+	7,  // 13: pando.node.v1.Node.Replicate:input_type -> pando.node.v1.ReplicateRequest
+	10, // 14: pando.node.v1.Node.ReplicateBatch:input_type -> pando.node.v1.ReplicateBatchRequest
+	12, // 15: pando.node.v1.Node.Read:input_type -> pando.node.v1.ReadRequest
+	14, // 16: pando.node.v1.Node.ReadBatch:input_type -> pando.node.v1.ReadBatchRequest
+	16, // 17: pando.node.v1.Node.Scan:input_type -> pando.node.v1.ScanRequest
+	23, // 18: pando.node.v1.Node.TreeCompare:input_type -> pando.node.v1.TreeRequest
+	25, // 19: pando.node.v1.Node.TreeBuckets:input_type -> pando.node.v1.BucketsRequest
+	27, // 20: pando.node.v1.Node.Settle:input_type -> pando.node.v1.SettleRequest
+	18, // 21: pando.node.v1.Node.Raft:input_type -> pando.node.v1.RaftRequest
+	21, // 22: pando.node.v1.Node.Strong:input_type -> pando.node.v1.StrongRequest
+	6,  // 23: pando.node.v1.Node.Write:output_type -> pando.node.v1.WriteResponse
+	9,  // 24: pando.node.v1.Node.Replicate:output_type -> pando.node.v1.ReplicateResponse
+	11, // 25: pando.node.v1.Node.ReplicateBatch:output_type -> pando.node.v1.ReplicateBatchResponse
+	13, // 26: pando.node.v1.Node.Read:output_type -> pando.node.v1.ReadResponse
+	15, // 27: pando.node.v1.Node.ReadBatch:output_type -> pando.node.v1.ReadBatchResponse
+	17, // 28: pando.node.v1.Node.Scan:output_type -> pando.node.v1.ScanResponse
+	24, // 29: pando.node.v1.Node.TreeCompare:output_type -> pando.node.v1.TreeResponse
+	26, // 30: pando.node.v1.Node.TreeBuckets:output_type -> pando.node.v1.BucketsResponse
+	28, // 31: pando.node.v1.Node.Settle:output_type -> pando.node.v1.SettleResponse
+	20, // 32: pando.node.v1.Node.Raft:output_type -> pando.node.v1.RaftResponse
+	22, // 33: pando.node.v1.Node.Strong:output_type -> pando.node.v1.StrongResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_internal_transport_nodepb_node_proto_init() }
@@ -2115,7 +2285,7 @@ func file_internal_transport_nodepb_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_transport_nodepb_node_proto_rawDesc), len(file_internal_transport_nodepb_node_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
