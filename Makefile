@@ -32,6 +32,7 @@ fuzz-short:
 	go test -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME) ./crdt
 	go test -run '^$$' -fuzz '^FuzzDecodeResetCounter$$' -fuzztime $(FUZZTIME) ./crdt
 	go test -run '^$$' -fuzz '^FuzzDecodeTally$$' -fuzztime $(FUZZTIME) ./crdt
+	go test -run '^$$' -fuzz '^FuzzDecodeHash$$' -fuzztime $(FUZZTIME) ./crdt
 	go test -run '^$$' -fuzz '^FuzzDecodeSet$$' -fuzztime $(FUZZTIME) ./crdt
 
 build:
@@ -64,6 +65,7 @@ verify-short: build
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
 	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
 	bin/pando verify --workload sadd --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 10 --out $$(mktemp -d)/sadd
+	bin/pando verify --workload hincrby --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 11 --out $$(mktemp -d)/hincrby
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build

@@ -44,7 +44,10 @@
 // counters, the counts and the totals that resets saw, whose difference is
 // the value. A reset takes away what its replica has seen; an increment it
 // did not see survives with its own effect, and concurrent resets of the
-// same increments take them away once.
+// same increments take them away once. Tally is a ResetCounter whose
+// increments may carry request ids, each counted once however often it is
+// applied, through whichever replicas. Hash, the value of a Redis hash, is
+// a Map beside a Tally per field, for HINCRBY.
 //
 // # Causal types
 //

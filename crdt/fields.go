@@ -21,6 +21,8 @@ const (
 	KindResetCounter
 	// KindTally is a Tally's; it is not a map field's kind.
 	KindTally
+	// KindHash is a Hash's; it is not a map field's kind.
+	KindHash
 )
 
 func (k Kind) String() string {
@@ -39,6 +41,8 @@ func (k Kind) String() string {
 		return "reset-counter"
 	case KindTally:
 		return "tally"
+	case KindHash:
+		return "hash"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -76,6 +76,18 @@ func (t *Tally) IncrementOnce(actor, id string, delta int64, atMs int64) (bool, 
 	return true, nil
 }
 
+// Live reports whether the tally holds an increment that no reset took
+// away: a tally incremented to 0 is live, one reset since is not. The
+// corrections of ids applied twice do not count.
+func (t *Tally) Live() bool {
+	for a, x := range t.c.counts.totals {
+		if !strings.HasPrefix(a, dupPrefix) && x != t.c.reset.totals[a] {
+			return true
+		}
+	}
+	return false
+}
+
 // Seen reports whether the log holds id.
 func (t *Tally) Seen(id string) bool { _, ok := t.log[id]; return ok }
 

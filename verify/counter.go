@@ -23,16 +23,56 @@ import (
 // counter: the sum of the acknowledged increments plus some of those whose
 // outcome stayed unknown, never less and never more. A failed increment (a
 // definite refusal) must not count at all.
+//
+// With fields (the hincrby workload), the counters are the fields of a
+// map namespace's keys, four to a key, incremented with WITHID id HINCRBY
+// and read with HGET.
 type counterWorkload struct {
 	retries atomic.Int64 // attempts after the first
+	fields  bool
 }
 
 const counterKeys = 16
 
 func (*counterWorkload) accepts(Config) error { return nil }
 
-func (*counterWorkload) setup(ctx context.Context, r *runner) error {
-	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":"counter"}`, r.ns, min(3, r.cfg.Nodes)))
+func (w *counterWorkload) setup(ctx context.Context, r *runner) error {
+	typ := "counter"
+	if w.fields {
+		typ = "map"
+	}
+	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":%q}`, r.ns, min(3, r.cfg.Nodes), typ))
+}
+
+// where returns the key, and the field (with fields), that hold counter k.
+func (w *counterWorkload) where(k string) (key, field string) {
+	if !w.fields {
+		return k, ""
+	}
+	n, _ := strconv.Atoi(k[1:])
+	return fmt.Sprintf("h%d", n/4), fmt.Sprintf("f%d", n%4)
+}
+
+// read reads counter k through c.
+func (w *counterWorkload) read(ctx context.Context, c *redis.Client, k string) (string, error) {
+	key, field := w.where(k)
+	if !w.fields {
+		return get(ctx, c, key)
+	}
+	v, err := c.HGet(ctx, key, field).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	return v, err
+}
+
+// incrArgs is the command that adds by to counter k under request id.
+func (w *counterWorkload) incrArgs(id, k string, by int64) []any {
+	key, field := w.where(k)
+	if w.fields {
+		return []any{"WITHID", id, "HINCRBY", key, field, by}
+	}
+	return []any{"WITHID", id, "INCRBY", key, by}
 }
 
 func (w *counterWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
@@ -45,7 +85,7 @@ func (w *counterWorkload) worker(ctx context.Context, r *runner, process int, _ 
 		c, n := clients[i], r.cluster.nodes[i]
 		key := fmt.Sprintf("c%d", rng.IntN(counterKeys))
 		if rng.IntN(4) == 0 {
-			r.do(process, n, "read", key, "", func() (string, error) { return get(ctx, c, key) })
+			r.do(process, n, "read", key, "", func() (string, error) { return w.read(ctx, c, key) })
 			continue
 		}
 		by := int64(1 + rng.IntN(5))
@@ -60,7 +100,7 @@ func (w *counterWorkload) worker(ctx context.Context, r *runner, process int, _ 
 	}
 }
 
-// retryIncr sends WITHID id INCRBY key by through clients[first], and
+// retryIncr sends WITHID id INCRBY key by (or HINCRBY) through clients[first], and
 // until it is acknowledged, through the next nodes, at most three times in
 // all. The answer is the first acknowledgement; else an unknown
 // outcome if any attempt had one (the increment may have landed); else the
@@ -75,7 +115,7 @@ func (w *counterWorkload) retryIncr(ctx context.Context, clients []*redis.Client
 		// A second, not five: a paused or partitioned node's increments
 		// time out and are retried elsewhere, the retries this checks.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		v, err := c.Do(cctx, "WITHID", id, "INCRBY", key, by).Int64()
+		v, err := c.Do(cctx, w.incrArgs(id, key, by)...).Int64()
 		cancel()
 		switch outcome(err) {
 		case "ok":
@@ -166,7 +206,7 @@ func (w *counterWorkload) check(ctx context.Context, r *runner) checkResult {
 		lo, hi := b.acked+b.low, b.acked+b.top
 		var seen []string
 		for i, c := range clients {
-			s, err := get(ctx, c, k)
+			s, err := w.read(ctx, c, k)
 			if err != nil {
 				res.violations = append(res.violations, fmt.Sprintf("%s: cannot read through %s after healing: %v", k, r.cluster.nodes[i].id, err))
 				continue

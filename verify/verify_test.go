@@ -229,6 +229,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "txn-partial", workload: "bank", want: "the total is"},
 		{mode: "counter-double", workload: "counter", want: "counted twice"},
 		{mode: "ids-ignored", workload: "counter", nemeses: []string{"pause"}, want: "counted twice"},
+		{mode: "ids-ignored", workload: "hincrby", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "crdt-lww", workload: "sadd", nemeses: []string{"pause"}, want: "after healing"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {

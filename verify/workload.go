@@ -37,6 +37,7 @@ var workloads = map[string]func() workload{
 	"ttl":         func() workload { return ttlWorkload{} },
 	"bank":        func() workload { return bankWorkload{} },
 	"counter":     func() workload { return &counterWorkload{} },
+	"hincrby":     func() workload { return &counterWorkload{fields: true} },
 	"sadd":        func() workload { return saddWorkload{} },
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/pandodb/pando/crdt"
 	"github.com/pandodb/pando/internal/api"
@@ -131,9 +130,9 @@ func loadState(t metadata.Type, rec replica.Record) (state, error) {
 		s, _, err = mergeStates(rec, crdt.DecodeSet, (*crdt.Set).Merge)
 		st = &setState{s: s}
 	case metadata.Map:
-		var m *crdt.Map
-		m, _, err = mergeStates(rec, crdt.DecodeMap, (*crdt.Map).Merge)
-		st = &mapState{m: m}
+		var h *crdt.Hash
+		h, _, err = mergeStates(rec, crdt.DecodeHash, (*crdt.Hash).Merge)
+		st = &mapState{h: h}
 	default:
 		return nil, fmt.Errorf("%w: type %s", api.ErrWrongType, t)
 	}
@@ -296,116 +295,6 @@ func (x *setState) value() api.Value {
 	return v
 }
 
-// mapState is a map namespace's value, a Redis hash: each field holds a
-// string (a register) or, once HINCRBY has made it one, a counter.
-type mapState struct{ m *crdt.Map }
-
-func (x *mapState) apply(b by, op api.Op) (int64, bool, error) {
-	actor := b.actor
-	var n int64
-	switch op.Kind {
-	case api.OpAssign:
-		for i, f := range op.Members {
-			name := string(f)
-			if _, ok := x.field(name); !ok {
-				n++
-			}
-			if _, ok := x.m.CounterValue(name); ok {
-				if _, err := x.m.RemoveField(crdt.KindCounter, name); err != nil {
-					return 0, false, opError(err)
-				}
-			}
-			if _, err := x.m.AssignRegister(actor, string(op.Values[i]), name); err != nil {
-				return 0, false, opError(err)
-			}
-		}
-		return n, true, nil
-	case api.OpIncrement:
-		name := string(op.Field)
-		base, err := x.base(name)
-		if err != nil {
-			return 0, false, err
-		}
-		cur, _ := x.m.CounterValue(name)
-		v, ok := add(base, cur)
-		if ok {
-			v, ok = add(v, op.Delta)
-		}
-		if !ok {
-			return 0, false, api.ErrOverflow
-		}
-		if _, err := x.m.IncrementCounter(actor, op.Delta, name); err != nil {
-			return 0, false, opError(err)
-		}
-		return v, true, nil
-	case api.OpRemove:
-		for _, f := range op.Members {
-			name := string(f)
-			if _, ok := x.field(name); !ok {
-				continue
-			}
-			for _, k := range []crdt.Kind{crdt.KindRegister, crdt.KindCounter} {
-				if _, err := x.m.RemoveField(k, name); err != nil {
-					return 0, false, opError(err)
-				}
-			}
-			n++
-		}
-		return n, n > 0, nil
-	case api.OpClear:
-		fields := x.m.Fields()
-		if len(fields) == 0 {
-			return 0, false, nil
-		}
-		for _, f := range fields {
-			if _, err := x.m.RemoveField(f.Kind, f.Name); err != nil {
-				return 0, false, opError(err)
-			}
-		}
-		return 1, true, nil
-	}
-	return 0, false, fmt.Errorf("%w: maps take field assignments, increments and removals", api.ErrWrongType)
-}
-
-// A map field holds a string (HSET), a counter (HINCRBY), or both: HINCRBY
-// of a field holding an integer string keeps the string as the base and
-// counts its increments in the counter, so that increments on two sides of
-// a partition add up instead of each converting the base; HSET removes the
-// counter it sees. The field reads as base plus counter, or as the string
-// when it is not an integer.
-
-// base returns field name's integer string, 0 without one, or ErrNotInteger.
-func (x *mapState) base(name string) (int64, error) {
-	vals, ok := x.m.RegisterValues(name)
-	if !ok || len(vals) == 0 {
-		return 0, nil
-	}
-	b, err := strconv.ParseInt(pick(vals), 10, 64)
-	if err != nil {
-		return 0, api.ErrHashNotInteger
-	}
-	return b, nil
-}
-
-// field returns the value a reader sees in field name.
-func (x *mapState) field(name string) (string, bool) {
-	vals, hasString := x.m.RegisterValues(name)
-	hasString = hasString && len(vals) > 0
-	n, hasCounter := x.m.CounterValue(name)
-	switch {
-	case hasCounter:
-		base, err := x.base(name)
-		if err != nil {
-			return pick(vals), true
-		}
-		v, _ := add(base, n)
-		return strconv.FormatInt(v, 10), true
-	case hasString:
-		return pick(vals), true
-	}
-	return "", false
-}
-
 // add returns a+b, or false (and the saturated sum) if it overflows.
 func add(a, b int64) (int64, bool) {
 	s := a + b
@@ -416,25 +305,4 @@ func add(a, b int64) (int64, bool) {
 		return math.MinInt64, false
 	}
 	return s, true
-}
-
-// pick chooses among a field's concurrent strings, the same on every node:
-// the greatest.
-func pick(vals []string) string { return vals[len(vals)-1] }
-
-func (x *mapState) present() bool  { return len(x.m.Fields()) > 0 }
-func (x *mapState) encode() []byte { return x.m.Encode() }
-func (x *mapState) value() api.Value {
-	v := api.Value{Type: api.TypeMap}
-	seen := map[string]bool{}
-	for _, f := range x.m.Fields() {
-		if seen[f.Name] {
-			continue
-		}
-		seen[f.Name] = true
-		if s, ok := x.field(f.Name); ok {
-			v.Fields = append(v.Fields, api.Field{Name: []byte(f.Name), Value: []byte(s)})
-		}
-	}
-	return v
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
-	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/transport"
@@ -131,7 +130,7 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	if q.decides() && len(cands) < q.r {
 		return writeResult{}, unavailableRead(len(cands), q.r)
 	}
-	if q.requestID == "" && cands[0] != c.self && pl.ns.Type == metadata.Counter {
+	if q.requestID == "" && cands[0] != c.self && q.op == opUpdate && q.typeOp.Kind == api.OpIncrement {
 		// The increment may reach a replica and lose its answer, then be
 		// sent to the next one: with an id it counts once.
 		q.requestID = newRequestID()

@@ -219,6 +219,52 @@ func TestRetriedIncrementCountsOnce(t *testing.T) {
 	}
 }
 
+// TestRetriedFieldIncrementCountsOnce: HINCRBY with a request id, sent on
+// both sides of a partition and again after it heals, counts once; an HDEL
+// takes away what it saw, and a retry of an increment it took away does
+// not bring it back.
+func TestRetriedFieldIncrementCountsOnce(t *testing.T) {
+	s := newSim(t, 3)
+	createNamespace(t, s, "users", metadata.Map)
+	withID := func(id string) api.WriteOptions { return api.WriteOptions{W: quorum.One, R: quorum.One, RequestID: id} }
+	visit := api.Op{Kind: api.OpIncrement, Field: []byte("visits"), Delta: 5}
+	s.faults.Partition([]string{"n1"}, []string{"n2", "n3"})
+	for _, via := range []string{"n1", "n2", "n1", "n3"} {
+		res, err := s.types(via).Update(bg, "users", []byte("u1"), visit, withID("req-1"))
+		if err != nil || res.N != 5 {
+			t.Fatalf("HINCRBY u1 visits 5 with id req-1 through %s: %v %v", via, res, err)
+		}
+	}
+	s.update("n2", "users", "u1", api.Op{Kind: api.OpIncrement, Field: []byte("visits"), Delta: 1})
+	s.faults.Heal()
+	visits := func(want string) func(api.Value) bool {
+		return func(v api.Value) bool {
+			return len(v.Fields) == 1 && string(v.Fields[0].Name) == "visits" && string(v.Fields[0].Value) == want
+		}
+	}
+	s.settled("users", "u1", visits("6"))
+	res, err := s.types("n3").Update(bg, "users", []byte("u1"), visit, withID("req-1"))
+	if err != nil || res.N != 6 {
+		t.Fatalf("a retry after healing: %v %v, want 6", res, err)
+	}
+	if res := s.update("n1", "users", "u1", api.Op{Kind: api.OpRemove, Members: [][]byte{[]byte("visits")}}); res.N != 1 {
+		t.Fatalf("HDEL visits: %d", res.N)
+	}
+	for _, id := range s.ids {
+		testutil.Eventually(t, "u1 gone through "+id, func() bool {
+			_, err := s.types(id).Value(bg, "users", []byte("u1"), api.ReadOptions{R: quorum.All})
+			return errors.Is(err, api.ErrNotFound)
+		})
+	}
+	if res, err := s.types("n2").Update(bg, "users", []byte("u1"), visit, withID("req-1")); err != nil || res.N != 0 {
+		t.Fatalf("a retry of an increment HDEL took away: %v %v, want 0 and nothing added", res, err)
+	}
+	if res := s.update("n2", "users", "u1", api.Op{Kind: api.OpIncrement, Field: []byte("visits"), Delta: 2}); res.N != 2 {
+		t.Fatalf("HINCRBY after HDEL starts again from 0: %d", res.N)
+	}
+	s.settled("users", "u1", visits("2"))
+}
+
 // TestIncrementsThroughLossyLinksCountOnce: increments sent through a node
 // that does not replicate the key, over links that lose answers and
 // deliver requests twice, so that the node passes an increment to the next

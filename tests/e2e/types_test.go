@@ -123,10 +123,18 @@ func TestCounterSetAndMapNamespaces(t *testing.T) {
 	if n, err := h3.HIncrBy(ctx, "u1", "visits", 5).Result(); err != nil || n != 15 {
 		t.Fatalf("HINCRBY u1 visits 5: %d %v", n, err)
 	}
+	for _, c := range []*redis.Client{h1, h3, h1} { // a retry, through any node, counts once
+		if n, err := c.Do(ctx, "WITHID", "visit-1", "HINCRBY", "u1", "visits", 2).Int64(); err != nil || n != 17 {
+			t.Fatalf("WITHID visit-1 HINCRBY u1 visits 2 through %s: %d %v", c.Options().Addr, n, err)
+		}
+	}
+	if err := h1.Do(ctx, "WITHID", "visit-2", "INCRBY", "u1", 1).Err(); err == nil || !strings.Contains(err.Error(), "needs a counter namespace") {
+		t.Fatalf("WITHID INCRBY in a map namespace: %v", err)
+	}
 	if err := h3.HIncrBy(ctx, "u1", "name", 1).Err(); err == nil || err.Error() != "ERR hash value is not an integer" {
 		t.Fatalf("HINCRBY of a string field: %v", err)
 	}
-	if all, err := h1.HGetAll(ctx, "u1").Result(); err != nil || fmt.Sprint(all) != "map[name:ada visits:15]" {
+	if all, err := h1.HGetAll(ctx, "u1").Result(); err != nil || fmt.Sprint(all) != "map[name:ada visits:17]" {
 		t.Fatalf("HGETALL u1: %v %v", all, err)
 	}
 	if v, err := h3.HGet(ctx, "u1", "name").Result(); err != nil || v != "ada" {

@@ -33,13 +33,13 @@ func typeCommands() []*command {
 		{name: "hincrby", arity: 4, flags: wr, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: adds n to a field's integer; returns the new value.", run: cmdHIncrBy},
 		{name: "hlen", arity: 2, flags: rd, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: returns the number of fields.", run: cmdHLen},
 		{name: "hexists", arity: 3, flags: rd, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: 1 if the field exists.", run: cmdHExists},
-		{name: "withid", arity: -4, flags: wr, firstKey: 3, lastKey: 3, step: 1, summary: "Pando, counter namespaces: WITHID id INCRBY key n (or INCR, DECR, DECRBY) counts once however often it is retried with the same id.", run: cmdWithID},
+		{name: "withid", arity: -4, flags: wr, firstKey: 3, lastKey: 3, step: 1, summary: "Pando, counter and map namespaces: WITHID id INCRBY key n (or INCR, DECR, DECRBY, HINCRBY key field n) counts once however often it is retried with the same id.", run: cmdWithID},
 	}
 }
 
-// withIDCommands are the commands WITHID takes: the ones a retry would
-// apply twice.
-var withIDCommands = map[string]bool{"incr": true, "decr": true, "incrby": true, "decrby": true}
+// withIDCommands are the commands WITHID takes, the ones a retry would
+// apply twice, and the namespace type each needs.
+var withIDCommands = map[string]string{"incr": api.TypeCounter, "decr": api.TypeCounter, "incrby": api.TypeCounter, "decrby": api.TypeCounter, "hincrby": api.TypeMap}
 
 // cmdWithID: WITHID id command [arg ...] runs the command with a request
 // id, so that a client that retries it (after a timeout, a lost
@@ -48,14 +48,15 @@ var withIDCommands = map[string]bool{"incr": true, "decr": true, "incrby": true,
 func cmdWithID(c *conn, args [][]byte) error {
 	id, inner := args[1], args[2:]
 	name := strings.ToLower(string(inner[0]))
-	if !withIDCommands[name] {
-		return replyError("ERR WITHID takes INCR, DECR, INCRBY or DECRBY (other writes are idempotent already), got '" + sanitize(inner[0]) + "'")
+	typ, ok := withIDCommands[name]
+	if !ok {
+		return replyError("ERR WITHID takes INCR, DECR, INCRBY, DECRBY or HINCRBY (other writes are idempotent already), got '" + sanitize(inner[0]) + "'")
 	}
 	if len(id) == 0 || len(id) > api.MaxRequestIDBytes {
 		return replyError(fmt.Sprintf("ERR a request id is 1 to %d bytes, got %d", api.MaxRequestIDBytes, len(id)))
 	}
-	if c.nsType() != api.TypeCounter {
-		return replyError("ERR WITHID needs a counter namespace (pando ns create NAME --type counter); namespace '" + c.ns + "' holds " + typeWords[c.nsType()])
+	if c.nsType() != typ {
+		return replyError("ERR WITHID " + strings.ToUpper(name) + " needs a " + typ + " namespace (pando ns create NAME --type " + typ + "); namespace '" + c.ns + "' holds " + typeWords[c.nsType()])
 	}
 	def := c.s.commands[name]
 	if n := len(inner); (def.arity > 0 && n != def.arity) || (def.arity < 0 && n < -def.arity) {
