@@ -79,3 +79,5 @@ verify-long: build
 	bin/pando verify --nodes 5 --workload ttl --nemesis partition,kill,pause,clock --time 10m --seed 107 --out verify-long/ttl
 	bin/pando verify --nodes 5 --workload counter --nemesis partition,kill,pause,clock --time 10m --seed 109 --out verify-long/counter
 	bin/pando verify --nodes 5 --workload sadd --nemesis partition,kill,pause,clock --time 10m --seed 110 --out verify-long/sadd
+	bin/pando verify --nodes 5 --workload hincrby --nemesis partition,kill,pause,clock --time 10m --seed 111 --out verify-long/hincrby
+	bin/pando verify --nodes 5 --workload hset --nemesis partition,kill,pause,clock --time 10m --seed 112 --out verify-long/hset

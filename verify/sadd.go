@@ -18,22 +18,39 @@ import (
 // saw its add wins: nothing brings it back), and nothing never added may
 // appear. Adds and removes whose outcome is unknown may have happened or
 // not.
-type saddWorkload struct{}
+//
+// With hash (the hset workload), the sets are map namespace keys and the
+// elements their fields: HSET key field 1, HDEL key field, read with
+// HKEYS.
+type saddWorkload struct{ hash bool }
+
+// ops names the workload's add and remove.
+func (w saddWorkload) ops() (add, remove string) {
+	if w.hash {
+		return "hset", "hdel"
+	}
+	return "sadd", "srem"
+}
 
 const saddKeys = 8
 
 func (saddWorkload) accepts(Config) error { return nil }
 
-func (saddWorkload) setup(ctx context.Context, r *runner) error {
-	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":"set"}`, r.ns, min(3, r.cfg.Nodes)))
+func (w saddWorkload) setup(ctx context.Context, r *runner) error {
+	typ := "set"
+	if w.hash {
+		typ = "map"
+	}
+	return r.createNamespaceDef(ctx, fmt.Sprintf(`{"name":%q,"n":%d,"max_siblings":1024,"type":%q}`, r.ns, min(3, r.cfg.Nodes), typ))
 }
 
-func (saddWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
+func (w saddWorkload) worker(ctx context.Context, r *runner, process int, _ *node, l *limiter) {
 	clients := r.clients("quorum", "quorum")
 	defer closeAll(clients)
 	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(process)))
 	var added []string // elements whose add was acknowledged, "key elem"
 	seq := 0
+	addOp, removeOp := w.ops()
 	for l.wait() {
 		i := rng.IntN(len(clients))
 		c, n := clients[i], r.cluster.nodes[i]
@@ -41,18 +58,24 @@ func (saddWorkload) worker(ctx context.Context, r *runner, process int, _ *node,
 			j := rng.IntN(len(added))
 			key, elem, _ := strings.Cut(added[j], " ")
 			added = append(added[:j], added[j+1:]...)
-			r.do(process, n, "srem", key, elem, func() (string, error) {
+			r.do(process, n, removeOp, key, elem, func() (string, error) {
 				cctx, cancel := opContext(ctx)
 				defer cancel()
+				if w.hash {
+					return "", c.HDel(cctx, key, elem).Err()
+				}
 				return "", c.SRem(cctx, key, elem).Err()
 			})
 			continue
 		}
 		seq++
 		key, elem := fmt.Sprintf("s%d", rng.IntN(saddKeys)), fmt.Sprintf("p%d-%d", process, seq)
-		if typ, _ := r.do(process, n, "sadd", key, elem, func() (string, error) {
+		if typ, _ := r.do(process, n, addOp, key, elem, func() (string, error) {
 			cctx, cancel := opContext(ctx)
 			defer cancel()
+			if w.hash {
+				return "", c.HSet(cctx, key, elem, "1").Err()
+			}
 			return "", c.SAdd(cctx, key, elem).Err()
 		}); typ == "ok" {
 			added = append(added, key+" "+elem)
@@ -60,8 +83,10 @@ func (saddWorkload) worker(ctx context.Context, r *runner, process int, _ *node,
 	}
 }
 
-func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
+func (w saddWorkload) check(ctx context.Context, r *runner) checkResult {
 	res := checkResult{stats: map[string]any{}}
+	addOp, removeOp := w.ops()
+	addCmd, removeCmd := strings.ToUpper(addOp), strings.ToUpper(removeOp)
 	type fate struct{ added, addMaybe, removed, removeMaybe bool }
 	elems := map[string]*fate{} // "key elem"
 	get := func(k string) *fate {
@@ -72,7 +97,7 @@ func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
 	}
 	pending := map[int]Event{}
 	for _, e := range r.hist.all() {
-		if (e.F != "sadd" && e.F != "srem") || e.Process < 0 {
+		if (e.F != addOp && e.F != removeOp) || e.Process < 0 {
 			continue
 		}
 		if e.Type == "invoke" {
@@ -82,19 +107,19 @@ func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
 		delete(pending, e.Process)
 		f := get(e.Key + " " + e.Value)
 		switch {
-		case e.F == "sadd" && e.Type == "ok":
+		case e.F == addOp && e.Type == "ok":
 			f.added = true
-		case e.F == "sadd" && e.Type == "info":
+		case e.F == addOp && e.Type == "info":
 			f.addMaybe = true
-		case e.F == "srem" && e.Type == "ok":
+		case e.F == removeOp && e.Type == "ok":
 			f.removed = true
-		case e.F == "srem" && e.Type == "info":
+		case e.F == removeOp && e.Type == "info":
 			f.removeMaybe = true
 		}
 	}
 	for _, e := range pending { // cut off by the end of the run
 		f := get(e.Key + " " + e.Value)
-		if e.F == "sadd" {
+		if e.F == addOp {
 			f.addMaybe = true
 		} else {
 			f.removeMaybe = true
@@ -106,7 +131,11 @@ func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
 	for k := range saddKeys {
 		key := fmt.Sprintf("s%d", k)
 		for i, c := range clients {
-			members, err := c.SMembers(ctx, key).Result()
+			read := c.SMembers
+			if w.hash {
+				read = c.HKeys
+			}
+			members, err := read(ctx, key).Result()
 			if err != nil {
 				res.violations = append(res.violations, fmt.Sprintf("%s: cannot read through %s after healing: %v", key, r.cluster.nodes[i].id, err))
 				continue
@@ -131,10 +160,10 @@ func (saddWorkload) check(ctx context.Context, r *runner) checkResult {
 				switch {
 				case f.removed && in[m]:
 					back++
-					res.violations = append(res.violations, fmt.Sprintf("%s through %s holds %q after healing, which an acknowledged SREM removed", key, r.cluster.nodes[i].id, m))
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s holds %q after healing, which an acknowledged %s removed", key, r.cluster.nodes[i].id, m, removeCmd))
 				case f.added && !f.removed && !f.removeMaybe && !in[m]:
 					lost++
-					res.violations = append(res.violations, fmt.Sprintf("%s through %s lacks %q after healing: an acknowledged SADD was lost", key, r.cluster.nodes[i].id, m))
+					res.violations = append(res.violations, fmt.Sprintf("%s through %s lacks %q after healing: an acknowledged %s was lost", key, r.cluster.nodes[i].id, m, addCmd))
 				}
 			}
 		}

@@ -231,6 +231,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "ids-ignored", workload: "counter", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "ids-ignored", workload: "hincrby", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "crdt-lww", workload: "sadd", nemeses: []string{"pause"}, want: "after healing"},
+		{mode: "crdt-lww", workload: "hset", nemeses: []string{"pause"}, want: "after healing"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
 			nemeses := tc.nemeses

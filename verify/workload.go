@@ -39,6 +39,7 @@ var workloads = map[string]func() workload{
 	"counter":     func() workload { return &counterWorkload{} },
 	"hincrby":     func() workload { return &counterWorkload{fields: true} },
 	"sadd":        func() workload { return saddWorkload{} },
+	"hset":        func() workload { return saddWorkload{hash: true} },
 }
 
 func workloadNames() []string {
