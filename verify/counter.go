@@ -26,10 +26,12 @@ import (
 //
 // With fields (the hincrby workload), the counters are the fields of a
 // map namespace's keys, four to a key, incremented with WITHID id HINCRBY
-// and read with HGET.
+// and read with HGET. With strong (the strong-incr workload), they are
+// integers of a strong namespace, incremented with WITHID id INCRBY.
 type counterWorkload struct {
 	retries atomic.Int64 // attempts after the first
 	fields  bool
+	strong  bool
 }
 
 const counterKeys = 16
@@ -37,6 +39,9 @@ const counterKeys = 16
 func (*counterWorkload) accepts(Config) error { return nil }
 
 func (w *counterWorkload) setup(ctx context.Context, r *runner) error {
+	if w.strong {
+		return r.createNamespaceModel(ctx, min(3, r.cfg.Nodes), "strong")
+	}
 	typ := "counter"
 	if w.fields {
 		typ = "map"

@@ -230,6 +230,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "counter-double", workload: "counter", want: "counted twice"},
 		{mode: "ids-ignored", workload: "counter", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "ids-ignored", workload: "hincrby", nemeses: []string{"pause"}, want: "counted twice"},
+		{mode: "ids-ignored", workload: "strong-incr", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "crdt-lww", workload: "sadd", nemeses: []string{"pause"}, want: "after healing"},
 		{mode: "crdt-lww", workload: "hset", nemeses: []string{"pause"}, want: "after healing"},
 	} {

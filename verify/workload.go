@@ -38,6 +38,7 @@ var workloads = map[string]func() workload{
 	"bank":        func() workload { return bankWorkload{} },
 	"counter":     func() workload { return &counterWorkload{} },
 	"hincrby":     func() workload { return &counterWorkload{fields: true} },
+	"strong-incr": func() workload { return &counterWorkload{strong: true} },
 	"sadd":        func() workload { return saddWorkload{} },
 	"hset":        func() workload { return saddWorkload{hash: true} },
 }

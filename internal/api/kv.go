@@ -176,8 +176,10 @@ type KV interface {
 type Strong interface {
 	// IncrBy adds delta to the integer under key (absent counts as 0) and
 	// returns the result. With a floor, a decrement that would leave less
-	// than *floor is refused with ErrBelowFloor and changes nothing.
-	IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64) (int64, error)
+	// than *floor is refused with ErrBelowFloor and changes nothing. With a
+	// request id, a retry of an increment applied before under that id
+	// changes nothing and answers what the first did (strong.IncrBy).
+	IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64, requestID string) (int64, error)
 	// CompareAndSwap sets key to value if it holds expected (nil: if it is
 	// absent). It reports whether it did, and the value it found (found is
 	// false for an absent key).

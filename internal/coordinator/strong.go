@@ -128,7 +128,10 @@ func (c *Coordinator) strongDelete(ctx context.Context, t strongTarget, key []by
 // returns the result; with floor, a decrement that would leave less than
 // *floor is refused (api.ErrBelowFloor). Eventual namespaces refuse it:
 // two concurrent increments there would lose one.
-func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64) (int64, error) {
+func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta int64, floor *int64, requestID string) (int64, error) {
+	if len(requestID) > api.MaxRequestIDBytes {
+		return 0, fmt.Errorf("%w: a request id of %d bytes; the limit is %d", api.ErrInvalidArgument, len(requestID), api.MaxRequestIDBytes)
+	}
 	_, pl, err := c.placeSynced(ctx, ns, key)
 	if err != nil {
 		return 0, err
@@ -142,7 +145,7 @@ func (c *Coordinator) IncrBy(ctx context.Context, ns string, key []byte, delta i
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	cmd := strong.IncrBy{Key: key, Delta: delta}
+	cmd := strong.IncrBy{Key: key, Delta: delta, ID: requestID}
 	if floor != nil {
 		cmd.Floor, cmd.HasFloor = *floor, true
 	}

@@ -132,14 +132,14 @@ func TestStrongRequestsThroughANodeThatIsNotAReplica(t *testing.T) {
 		t.Fatalf("GET through replica %s: %q %v", pref[1], e.Value, err)
 	}
 	floor := int64(0)
-	if n, err := st.IncrBy(ctx, "bank", key, -30, &floor); err != nil || n != 70 {
+	if n, err := st.IncrBy(ctx, "bank", key, -30, &floor, ""); err != nil || n != 70 {
 		t.Fatalf("DEBIT 30 through %s: %d %v", outsider, n, err)
 	}
-	if _, err := st.IncrBy(ctx, "bank", key, -71, &floor); !errors.Is(err, api.ErrBelowFloor) {
+	if _, err := st.IncrBy(ctx, "bank", key, -71, &floor, ""); !errors.Is(err, api.ErrBelowFloor) {
 		t.Fatalf("DEBIT 71 of 70 through %s: %v, want the floor's refusal", outsider, err)
 	}
 	set("{acct}.word", "abc")
-	if _, err := st.IncrBy(ctx, "bank", []byte("{acct}.word"), 1, nil); !errors.Is(err, api.ErrNotInteger) {
+	if _, err := st.IncrBy(ctx, "bank", []byte("{acct}.word"), 1, nil, ""); !errors.Is(err, api.ErrNotInteger) {
 		t.Fatalf("INCR of a word through %s: %v", outsider, err)
 	}
 	if ok, old, _, err := st.CompareAndSwap(ctx, "bank", key, []byte("71"), []byte("0")); err != nil || ok || string(old.Value) != "70" {

@@ -192,6 +192,7 @@ func ParseHintKey(k []byte) (target string, created int64, seq uint64, err error
 // Kinds of a strong partition's keys, after 's' | group.
 const (
 	strongApplied byte = 'a'
+	strongIDs     byte = 'i'
 	strongData    byte = 'k'
 )
 
@@ -225,6 +226,29 @@ func StrongSpan(group uint64) (lower, upper []byte) {
 // group's keys leaves it alone.
 func StrongAppliedKey(group uint64) []byte {
 	return strongPrefix(nil, group, strongApplied)
+}
+
+// StrongIDKey returns the key under which strong partition group keeps a
+// request id applied in window epoch: 's' | group | 'i' | epoch (8 bytes,
+// big endian) | id. A group's ids sort by epoch, so that the old ones go
+// with one range deletion, and outside StrongSpan.
+func StrongIDKey(group, epoch uint64, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(strongPrefix(nil, group, strongIDs), epoch), id...)
+}
+
+// StrongIDSpan returns the bounds [lower, upper) of strong partition
+// group's request ids.
+func StrongIDSpan(group uint64) (lower, upper []byte) {
+	lower = strongPrefix(nil, group, strongIDs)
+	return lower, prefixEnd(lower)
+}
+
+// ParseStrongIDKey splits a key made by StrongIDKey into its epoch and id.
+func ParseStrongIDKey(k []byte) (epoch uint64, id string, err error) {
+	if len(k) < 18 || k[0] != prefixStrong || k[9] != strongIDs {
+		return 0, "", fmt.Errorf("storage: not a strong request id key: %q", k)
+	}
+	return binary.BigEndian.Uint64(k[10:18]), string(k[18:]), nil
 }
 
 // ParseStrongKey splits a key made by StrongKey into its group and record

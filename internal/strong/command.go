@@ -88,12 +88,16 @@ type Del struct {
 // IncrBy adds Delta to the integer stored under Key; an absent key counts
 // as 0. With HasFloor, a decrement (Delta < 0) whose result would be below
 // Floor is refused (ErrBelowFloor). An increment never is, so a balance
-// already below its floor can still be credited.
+// already below its floor can still be credited. With an ID (a client's
+// request id), an IncrBy applied before under the same ID, within the
+// machine's window of ids, is not applied again: it answers what it
+// answered then.
 type IncrBy struct {
 	Key      []byte
 	Delta    int64
 	Floor    int64 // ignored unless HasFloor
 	HasFloor bool
+	ID       string
 }
 
 // Get reads Key. Inside a Txn it sees the writes of the ops before it, so
@@ -166,12 +170,29 @@ func (c Del) appendBody(dst []byte) []byte {
 	return dst
 }
 
+// IncrBy's flags byte: which optional fields follow. (It was a bool for
+// HasFloor alone, so older log entries decode alike.)
+const (
+	incrHasFloor = 1 << iota
+	incrHasID
+)
+
 func (c IncrBy) appendBody(dst []byte) []byte {
 	dst = appendBytes(dst, c.Key)
 	dst = binary.AppendVarint(dst, c.Delta)
-	dst = append(dst, boolByte(c.HasFloor))
+	var flags byte
+	if c.HasFloor {
+		flags |= incrHasFloor
+	}
+	if c.ID != "" {
+		flags |= incrHasID
+	}
+	dst = append(dst, flags)
 	if c.HasFloor {
 		dst = binary.AppendVarint(dst, c.Floor)
+	}
+	if c.ID != "" {
+		dst = appendBytes(dst, []byte(c.ID))
 	}
 	return dst
 }
@@ -264,9 +285,18 @@ func (r *reader) op(k byte) Op {
 		}
 		return c
 	case kindIncrBy:
-		c := IncrBy{Key: r.bytes(), Delta: r.varint(), HasFloor: r.bool()}
-		if c.HasFloor {
+		c := IncrBy{Key: r.bytes(), Delta: r.varint()}
+		flags := r.byte()
+		if flags&^(incrHasFloor|incrHasID) != 0 {
+			r.bad = true
+		}
+		if c.HasFloor = flags&incrHasFloor != 0; c.HasFloor {
 			c.Floor = r.varint()
+		}
+		if flags&incrHasID != 0 {
+			if c.ID = string(r.bytes()); c.ID == "" {
+				r.bad = true // an empty id is encoded as none
+			}
 		}
 		return c
 	case kindGet:

@@ -47,6 +47,7 @@ func drawIncrBy(t *rapid.T) IncrBy {
 	if c.HasFloor {
 		c.Floor = genInt64(t, "floor")
 	}
+	c.ID = rapid.SampledFrom([]string{"", "req-1", "\x00id"}).Draw(t, "id")
 	return c
 }
 

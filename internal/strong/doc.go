@@ -80,10 +80,25 @@
 //
 // # Snapshots
 //
-// A snapshot is a version byte (1), uvarint(applied index), then each key
-// in increasing order: uvarint(len) | key | uvarint(version) |
-// uvarint(len) | value. Restore checks the order and that every version
-// lies between 1 and the applied index, and that the applied index is not
-// past the index it restores at; then it replaces the group's keys and
+// A snapshot is a version byte (2), uvarint(applied index), uvarint(key
+// count), then each key in increasing order: uvarint(len) | key |
+// uvarint(version) | uvarint(len) | value; then each request id, by epoch
+// and id: uvarint(epoch) | uvarint(len) | id | uvarint(version) |
+// uvarint(len) | value. (Version 1 had the keys alone, to the end; it is
+// still restored.) Restore checks the order and that every version lies
+// between 1 and the applied index, and that the applied index is not past
+// the index it restores at; then it replaces the group's keys, ids and
 // applied index in one synced batch.
+//
+// # Request ids
+//
+// An IncrBy may carry a client's request id. The machine keeps each id it
+// applied, with the value it answered, under 's' | g | 'i' | epoch | id
+// (storage.StrongIDKey), the epoch being the command's index divided by
+// 65,536 (idEpoch). An IncrBy whose id is found in its own epoch or the one
+// before is not applied again and answers the value it answered first, so
+// a retry counts once if it comes within 65,536 commands of its group
+// (and up to twice that). Ids two epochs old are deleted with one range
+// deletion. A count of commands, not a time: every member decides alike,
+// from the log.
 package strong

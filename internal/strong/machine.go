@@ -28,7 +28,16 @@ type Machine struct {
 	mu      sync.Mutex
 	failed  error // under mu: why the machine stopped, wrapped in ErrFailed
 	applied atomic.Uint64
+	// idsCleared: the request ids of epochs below it are deleted (under
+	// mu; in memory, so a restart deletes them once more).
+	idsCleared uint64
 }
+
+// idEpoch is how many log indices a window epoch of request ids spans. An
+// IncrBy is looked up in its own epoch and the one before, so a retry is
+// recognised if it comes within idEpoch commands of the group after the
+// first application, and may be up to twice that; older ids are deleted.
+const idEpoch = 1 << 16
 
 var _ raftgroup.StateMachine = (*Machine)(nil)
 
@@ -135,6 +144,14 @@ type applier struct {
 	index uint64
 	cache map[string]*entry
 	fault error // a storage error met while reading
+	// ids are the request ids of the IncrBys this command applied, with
+	// the values they answered.
+	ids []appliedID
+}
+
+type appliedID struct {
+	id    string
+	value int64
 }
 
 func (a *applier) read(key []byte) *entry {
@@ -179,6 +196,19 @@ func (a *applier) flush(b *storage.Batch) {
 		}
 		rec = appendRecord(rec[:0], e.version, e.value)
 		b.Set(k, rec)
+	}
+	if len(a.ids) == 0 {
+		return
+	}
+	epoch := a.index / idEpoch
+	for _, x := range a.ids {
+		b.Set(storage.StrongIDKey(a.m.group, epoch, x.id), appendRecord(nil, a.index, strconv.AppendInt(nil, x.value, 10)))
+	}
+	if epoch >= 2 && epoch-1 > a.m.idsCleared {
+		// Ids two epochs old are never looked up again.
+		lo, _ := storage.StrongIDSpan(a.m.group)
+		b.DeleteRange(lo, storage.StrongIDKey(a.m.group, epoch-1, ""))
+		a.m.idsCleared = epoch - 1
 	}
 }
 
@@ -246,6 +276,11 @@ func (a *applier) get(c Get) GetResult {
 }
 
 func (a *applier) incrBy(c IncrBy) (Result, error) {
+	if c.ID != "" && !sabotage.Is("ids-ignored") {
+		if res, ok := a.applied(c.ID); ok {
+			return res, nil
+		}
+	}
 	var n int64
 	if cur := a.read(c.Key); cur.version != 0 {
 		var ok bool
@@ -261,7 +296,50 @@ func (a *applier) incrBy(c IncrBy) (Result, error) {
 		return nil, ErrBelowFloor
 	}
 	a.set(c.Key, strconv.AppendInt(nil, n, 10))
+	if c.ID != "" {
+		a.ids = append(a.ids, appliedID{id: c.ID, value: n})
+	}
 	return IncrByResult{Value: n, Version: a.index}, nil
+}
+
+// applied returns what the IncrBy with request id answered, if one was
+// applied in this command's window epoch or the one before.
+func (a *applier) applied(id string) (IncrByResult, bool) {
+	for _, x := range a.ids {
+		if x.id == id {
+			return IncrByResult{Value: x.value, Version: a.index}, true
+		}
+	}
+	epoch := a.index / idEpoch
+	for _, e := range []uint64{epoch, epoch - 1} {
+		if e > epoch {
+			break // epoch 0 has none before it
+		}
+		var res IncrByResult
+		found := false
+		err := a.m.eng.Get(storage.StrongIDKey(a.m.group, e, id), func(v []byte) error {
+			version, value, err := parseRecord(v)
+			if err != nil {
+				return err
+			}
+			n, ok := parseInt(value)
+			if !ok {
+				return fmt.Errorf("%w: request id record %x", ErrCorrupt, v)
+			}
+			res, found = IncrByResult{Value: n, Version: version}, true
+			return nil
+		})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if a.fault == nil {
+				a.fault = err
+			}
+			return IncrByResult{}, false
+		}
+		if found {
+			return res, true
+		}
+	}
+	return IncrByResult{}, false
 }
 
 const (
@@ -344,55 +422,84 @@ func parseRecord(v []byte) (version uint64, value []byte, err error) {
 	return version, v[n:], nil
 }
 
-// snapshotVersion is the first byte of a snapshot.
-const snapshotVersion = 1
+// snapshotVersion is the first byte of a snapshot: 2 since snapshots carry
+// request ids; 1 (keys alone) is still restored.
+const (
+	snapshotV1      = 1
+	snapshotVersion = 2
+)
 
-// Snapshot encodes the machine's keys and applied index (see the package
-// documentation for the format).
+// Snapshot encodes the machine's keys, request ids and applied index (see
+// the package documentation for the format).
 func (m *Machine) Snapshot() ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failed != nil {
 		return nil, m.failed
 	}
+	var entries, ids []snapEntry
 	lo, hi := storage.StrongSpan(m.group)
+	err := m.scan(lo, hi, func(k []byte, version uint64, value []byte) error {
+		_, key, err := storage.ParseStrongKey(k)
+		entries = append(entries, snapEntry{key: bytes.Clone(key), value: bytes.Clone(value), version: version})
+		return err
+	})
+	if err == nil {
+		lo, hi = storage.StrongIDSpan(m.group)
+		err = m.scan(lo, hi, func(k []byte, version uint64, value []byte) error {
+			epoch, id, err := storage.ParseStrongIDKey(k)
+			ids = append(ids, snapEntry{key: []byte(id), epoch: epoch, value: bytes.Clone(value), version: version})
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("strong: snapshot of group %d: %w", m.group, err)
+	}
+	return encodeSnapshot(m.applied.Load(), entries, ids), nil
+}
+
+// encodeSnapshot encodes a snapshot in the current version.
+func encodeSnapshot(applied uint64, entries, ids []snapEntry) []byte {
+	out := binary.AppendUvarint(append([]byte(nil), snapshotVersion), applied)
+	out = binary.AppendUvarint(out, uint64(len(entries)))
+	for _, e := range entries {
+		out = appendSnapEntry(out, e)
+	}
+	for _, e := range ids {
+		out = appendSnapEntry(binary.AppendUvarint(out, e.epoch), e)
+	}
+	return out
+}
+
+// scan calls fn with every record in [lo, hi).
+func (m *Machine) scan(lo, hi []byte, fn func(k []byte, version uint64, value []byte) error) error {
 	it, err := m.eng.NewIter(lo, hi)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := appendSnapHeader(nil, m.applied.Load())
 	for ok := it.First(); ok; ok = it.Next() {
-		_, key, err := storage.ParseStrongKey(it.Key())
-		if err != nil {
-			it.Close()
-			return nil, err
-		}
 		v, err := it.Value()
 		if err != nil {
 			it.Close()
-			return nil, err
+			return err
 		}
 		version, value, err := parseRecord(v)
+		if err == nil {
+			err = fn(it.Key(), version, value)
+		}
 		if err != nil {
 			it.Close()
-			return nil, err
+			return err
 		}
-		out = appendSnapEntry(out, snapEntry{key: key, value: value, version: version})
 	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("strong: snapshot of group %d: %w", m.group, err)
-	}
-	return out, nil
+	return it.Close()
 }
 
-// snapEntry is one key of a decoded snapshot.
+// snapEntry is one key, or one request id, of a decoded snapshot.
 type snapEntry struct {
 	key, value []byte
 	version    uint64
-}
-
-func appendSnapHeader(dst []byte, applied uint64) []byte {
-	return binary.AppendUvarint(append(dst, snapshotVersion), applied)
+	epoch      uint64 // a request id's
 }
 
 func appendSnapEntry(dst []byte, e snapEntry) []byte {
@@ -401,26 +508,49 @@ func appendSnapEntry(dst []byte, e snapEntry) []byte {
 	return appendBytes(dst, e.value)
 }
 
-// decodeSnapshot decodes a snapshot. Its keys must be in strictly
-// increasing order, with versions from 1 to the applied index.
-func decodeSnapshot(data []byte) (applied uint64, entries []snapEntry, err error) {
+// decodeSnapshot decodes a snapshot. Its keys, and its request ids by
+// epoch and id, must be in strictly increasing order, with versions from
+// 1 to the applied index.
+func decodeSnapshot(data []byte) (applied uint64, entries, ids []snapEntry, err error) {
 	r := reader{b: data}
-	if r.byte() != snapshotVersion {
+	version := r.byte()
+	if version != snapshotV1 && version != snapshotVersion {
 		r.bad = true
 	}
 	applied = r.uvarint()
-	for !r.bad && len(r.b) > 0 {
+	keys := -1 // version 1: to the end
+	if version == snapshotVersion {
+		keys = r.count()
+	}
+	bad := func(e snapEntry) bool { return e.version == 0 || e.version > applied }
+	for !r.bad && len(r.b) > 0 && keys != 0 {
 		e := snapEntry{key: r.bytes(), version: r.uvarint(), value: r.bytes()}
-		if e.version == 0 || e.version > applied ||
-			len(entries) > 0 && bytes.Compare(entries[len(entries)-1].key, e.key) >= 0 {
+		if bad(e) || len(entries) > 0 && bytes.Compare(entries[len(entries)-1].key, e.key) >= 0 {
 			r.bad = true
 		}
 		entries = append(entries, e)
+		keys--
+	}
+	if keys > 0 {
+		r.bad = true
+	}
+	for !r.bad && len(r.b) > 0 {
+		e := snapEntry{epoch: r.uvarint(), key: r.bytes(), version: r.uvarint(), value: r.bytes()}
+		if bad(e) || len(e.key) == 0 {
+			r.bad = true
+		}
+		if n := len(ids); n > 0 {
+			p := ids[n-1]
+			if p.epoch > e.epoch || p.epoch == e.epoch && bytes.Compare(p.key, e.key) >= 0 {
+				r.bad = true
+			}
+		}
+		ids = append(ids, e)
 	}
 	if !r.end() {
-		return 0, nil, fmt.Errorf("%w: %d bytes", ErrBadSnapshot, len(data))
+		return 0, nil, nil, fmt.Errorf("%w: %d bytes", ErrBadSnapshot, len(data))
 	}
-	return applied, entries, nil
+	return applied, entries, ids, nil
 }
 
 // Restore replaces the machine's keys and applied index with a snapshot
@@ -436,7 +566,7 @@ func (m *Machine) Restore(index uint64, data []byte) error {
 	if index <= m.applied.Load() {
 		return nil
 	}
-	applied, entries, err := decodeSnapshot(data)
+	applied, entries, ids, err := decodeSnapshot(data)
 	if err != nil {
 		return err
 	}
@@ -446,11 +576,15 @@ func (m *Machine) Restore(index uint64, data []byte) error {
 	}
 	b := m.eng.NewBatch()
 	b.DeleteRange(storage.StrongSpan(m.group))
+	b.DeleteRange(storage.StrongIDSpan(m.group))
 	var k, rec []byte
 	for _, e := range entries {
 		k = storage.StrongKey(k[:0], m.group, e.key)
 		rec = appendRecord(rec[:0], e.version, e.value)
 		b.Set(k, rec)
+	}
+	for _, e := range ids {
+		b.Set(storage.StrongIDKey(m.group, e.epoch, string(e.key)), appendRecord(nil, e.version, e.value))
 	}
 	b.Set(m.appliedKey, binary.BigEndian.AppendUint64(nil, index))
 	if err := m.eng.Commit(b, true); err != nil {

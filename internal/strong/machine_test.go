@@ -2,6 +2,7 @@ package strong
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -554,8 +555,8 @@ func TestSnapshotRestoresIntoAnotherMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, entriesA, _ := decodeSnapshot(snap)
-	_, entriesB, _ := decodeSnapshot(again)
+	_, entriesA, _, _ := decodeSnapshot(snap)
+	_, entriesB, _, _ := decodeSnapshot(again)
 	if fmt.Sprint(entriesA) != fmt.Sprint(entriesB) || len(entriesA) != 3 {
 		t.Fatalf("snapshots differ: %v and %v", entriesA, entriesB)
 	}
@@ -721,5 +722,56 @@ func TestGetDuringApply(t *testing.T) {
 	}()
 	for i := uint64(1); i <= n; i++ {
 		mustRun[IncrByResult](t, m, i, IncrBy{Key: b("n"), Delta: 1})
+	}
+}
+
+// appendSnapHeader appends a version 1 snapshot's header: its keys follow
+// to the end.
+func appendSnapHeader(dst []byte, applied uint64) []byte {
+	return binary.AppendUvarint(append(dst, snapshotV1), applied)
+}
+
+// TestIncrByWithIDAppliesOnce: an IncrBy retried under its request id
+// answers what it answered and adds nothing, also in another machine
+// restored from a snapshot; an id is remembered for at least idEpoch
+// commands and forgotten after two epochs.
+func TestIncrByWithIDAppliesOnce(t *testing.T) {
+	m := testMachine(t)
+	once := IncrBy{Key: b("acct"), Delta: 5, ID: "req-1"}
+	if r := mustRun[IncrByResult](t, m, 1, once); r.Value != 5 {
+		t.Fatalf("first: %+v", r)
+	}
+	mustRun[IncrByResult](t, m, 2, IncrBy{Key: b("acct"), Delta: 1})
+	if r := mustRun[IncrByResult](t, m, 3, once); r.Value != 5 || r.Version != 1 {
+		t.Fatalf("a retry answers %+v, want the first answer (5 at version 1)", r)
+	}
+	expectState(t, m, map[string]string{"acct": "6@2"})
+	// Within one command (a Txn of two), the second sees the first's id.
+	twice := Txn{Ops: []Op{IncrBy{Key: b("acct"), Delta: 2, ID: "req-2"}, IncrBy{Key: b("acct"), Delta: 2, ID: "req-2"}}}
+	mustRun[TxnResult](t, m, 4, twice)
+	expectState(t, m, map[string]string{"acct": "8@4"})
+
+	snap, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := testMachine(t)
+	if err := other.Restore(4, snap); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun[IncrByResult](t, other, 5, once); r.Value != 5 {
+		t.Fatalf("a retry after a restore answers %+v", r)
+	}
+	expectState(t, other, map[string]string{"acct": "8@4"})
+
+	// Still remembered a whole epoch later; forgotten two epochs later.
+	if r := mustRun[IncrByResult](t, m, idEpoch+1, once); r.Value != 5 {
+		t.Fatalf("a retry one epoch later answers %+v", r)
+	}
+	if r := mustRun[IncrByResult](t, m, 3*idEpoch, once); r.Value != 13 {
+		t.Fatalf("a retry three epochs later answers %+v, want it applied again (13)", r)
+	}
+	if r := mustRun[IncrByResult](t, m, 3*idEpoch+1, IncrBy{Key: b("acct"), Delta: 1, ID: "req-2"}); r.Value != 14 {
+		t.Fatalf("an id two epochs old is still remembered: %+v", r)
 	}
 }

@@ -454,7 +454,7 @@ func (mt *machineTest) Check(t *rapid.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applied, entries, err := decodeSnapshot(snap)
+	applied, entries, _, err := decodeSnapshot(snap)
 	if err != nil {
 		t.Fatalf("own snapshot: %v", err)
 	}

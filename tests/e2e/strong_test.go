@@ -53,6 +53,25 @@ func TestStrongNamespace(t *testing.T) {
 	if n, err := c2.Do(ctx, "debit", "acct:a", 5, "floor", -10).Int64(); err != nil || n != -5 {
 		t.Fatalf("DEBIT with a floor of -10: %d %v", n, err)
 	}
+	// A debit and a deposit retried under their request ids, through any
+	// node, count once and answer what they answered first.
+	for _, c := range []*redis.Client{c1, c2, c3} {
+		if n, err := c.Do(ctx, "WITHID", "pay-1", "DEBIT", "acct:a", 5, "FLOOR", -10).Int64(); err != nil || n != -10 {
+			t.Fatalf("WITHID pay-1 DEBIT acct:a 5 through %s: %d %v", c.Options().Addr, n, err)
+		}
+		if n, err := c.Do(ctx, "WITHID", "pay-2", "INCRBY", "acct:a", 12).Int64(); err != nil || n != 2 {
+			t.Fatalf("WITHID pay-2 INCRBY acct:a 12 through %s: %d %v", c.Options().Addr, n, err)
+		}
+	}
+	for range 2 {
+		resp, body := testutil.HTTP(t, "POST", "http://"+nodes[1].http+"/v1/ns/bank/kv/acct:a/incr?by=3", "", "Idempotency-Key", "pay-3")
+		if resp.StatusCode != 200 || compact(t, body) != `{"value":5}` {
+			t.Fatalf("POST .../incr?by=3 with Idempotency-Key: %d %s", resp.StatusCode, body)
+		}
+	}
+	if v, err := c3.Get(ctx, "acct:a").Result(); err != nil || v != "5" {
+		t.Fatalf("after the retries: %q %v, want 5", v, err)
+	}
 	if err := c1.Set(ctx, "name", "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +205,7 @@ func TestStrongNamespace(t *testing.T) {
 		v, err = c2.Get(ctx, "acct:a").Result()
 		return err == nil
 	})
-	if v != "-5" && v != "1000000" {
+	if v != "5" && v != "1000000" {
 		t.Fatalf("acct:a after the majority came back: %q", v)
 	}
 	if got, err := c1.Get(ctx, "acct:a").Result(); err != nil || got != v {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,7 +143,8 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, key []byte) error 
 	if !ok {
 		return fmt.Errorf("%w: increments need a counter or strong namespace", api.ErrUnsupported)
 	}
-	n, err := sk.IncrBy(r.Context(), namespace(r), key, by, floor)
+	id := cmp.Or(r.Header.Get("Idempotency-Key"), r.Header.Get("X-Pando-Request-Id"))
+	n, err := sk.IncrBy(r.Context(), namespace(r), key, by, floor, id)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func cmdCounter(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := sk.IncrBy(c.s.ctx, c.ns, key, delta, nil)
+	n, err := sk.IncrBy(c.s.ctx, c.ns, key, delta, nil, c.wo.RequestID)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func cmdDebit(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := sk.IncrBy(c.s.ctx, c.ns, key, -amount, &floor)
+	n, err := sk.IncrBy(c.s.ctx, c.ns, key, -amount, &floor, c.wo.RequestID)
 	if err != nil {
 		return err
 	}

@@ -33,13 +33,14 @@ func typeCommands() []*command {
 		{name: "hincrby", arity: 4, flags: wr, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: adds n to a field's integer; returns the new value.", run: cmdHIncrBy},
 		{name: "hlen", arity: 2, flags: rd, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: returns the number of fields.", run: cmdHLen},
 		{name: "hexists", arity: 3, flags: rd, firstKey: 1, lastKey: 1, step: 1, summary: "Map namespaces: 1 if the field exists.", run: cmdHExists},
-		{name: "withid", arity: -4, flags: wr, firstKey: 3, lastKey: 3, step: 1, summary: "Pando, counter and map namespaces: WITHID id INCRBY key n (or INCR, DECR, DECRBY, HINCRBY key field n) counts once however often it is retried with the same id.", run: cmdWithID},
+		{name: "withid", arity: -4, flags: wr, firstKey: 3, lastKey: 3, step: 1, summary: "Pando, counter, map and strong namespaces: WITHID id INCRBY key n (or INCR, DECR, DECRBY, HINCRBY key field n, DEBIT key n) counts once however often it is retried with the same id.", run: cmdWithID},
 	}
 }
 
 // withIDCommands are the commands WITHID takes, the ones a retry would
-// apply twice, and the namespace type each needs.
-var withIDCommands = map[string]string{"incr": api.TypeCounter, "decr": api.TypeCounter, "incrby": api.TypeCounter, "decrby": api.TypeCounter, "hincrby": api.TypeMap}
+// apply twice, and the namespace type each needs (in eventual namespaces;
+// a strong namespace takes the increments and DEBIT).
+var withIDCommands = map[string]string{"incr": api.TypeCounter, "decr": api.TypeCounter, "incrby": api.TypeCounter, "decrby": api.TypeCounter, "hincrby": api.TypeMap, "debit": ""}
 
 // cmdWithID: WITHID id command [arg ...] runs the command with a request
 // id, so that a client that retries it (after a timeout, a lost
@@ -50,13 +51,22 @@ func cmdWithID(c *conn, args [][]byte) error {
 	name := strings.ToLower(string(inner[0]))
 	typ, ok := withIDCommands[name]
 	if !ok {
-		return replyError("ERR WITHID takes INCR, DECR, INCRBY, DECRBY or HINCRBY (other writes are idempotent already), got '" + sanitize(inner[0]) + "'")
+		return replyError("ERR WITHID takes INCR, DECR, INCRBY, DECRBY, HINCRBY or DEBIT (other writes are idempotent already), got '" + sanitize(inner[0]) + "'")
 	}
 	if len(id) == 0 || len(id) > api.MaxRequestIDBytes {
 		return replyError(fmt.Sprintf("ERR a request id is 1 to %d bytes, got %d", api.MaxRequestIDBytes, len(id)))
 	}
-	if c.nsType() != typ {
-		return replyError("ERR WITHID " + strings.ToUpper(name) + " needs a " + typ + " namespace (pando ns create NAME --type " + typ + "); namespace '" + c.ns + "' holds " + typeWords[c.nsType()])
+	_, strong := c.strong()
+	switch {
+	case strong && typ != api.TypeMap: // a strong namespace's integers
+	case typ == "":
+		return replyError("ERR WITHID " + strings.ToUpper(name) + " needs a strong namespace; '" + c.ns + "' is eventual")
+	case c.nsType() != typ:
+		or := ""
+		if typ == api.TypeCounter {
+			or = ", or a strong one"
+		}
+		return replyError("ERR WITHID " + strings.ToUpper(name) + " needs a " + typ + " namespace (pando ns create NAME --type " + typ + ")" + or + "; namespace '" + c.ns + "' holds " + typeWords[c.nsType()])
 	}
 	def := c.s.commands[name]
 	if n := len(inner); (def.arity > 0 && n != def.arity) || (def.arity < 0 && n < -def.arity) {
