@@ -357,7 +357,7 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); n.ae.Run(ctx) }()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); runStrong(ctx, n.ID, n.meta, n.strong, n.log) }()
+	go func() { defer wg.Done(); runStrong(ctx, n.ID, n.meta, n.strong, n.eng, n.log) }()
 	err := n.meta.Run(ctx)
 	wg.Wait()
 	n.strong.Close()

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
 )
 
@@ -17,13 +18,32 @@ import (
 // The partition's first replica is the group's preferred leader (see
 // strong.Host.Open), so each node leads about as many partitions as it is
 // first replica of.
-func runStrong(ctx context.Context, self string, meta *metadata.Service, host *strong.Host, log *slog.Logger) {
+//
+// The groups of a strong namespace that was dropped or truncated (its
+// generation retired) are stopped and their data deleted, here and on
+// every member, and the same at start for groups left on disk by a drop
+// that happened while this node was down.
+func runStrong(ctx context.Context, self string, meta *metadata.Service, host *strong.Host, eng *storage.Engine, log *slog.Logger) {
 	failed := map[uint64]bool{} // logged once each
 	opened := map[uint64]bool{}
+	swept := false
 	for {
 		changed := meta.Changed()
 		st := meta.State()
 		if st.Initialized() {
+			if !swept {
+				swept = sweepGroups(st, eng, log)
+			}
+			for _, g := range host.Groups() {
+				if retiredGroup(st, g) {
+					if err := host.Drop(g); err != nil {
+						log.Error("cannot delete a retired strong partition's group", "group", g, "err", err)
+						continue
+					}
+					delete(opened, g)
+					log.Info("deleted the raft group of a dropped or truncated strong namespace's partition", "group", g)
+				}
+			}
 			for _, ns := range st.Namespaces {
 				if ns.Model != metadata.Strong {
 					continue
@@ -59,4 +79,42 @@ func runStrong(ctx context.Context, self string, meta *metadata.Service, host *s
 		case <-changed:
 		}
 	}
+}
+
+// retiredGroup reports whether strong group belongs to a namespace
+// generation the metadata has given out and no strong namespace has now:
+// one that a drop or a truncation retired. The metadata group is never
+// one.
+func retiredGroup(st *metadata.State, group uint64) bool {
+	gen := strong.GroupGeneration(group)
+	if group == metadata.Group || gen == 0 || gen > st.Generations {
+		return false // not a strong group, or a namespace this state does not know yet
+	}
+	for _, ns := range st.Namespaces {
+		if ns.Generation == gen && ns.Model == metadata.Strong {
+			return false
+		}
+	}
+	return true
+}
+
+// sweepGroups deletes the data of retired groups that no member runs here
+// (left by a drop while this node was down). It reports whether it ran.
+func sweepGroups(st *metadata.State, eng *storage.Engine, log *slog.Logger) bool {
+	groups, err := eng.RaftGroups()
+	if err != nil {
+		log.Error("listing raft groups", "err", err)
+		return false
+	}
+	for _, g := range groups {
+		if !retiredGroup(st, g) {
+			continue
+		}
+		if err := eng.DeleteGroup(g); err != nil {
+			log.Error("cannot delete a retired strong partition's group", "group", g, "err", err)
+			return false
+		}
+		log.Info("deleted the raft group of a dropped or truncated strong namespace's partition", "group", g)
+	}
+	return true
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
 	"github.com/pandodb/pando/internal/testutil"
 )
@@ -173,5 +175,118 @@ func TestStrongRequestsThroughANodeThatIsNotAReplica(t *testing.T) {
 	}
 	if _, err := get("{acct}.a"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the deleted key through %s with %s down: %v", outsider, pref[0], err)
+	}
+}
+
+// TestDroppedStrongNamespaceLeavesNothing: dropping a strong namespace
+// stops its partitions' Raft groups on every node and deletes their logs
+// and keys; a node that was down during the drop deletes them when it
+// comes back.
+func TestDroppedStrongNamespaceLeavesNothing(t *testing.T) {
+	s := newSim(t, 3)
+	createStrong(t, s, "bank")
+	def, _ := s.nodes["n1"].node.Meta().State().Namespace("bank")
+	testutil.Eventually(t, "a first strong write", func() bool {
+		_, err := s.kv("n1").Put(bg, "bank", []byte("acct"), []byte("100"), api.PutOptions{})
+		return err == nil
+	})
+	groupsOf := func(id string) (running, stored int) {
+		for _, g := range s.nodes[id].node.Strong().Groups() {
+			if strong.GroupGeneration(g) == def.Generation {
+				running++
+			}
+		}
+		all, err := s.nodes[id].node.Store().Engine().RaftGroups()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range all {
+			if strong.GroupGeneration(g) == def.Generation {
+				stored++
+			}
+		}
+		return running, stored
+	}
+	for _, id := range s.ids {
+		if running, stored := groupsOf(id); running == 0 || stored == 0 {
+			t.Fatalf("%s runs %d and stores %d groups of the namespace", id, running, stored)
+		}
+	}
+
+	s.down("n3")
+	// If n3 led the metadata group, the others elect a leader first.
+	testutil.Eventually(t, "the drop", func() bool {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		_ = s.nodes["n1"].node.Meta().DropNamespace(ctx, "bank") // a timeout may still have dropped it
+		_, exists := s.nodes["n1"].node.Meta().State().Namespace("bank")
+		return !exists
+	})
+	for _, id := range []string{"n1", "n2"} {
+		testutil.Eventually(t, id+" deletes the namespace's groups", func() bool {
+			running, stored := groupsOf(id)
+			return running == 0 && stored == 0
+		})
+	}
+	eng, err := storage.Open(storage.Config{Dir: s.nodes["n3"].dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := eng.RaftGroups()
+	eng.Close()
+	if err != nil || !slices.ContainsFunc(left, func(g uint64) bool { return strong.GroupGeneration(g) == def.Generation }) {
+		t.Fatalf("n3, down, holds none of the namespace's groups: %v %v", left, err)
+	}
+	s.restart("n3")
+	testutil.Eventually(t, "n3 deletes the namespace's groups once back", func() bool {
+		running, stored := groupsOf("n3")
+		return running == 0 && stored == 0
+	})
+	for _, id := range s.ids {
+		eng := s.nodes[id].node.Store().Engine()
+		for p := range 16 {
+			lo, hi := storage.StrongSpan(strong.GroupID(def.Generation, p))
+			it, err := eng.NewIter(lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := it.First()
+			it.Close()
+			if left {
+				t.Fatalf("%s still holds keys of partition %d", id, p)
+			}
+		}
+	}
+}
+
+// TestSweepDeletesOnlyRetiredGroups: at start, the data of groups whose
+// namespace generation was retired goes; the metadata group's, and that of
+// a generation this node's metadata does not know yet, stay.
+func TestSweepDeletesOnlyRetiredGroups(t *testing.T) {
+	eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	retired, unknown := strong.GroupID(3, 1), strong.GroupID(7, 0)
+	b := eng.NewBatch()
+	for _, g := range []uint64{metadata.Group, retired, unknown} {
+		b.Set(storage.RaftKey(g, 'h'), []byte("x"))
+		b.Set(storage.StrongKey(nil, g, []byte("k")), []byte("x"))
+	}
+	if err := eng.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	st := metadata.FixedCluster([]string{"n1"}, 4)
+	st.Generations = 5
+	if !sweepGroups(st, eng, slog.New(slog.DiscardHandler)) {
+		t.Fatal("the sweep did not run")
+	}
+	groups, err := eng.RaftGroups()
+	if err != nil || !slices.Equal(groups, []uint64{metadata.Group, unknown}) {
+		t.Fatalf("groups left: %v %v, want %v", groups, err, []uint64{metadata.Group, unknown})
+	}
+	if err := eng.Get(storage.StrongKey(nil, retired, []byte("k")), func([]byte) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the retired group's key: %v", err)
 	}
 }

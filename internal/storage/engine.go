@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -342,6 +343,42 @@ func (e *Engine) DataNamespaces() ([]string, error) {
 		ok = it.SeekGE(next)
 	}
 	return out, it.Close()
+}
+
+// RaftGroups returns the Raft groups that have records here (logs, hard
+// state, snapshots), in order, skipping from one group to the next.
+func (e *Engine) RaftGroups() ([]uint64, error) {
+	it, err := e.NewIter([]byte{prefixRaft}, []byte{prefixRaft + 1})
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 9 {
+			it.Close()
+			return nil, fmt.Errorf("storage: not a raft key: %q", k)
+		}
+		g := binary.BigEndian.Uint64(k[1:9])
+		out = append(out, g)
+		if g == math.MaxUint64 {
+			break
+		}
+		ok = it.SeekGE(RaftKey(g+1, 0)[:9])
+	}
+	return out, it.Close()
+}
+
+// DeleteGroup deletes everything Raft group group and its strong state
+// machine keep here (log, hard state, snapshot, keys, request ids, applied
+// index), in one synced batch.
+func (e *Engine) DeleteGroup(group uint64) error {
+	b := e.NewBatch()
+	raft := RaftKey(group, 0)[:9]
+	b.DeleteRange(raft, prefixEnd(raft))
+	st := strongPrefix(nil, group, 0)[:9]
+	b.DeleteRange(st, prefixEnd(st))
+	return e.Commit(b, true)
 }
 
 // Close flushes nothing further and closes the database. Writes committed

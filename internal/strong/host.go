@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +42,9 @@ const (
 // ns (ns >= 1; group 0 is the cluster metadata). Partitions are fewer than
 // 2^16.
 func GroupID(ns uint64, p int) uint64 { return ns<<16 | uint64(p) }
+
+// GroupGeneration is the namespace generation of group (see GroupID).
+func GroupGeneration(group uint64) uint64 { return group >> 16 }
 
 // HostConfig configures a Host.
 type HostConfig struct {
@@ -219,6 +224,30 @@ func (h *Host) Status(group uint64) (raftgroup.Status, error) {
 		return raftgroup.Status{}, err
 	}
 	return p.g.Status(), nil
+}
+
+// Groups returns the groups this host runs.
+func (h *Host) Groups() []uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return slices.Sorted(maps.Keys(h.parts))
+}
+
+// Drop stops this node's member of group, if it runs one, and deletes
+// everything the group keeps here: its log, hard state, snapshot and
+// keys. It is for the groups of a dropped or truncated namespace, which no
+// member will serve again.
+func (h *Host) Drop(group uint64) error {
+	h.mu.Lock()
+	p, ok := h.parts[group]
+	delete(h.parts, group)
+	h.mu.Unlock()
+	if ok {
+		p.cancel()
+		<-p.done
+		h.cfg.Sender.Detach(group)
+	}
+	return h.cfg.Engine.DeleteGroup(group)
 }
 
 // Close stops every group and waits for them.
