@@ -3,10 +3,17 @@ package verify
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
+
+// fate is what the history says of one element of one key.
+type fate struct{ added, addMaybe, removed, removeMaybe bool }
 
 // saddWorkload is the set workload on a set namespace: workers add unique
 // elements to eight sets (SADD at W = QUORUM) through random nodes, and
@@ -87,7 +94,6 @@ func (w saddWorkload) check(ctx context.Context, r *runner) checkResult {
 	res := checkResult{stats: map[string]any{}}
 	addOp, removeOp := w.ops()
 	addCmd, removeCmd := strings.ToUpper(addOp), strings.ToUpper(removeOp)
-	type fate struct{ added, addMaybe, removed, removeMaybe bool }
 	elems := map[string]*fate{} // "key elem"
 	get := func(k string) *fate {
 		if elems[k] == nil {
@@ -125,6 +131,7 @@ func (w saddWorkload) check(ctx context.Context, r *runner) checkResult {
 			f.removeMaybe = true
 		}
 	}
+	under := w.underReplicated(ctx, r, elems, &res)
 	acked, removed, lost, back, unexpected := 0, 0, 0, 0, 0
 	clients := r.clients("all", "all")
 	defer closeAll(clients)
@@ -181,5 +188,51 @@ func (w saddWorkload) check(ctx context.Context, r *runner) checkResult {
 	res.stats["lost"] = lost
 	res.stats["removed, but back"] = back
 	res.stats["unexpected"] = unexpected
+	res.stats["under-replicated"] = under
 	return res
+}
+
+// underReplicated counts, before any repairing read, the acknowledged adds
+// that no acknowledged or unknown remove may have taken away and that fewer
+// than a quorum of the key's replicas hold in their own copy (read at ONE
+// through each replica, which answers from its copy): an add acknowledged
+// at W = QUORUM is on that many.
+func (w saddWorkload) underReplicated(ctx context.Context, r *runner, elems map[string]*fate, res *checkResult) int {
+	place, err := r.placement(ctx)
+	if err != nil {
+		res.violations = append(res.violations, "cannot read the ring: "+err.Error())
+		return 0
+	}
+	local := map[string]*redis.Client{}
+	for _, n := range r.cluster.nodes {
+		local[n.id] = r.client(n, "one", "one")
+		defer local[n.id].Close()
+	}
+	names := slices.Sorted(maps.Keys(elems))
+	under := 0
+	for _, ke := range names {
+		f := elems[ke]
+		if !f.added || f.removed || f.removeMaybe {
+			continue
+		}
+		key, m, _ := strings.Cut(ke, " ")
+		reps := place.of(key)
+		have := 0
+		for _, rep := range reps {
+			var in bool
+			if w.hash {
+				in, err = local[rep].HExists(ctx, key, m).Result()
+			} else {
+				in, err = local[rep].SIsMember(ctx, key, m).Result()
+			}
+			if err == nil && in {
+				have++
+			}
+		}
+		if want := len(reps)/2 + 1; have < want {
+			under++
+			res.violations = append(res.violations, fmt.Sprintf("acknowledged %s %q under-replicated: on %d of %d replicas %v", key, m, have, want, reps))
+		}
+	}
+	return under
 }

@@ -233,6 +233,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "ids-ignored", workload: "strong-incr", nemeses: []string{"pause"}, want: "counted twice"},
 		{mode: "crdt-lww", workload: "sadd", nemeses: []string{"pause"}, want: "after healing"},
 		{mode: "crdt-lww", workload: "hset", nemeses: []string{"pause"}, want: "after healing"},
+		{mode: "update-ack-unapplied", workload: "sadd", stat: "under-replicated"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
 			nemeses := tc.nemeses

@@ -250,6 +250,9 @@ func (h Handler) ReplicateBatch(ctx context.Context, req *nodepb.ReplicateBatchR
 		_, err := h.c.store.UpdateMany(ns, keys, func(j int, cur replica.Record, found bool) (replica.Record, bool, error) {
 			in := ins[j]
 			if in.update != nil {
+				if sabotage.Is("update-ack-unapplied") {
+					return cur, false, nil
+				}
 				next, ok := in.applyTo(h.c.states, ns, keys[j], cur)
 				resp.NeedRecord[items[j]] = !ok
 				return next, ok && !in.already, nil

@@ -36,6 +36,9 @@
 //	crdt-lww       read and update a counter, set or map from one of a
 //	               key's concurrent values instead of their merge, as a
 //	               last-writer-wins store would (sadd: lost adds)
+//	update-ack-unapplied
+//	               acknowledge a counter, set or map update sent to this
+//	               replica without applying it (sadd: under-replicated)
 package sabotage
 
 import "sync/atomic"
