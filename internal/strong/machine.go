@@ -310,11 +310,11 @@ func (a *applier) applied(id string) (IncrByResult, bool) {
 			return IncrByResult{Value: x.value, Version: a.index}, true
 		}
 	}
-	epoch := a.index / idEpoch
-	for _, e := range []uint64{epoch, epoch - 1} {
-		if e > epoch {
-			break // epoch 0 has none before it
-		}
+	epochs := []uint64{a.index / idEpoch}
+	if epochs[0] > 0 {
+		epochs = append(epochs, epochs[0]-1)
+	}
+	for _, e := range epochs {
 		var res IncrByResult
 		found := false
 		err := a.m.eng.Get(storage.StrongIDKey(a.m.group, e, id), func(v []byte) error {
