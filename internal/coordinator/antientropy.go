@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/pandodb/pando/internal/antientropy"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -28,6 +29,9 @@ func (c *Coordinator) AntiEntropyPlan() []antientropy.Task {
 	var tasks []antientropy.Task
 	for _, name := range st.NamespaceNames() {
 		ns := st.Namespaces[name]
+		if ns.Model == metadata.Strong {
+			continue // kept by the partitions' Raft groups, never in the store
+		}
 		n := st.Replicas(ns)
 		for p := range st.Ring.Partitions() {
 			pref := st.Ring.Preference(p, n)

@@ -38,6 +38,11 @@
 // 670 with a timer and a request per group). Appends, votes, proposals and
 // the heartbeats of a ReadIndex never wait.
 //
+// With Config.Quiesce an idle group stops ticking (quiesce.go): the leader
+// marks its last heartbeats, followers holding its whole log stop too, and
+// anything that is not such a heartbeat wakes a member. Wake rouses a
+// quiesced follower whose leader is known to be down.
+//
 // Every SnapshotEvery applied entries, the group snapshots the state
 // machine and drops the log before the last KeepEntries applied entries,
 // in Pebble and in memory. A member less far behind than that catches up

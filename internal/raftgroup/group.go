@@ -91,7 +91,11 @@ type Config struct {
 	// than that far behind, even after a restart of either side, catches
 	// up from the log instead of by a snapshot.
 	KeepEntries uint64
-	Logger      *slog.Logger
+	// Quiesce lets the group stop ticking while it has nothing to do
+	// (see quiesce.go): an idle group then sends nothing and costs
+	// nothing until a proposal, a read, a message or Wake rouses it.
+	Quiesce bool
+	Logger  *slog.Logger
 }
 
 // Status is a summary of the group as this member sees it.
@@ -102,6 +106,8 @@ type Status struct {
 	Applied  uint64
 	Voters   []uint64
 	Learners []uint64
+	// Quiesced: the group has stopped ticking until something happens.
+	Quiesced bool
 }
 
 // Group is one member of a Raft group.
@@ -118,6 +124,7 @@ type Group struct {
 	props    chan proposal
 	confs    chan confProposal
 	reads    chan uint64
+	wakes    chan struct{}
 	done     chan struct{}
 	stopped  atomic.Bool
 	fatal    atomic.Pointer[error] // set before done is closed
@@ -142,6 +149,14 @@ type Group struct {
 	snapIndex  uint64
 	// leadTicks counts the ticks this member has led in a row.
 	leadTicks int
+	// The clock, and quiescence (quiesce.go).
+	tickSrc   *Ticker
+	tickC     <-chan struct{} // nil while quiesced
+	untick    func()
+	quiesced  bool
+	quiescing bool   // this tick's heartbeats are to be the last
+	idleTicks int    // ticks led with nothing new in the log
+	idleIndex uint64 // the last index those ticks saw
 }
 
 type bootReq struct {
@@ -199,6 +214,7 @@ func Open(cfg Config) (*Group, error) {
 		props:    make(chan proposal, 256),
 		confs:    make(chan confProposal, 16),
 		reads:    make(chan uint64, 64),
+		wakes:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan result{},
 		reported: make(chan struct{}, 1),
@@ -498,10 +514,10 @@ func (g *Group) Status() Status { return *g.status.Load() }
 func (g *Group) publishStatus() {
 	st := g.rn.BasicStatus()
 	prev := g.status.Load()
-	if prev != nil && g.statusConf == g.confState && prev.Leader == st.Lead && prev.Term == st.GetTerm() && prev.Applied == g.applied {
+	if prev != nil && g.statusConf == g.confState && prev.Leader == st.Lead && prev.Term == st.GetTerm() && prev.Applied == g.applied && prev.Quiesced == g.quiesced {
 		return
 	}
-	s := &Status{ID: g.cfg.ID, Leader: st.Lead, Term: st.GetTerm(), Applied: g.applied}
+	s := &Status{ID: g.cfg.ID, Leader: st.Lead, Term: st.GetTerm(), Applied: g.applied, Quiesced: g.quiesced}
 	if prev != nil && g.statusConf == g.confState {
 		s.Voters, s.Learners = prev.Voters, prev.Learners
 	} else {
@@ -539,26 +555,41 @@ func (g *Group) Run(ctx context.Context) error {
 		g.appliedCond.Broadcast()
 		g.mu.Unlock()
 	}()
-	ticks, stop := g.ticks()
-	defer stop()
+	stopClock := g.startClock()
+	defer stopClock()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticks:
+		case <-g.tickC:
+			g.quiescing = g.shouldQuiesce()
 			g.rn.Tick()
 			g.maybeHandBack()
 		case msgs := <-g.incoming:
 			for _, m := range msgs {
 				if m.GetType() == pb.MsgHup && m.GetFrom() == g.cfg.ID {
+					g.wake()
 					_ = g.rn.Campaign()
 					continue
 				}
+				last := isQuiesceMsg(m)
+				if !last {
+					g.wake()
+				} else if m.GetType() == pb.MsgHeartbeatResp {
+					// raft reads an answer's context as a count of
+					// confirmed reads: the mark is not one.
+					m.Context = nil
+				}
 				_ = g.rn.Step(m)
+				if last && m.GetType() == pb.MsgHeartbeat {
+					g.followerQuiesce(m)
+				}
 			}
 		case b := <-g.boots:
+			g.busy()
 			b.err <- g.bootstrap(b.voters)
 		case p := <-g.props:
+			g.busy()
 			g.submit(p)
 			// Take every proposal already waiting, so that one Ready, one
 			// synced batch and one message to each follower carry them all.
@@ -571,6 +602,7 @@ func (g *Group) Run(ctx context.Context) error {
 				}
 			}
 		case id := <-g.reads:
+			g.busy()
 			if g.rn.BasicStatus().Lead == 0 {
 				// raft would drop it without a word; say so, and the
 				// reader asks again a tick later.
@@ -579,9 +611,12 @@ func (g *Group) Run(ctx context.Context) error {
 			}
 			g.rn.ReadIndex(encodeProposal(id, nil))
 		case c := <-g.confs:
+			g.busy()
 			if err := g.rn.ProposeConfChange(c.cc); err != nil {
 				g.notify(c.id, result{err: g.dropped(err)})
 			}
+		case <-g.wakes:
+			g.busy()
 		case <-g.reported:
 			g.stepReports()
 		}
@@ -628,16 +663,6 @@ func (g *Group) maybeHandBack() {
 	}
 }
 
-// ticks is the group's clock: the shared Ticker's, or one of its own.
-func (g *Group) ticks() (<-chan struct{}, func()) {
-	if g.cfg.Ticker != nil {
-		return g.cfg.Ticker.subscribe()
-	}
-	t := NewTicker(g.cfg.TickInterval)
-	c, cancel := t.subscribe()
-	return c, func() { cancel(); t.Stop() }
-}
-
 // submit hands a proposal to raft, or tells its proposer why not.
 func (g *Group) submit(p proposal) {
 	if err := g.rn.Propose(encodeProposal(p.id, p.cmd)); err != nil {
@@ -681,6 +706,7 @@ func (g *Group) handleReady() error {
 		if err := g.ms.Append(rd.Entries); err != nil {
 			return err
 		}
+		g.quiesceReady(rd.Messages)
 		if len(rd.Messages) > 0 {
 			g.cfg.Send(rd.Messages)
 		}

@@ -138,10 +138,11 @@ type member struct {
 }
 
 // clusterConfig sets the members' Config: SnapshotEvery, KeepEntries,
-// PreferredLeader and Logger (zero for the defaults).
+// PreferredLeader, Quiesce and Logger (zero for the defaults).
 type clusterConfig struct {
 	every, keep uint64
 	preferred   uint64
+	quiesce     bool
 	log         *slog.Logger
 }
 
@@ -181,7 +182,7 @@ func (c *cluster) open(id uint64, dir string) *member {
 	sm := &kvSM{m: map[string]string{}}
 	g, err := Open(Config{
 		Group: 0, ID: id, Engine: eng, StateMachine: sm, Send: c.bus.send, TickInterval: 10 * time.Millisecond,
-		SnapshotEvery: c.cfg.every, KeepEntries: c.cfg.keep, PreferredLeader: c.cfg.preferred, Logger: c.cfg.log,
+		SnapshotEvery: c.cfg.every, KeepEntries: c.cfg.keep, PreferredLeader: c.cfg.preferred, Quiesce: c.cfg.quiesce, Logger: c.cfg.log,
 	})
 	if err != nil {
 		c.t.Fatal(err)

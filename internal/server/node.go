@@ -178,9 +178,29 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		m, ok := meta.State().MemberByRaftID(raftID)
 		return m.ID, ok
 	}, log)
+	gossip := cfg.Gossip
 	strongHost := strong.NewHost(strong.HostConfig{
 		Self: metadata.RaftID(id), Engine: eng, Sender: strongSender, TickInterval: cfg.RaftTick, Logger: log,
+		LeaderDown: func(raftID uint64) bool {
+			m, ok := meta.State().MemberByRaftID(raftID)
+			return ok && !gossip.Up(m.ID)
+		},
 	})
+	if cfg.Registerer != nil {
+		for _, state := range []string{"quiesced", "awake"} {
+			cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "pando_strong_groups",
+				Help:        "This node's members of strong partitions' Raft groups: quiesced (idle, not ticking) or awake.",
+				ConstLabels: prometheus.Labels{"state": state},
+			}, func() float64 {
+				q, all := strongHost.Quiesced()
+				if state == "quiesced" {
+					return float64(q)
+				}
+				return float64(all - q)
+			}))
+		}
+	}
 	var hints *handoff.Store
 	if !cfg.DisableHints {
 		hints, err = handoff.Open(handoff.Config{

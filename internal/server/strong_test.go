@@ -290,3 +290,59 @@ func TestSweepDeletesOnlyRetiredGroups(t *testing.T) {
 		t.Fatalf("the retired group's key: %v", err)
 	}
 }
+
+// TestIdleStrongGroupsQuiesce: a strong namespace nobody uses costs
+// nothing: every partition's group stops ticking on every node. When a
+// node dies, gossip says so, and the groups it led elect other leaders
+// straight away, before any request comes; writes go on.
+func TestIdleStrongGroupsQuiesce(t *testing.T) {
+	s := newSim(t, 3)
+	createStrong(t, s, "bank")
+	testutil.Eventually(t, "every group quiesced on every node", func() bool {
+		for _, id := range s.ids {
+			if q, all := s.nodes[id].node.Strong().Quiesced(); all != 16 || q != all {
+				return false
+			}
+		}
+		return true
+	})
+	st := s.nodes["n2"].node.Meta().State()
+	ns, _ := st.Namespace("bank")
+	// Nor does anti-entropy compare the store's empty trees for it.
+	for _, task := range s.nodes["n2"].node.KV().AntiEntropyPlan() {
+		if task.ID.NS == ns.StorageName() {
+			t.Fatalf("anti-entropy plans %v for a strong namespace", task.ID)
+		}
+	}
+	dead := metadata.RaftID("n1")
+	var led []uint64 // the groups n1 led
+	for p := range st.Ring.Partitions() {
+		g := strong.GroupID(ns.Generation, p)
+		if gs, err := s.nodes["n2"].node.Strong().Status(g); err == nil && gs.Leader == dead {
+			led = append(led, g)
+		}
+	}
+	if len(led) == 0 {
+		t.Fatal("n1 leads no partition")
+	}
+	s.down("n1")
+	testutil.Eventually(t, "the groups n1 led elect other leaders, with no request", func() bool {
+		for _, g := range led {
+			for _, id := range []string{"n2", "n3"} {
+				if gs, err := s.nodes[id].node.Strong().Status(g); err != nil || gs.Leader == 0 || gs.Leader == dead {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	for i := range 16 {
+		k := fmt.Appendf(nil, "acct:%d", i)
+		testutil.Eventually(t, fmt.Sprintf("SET %s with n1 down", k), func() bool {
+			_, err := s.kv("n2").Put(ctx, "bank", k, []byte("1"), api.PutOptions{})
+			return err == nil
+		})
+	}
+}

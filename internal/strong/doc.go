@@ -19,6 +19,10 @@
 // this member can reach (nothing written); ErrUnknown when a proposal got
 // no answer in time (it may have been applied, and may yet be).
 //
+// Idle groups quiesce (raftgroup's Config.Quiesce) and cost nothing;
+// with HostConfig.LeaderDown, the Host wakes every half second the
+// quiesced groups whose leader's node is down, so that they elect another.
+//
 // Serve runs a request forwarded by a node that holds no member of the
 // group, and puts its outcome in a status on the wire; ResponseError turns
 // it back into the same error on the forwarding node. An error the host

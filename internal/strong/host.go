@@ -56,7 +56,12 @@ type HostConfig struct {
 	Sender *raftgroup.Sender
 	// TickInterval is the Raft tick (default 100ms).
 	TickInterval time.Duration
-	Logger       *slog.Logger
+	// LeaderDown, if set, reports whether the node of a Raft id is known
+	// to be down (by gossip). Idle groups quiesce (raftgroup's
+	// Config.Quiesce); a quiesced group whose leader is down is woken to
+	// elect another rather than when its next request comes.
+	LeaderDown func(raftID uint64) bool
+	Logger     *slog.Logger
 }
 
 // Host runs this node's members of strong partition groups.
@@ -67,6 +72,7 @@ type Host struct {
 	mu     sync.RWMutex
 	parts  map[uint64]*member
 	closed bool
+	stop   chan struct{} // ends watch
 }
 
 type member struct {
@@ -87,7 +93,44 @@ func NewHost(cfg HostConfig) *Host {
 	// The groups tick together; a twentieth of a tick lets their
 	// heartbeats gather into one request per peer.
 	cfg.Sender.CoalesceHeartbeats(cfg.TickInterval / 20)
-	return &Host{cfg: cfg, ticker: raftgroup.NewTicker(cfg.TickInterval), parts: map[uint64]*member{}}
+	h := &Host{cfg: cfg, ticker: raftgroup.NewTicker(cfg.TickInterval), parts: map[uint64]*member{}, stop: make(chan struct{})}
+	if cfg.LeaderDown != nil {
+		go h.watch()
+	}
+	return h
+}
+
+// watch wakes, every five ticks, the quiesced groups whose leader's node
+// is down.
+func (h *Host) watch() {
+	t := time.NewTicker(5 * h.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.RLock()
+		for _, p := range h.parts {
+			if st := p.g.Status(); st.Quiesced && st.Leader != 0 && st.Leader != h.cfg.Self && h.cfg.LeaderDown(st.Leader) {
+				p.g.Wake()
+			}
+		}
+		h.mu.RUnlock()
+	}
+}
+
+// Quiesced counts this host's groups that are quiesced, and all of them.
+func (h *Host) Quiesced() (quiesced, groups int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, p := range h.parts {
+		if p.g.Status().Quiesced {
+			quiesced++
+		}
+	}
+	return quiesced, len(h.parts)
 }
 
 // Open starts this node's member of group, bootstrapping the group with
@@ -125,7 +168,7 @@ func (h *Host) Open(group uint64, voters []uint64) error {
 	g, err := raftgroup.Open(raftgroup.Config{
 		Group: group, ID: h.cfg.Self, Engine: h.cfg.Engine, StateMachine: m,
 		Send: h.cfg.Sender.For(group), Ticker: h.ticker, ElectionTick: election,
-		PreferredLeader: preferred, Logger: h.cfg.Logger,
+		PreferredLeader: preferred, Quiesce: true, Logger: h.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -253,6 +296,10 @@ func (h *Host) Drop(group uint64) error {
 // Close stops every group and waits for them.
 func (h *Host) Close() {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
 	parts := h.parts
 	h.parts, h.closed = map[uint64]*member{}, true
 	h.mu.Unlock()
@@ -262,4 +309,5 @@ func (h *Host) Close() {
 		h.cfg.Sender.Detach(group)
 	}
 	h.ticker.Stop()
+	close(h.stop)
 }
