@@ -89,6 +89,7 @@ type statusView struct {
 		ID          string `json:"id"`
 		State       string `json:"state"`
 		Member      bool   `json:"member"`
+		Removed     bool   `json:"removed"`
 		Voter       bool   `json:"voter"`
 		Partitions  int    `json:"partitions"`
 		ClusterAddr string `json:"cluster_addr"`
@@ -122,8 +123,10 @@ func newStatusCmd() *cobra.Command {
 			for _, n := range st.Nodes {
 				role := "voter"
 				switch {
+				case n.Removed:
+					role = "removed"
 				case !n.Member:
-					role = "joining"
+					role = "candidate" // until pando cluster join admits it
 				case !n.Voter:
 					role = "learner"
 				}

@@ -25,6 +25,6 @@ the other commands talk to a node's HTTP API (--http).`,
 	root.PersistentFlags().StringVar(&httpFlag, "http", def, "HTTP address of the node that client and admin commands talk to (env PANDO_HTTP)")
 	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd(),
 		newStatusCmd(), newRingCmd(), newNSCmd(), newGetCmd(), newPutCmd(), newDelCmd(), newBenchCmd(), newVerifyCmd(),
-		newAntiEntropyCmd())
+		newAntiEntropyCmd(), newClusterCmd())
 	return root
 }

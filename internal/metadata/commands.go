@@ -23,7 +23,8 @@ type command struct {
 	// create_namespace
 	Namespace *Namespace `json:"namespace,omitempty"`
 	// truncate_namespace, drop_namespace: the namespace, and the
-	// generation the command empties (so that a retry changes nothing).
+	// generation the command empties (so that a retry changes nothing);
+	// remove_member: the node id.
 	Name       string `json:"name,omitempty"`
 	Generation uint64 `json:"generation,omitempty"`
 }
@@ -32,6 +33,7 @@ const (
 	opInit            = "init"
 	opAddMember       = "add_member"
 	opUpdateMember    = "update_member"
+	opRemoveMember    = "remove_member"
 	opCreateNamespace = "create_namespace"
 	opTruncate        = "truncate_namespace"
 	opDrop            = "drop_namespace"
@@ -106,7 +108,27 @@ func apply(s *State, c *command) error {
 		if other, ok := s.MemberByRaftID(m.RaftID); ok {
 			return fmt.Errorf("%w: raft id %d of %s is taken by %s", ErrExists, m.RaftID, m.ID, other.ID)
 		}
+		if err := s.wasRemoved(m.ID, m.RaftID); err != nil {
+			return err
+		}
 		s.Members[m.ID] = *m
+		return nil
+	case opRemoveMember:
+		if !s.Initialized() {
+			return ErrNotInitialized
+		}
+		m, ok := s.Members[c.Name]
+		if !ok {
+			if _, gone := s.Removed[c.Name]; gone {
+				return nil // a retry
+			}
+			return fmt.Errorf("%w: %s is not a member", ErrInvalid, c.Name)
+		}
+		if owned := len(s.Ring.PartitionsOf(m.ID)); owned > 0 {
+			return fmt.Errorf("%w: %s owns %d partitions; a member is removed only once it owns none", ErrInvalid, m.ID, owned)
+		}
+		delete(s.Members, m.ID)
+		s.Removed[m.ID] = m.RaftID
 		return nil
 	case opUpdateMember:
 		m := c.Member

@@ -13,12 +13,25 @@
 // smallest founder then proposes the initial state: the founders as members,
 // the ring over them, and the default namespace.
 //
-// Joining later: a node that sees a cluster in gossip waits; the leader
-// notices it (alive in gossip, not a member), records it as a member and
-// adds it to the Raft group, as a voter while there are fewer than five.
-// Joined members own no partitions yet: moving data to a new owner is the
-// rebalancing work of a later release, and until then the ring stays as the
-// founders made it. Liveness never changes ownership.
+// Joining later: membership is decided, not assumed. A node that sees a
+// cluster in gossip is a candidate: it waits, and is not counted anywhere,
+// until an operator admits it (Admit: pando cluster join NODE). The leader
+// then adds it to the Raft group as a learner. Admitted members own no
+// partitions yet: moving data to a new owner is the rebalancing work of a
+// later release, and until then the ring stays as the founders made it.
+// Liveness never changes ownership.
+//
+// Voters: the leader keeps VoterTarget of the members voting (every
+// member up to two, three from three, five from five), one configuration
+// change at a time. A learner up in gossip is promoted while voters are
+// short or one of them is down; a voter is demoted (one that is down
+// first) only while there are more than the target, so a dead voter is
+// replaced before it is demoted and no change leaves fewer voters than the
+// target.
+//
+// Removing: Remove (pando cluster remove NODE) removes a member that is
+// down and owns no partitions, for good: it leaves the Raft group, and its
+// node id and Raft id are never admitted again (State.Removed).
 //
 // Restarting: a node with Raft state simply rejoins the group.
 package metadata

@@ -25,10 +25,6 @@ import (
 // Group is the Raft group id of the metadata.
 const Group = 0
 
-// MaxVoters bounds the metadata group's voters; further members are
-// learners.
-const MaxVoters = 5
-
 // RaftID is the Raft id of a node: a hash of its node id, never zero.
 func RaftID(nodeID string) uint64 {
 	return xxhash.Sum64String("pando-node/"+nodeID) | 1
@@ -80,6 +76,8 @@ type Service struct {
 	candidates   []string
 	candidatesAt time.Time
 	announced    bool
+	// waitingAdmission: the "waiting to be admitted" line was logged.
+	waitingAdmission bool
 }
 
 // Open opens the metadata group's state on this node.
@@ -225,6 +223,99 @@ func (s *Service) retire(ctx context.Context, op, name string) error {
 	return nil
 }
 
+// Admit makes a node that gossips with the cluster a member: a candidate
+// until an operator admits it (pando cluster join). It owns no partitions
+// yet; it joins the metadata group as a learner, and votes once the group
+// needs a voter (VoterTarget). Bounded and refused without a quorum like
+// CreateNamespace. A node already a member is reported as ErrExists.
+func (s *Service) Admit(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ChangeTimeout)
+	defer cancel()
+	if err := s.group.ReadIndex(ctx); err != nil {
+		return s.noQuorum(err)
+	}
+	st := s.State()
+	if !st.Initialized() {
+		return ErrNotInitialized
+	}
+	if _, ok := st.Members[id]; ok {
+		return fmt.Errorf("%w: %s is a member already; nothing changed", ErrExists, id)
+	}
+	if err := st.wasRemoved(id, RaftID(id)); err != nil {
+		return err
+	}
+	var cand *membership.Member
+	for _, m := range s.cfg.Gossip.Members() {
+		if m.ID == id && m.Up() {
+			cand = &m
+		}
+	}
+	switch {
+	case cand == nil:
+		return fmt.Errorf("%w: no node %s is up in gossip; start it with --join pointing at a member, then admit it", ErrInvalid, id)
+	case cand.Cluster != "" && cand.Cluster != st.ClusterID:
+		return fmt.Errorf("%w: %s belongs to another cluster (%s)", ErrInvalid, id, cand.Cluster)
+	case cand.ClusterAddr == "":
+		return fmt.Errorf("%w: %s has not announced its addresses in gossip yet; try again in a moment", ErrInvalid, id)
+	}
+	m := &Member{ID: id, RaftID: RaftID(id), ClusterAddr: cand.ClusterAddr, GossipAddr: cand.GossipAddr, RESPAddr: cand.RESPAddr, HTTPAddr: cand.HTTPAddr}
+	if err := s.propose(ctx, command{Op: opAddMember, Member: m}); err != nil {
+		return s.noQuorum(err)
+	}
+	s.log.Info("admitted a node as a member", "node", id)
+	return nil
+}
+
+// Candidates lists the nodes up in gossip that belong to no other cluster
+// and are not members: those an operator may admit.
+func (s *Service) Candidates() []string {
+	st := s.State()
+	var out []string
+	for _, m := range s.cfg.Gossip.Members() {
+		if _, member := st.Members[m.ID]; member || !m.Up() || (m.Cluster != "" && m.Cluster != st.ClusterID) {
+			continue
+		}
+		if _, gone := st.Removed[m.ID]; !gone {
+			out = append(out, m.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Remove removes a member for good: one that is down and owns no
+// partitions (a node that never took any, or whose partitions were handed
+// to others). It leaves the metadata group (a voter is replaced first when
+// a learner can be promoted), and its node id and Raft id are never
+// admitted again.
+func (s *Service) Remove(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ChangeTimeout)
+	defer cancel()
+	if err := s.group.ReadIndex(ctx); err != nil {
+		return s.noQuorum(err)
+	}
+	st := s.State()
+	if _, ok := st.Members[id]; !ok {
+		if _, gone := st.Removed[id]; gone {
+			return fmt.Errorf("%w: %s was removed already; nothing changed", ErrExists, id)
+		}
+		return fmt.Errorf("%w: %s is not a member", ErrInvalid, id)
+	}
+	if id == s.cfg.Self.ID {
+		return fmt.Errorf("%w: %s is the node asked; ask another member to remove it", ErrInvalid, id)
+	}
+	for _, m := range s.cfg.Gossip.Members() {
+		if m.ID == id && m.Up() {
+			return fmt.Errorf("%w: %s is up; only a member that is down can be removed (stop it first)", ErrInvalid, id)
+		}
+	}
+	if err := s.propose(ctx, command{Op: opRemoveMember, Name: id}); err != nil {
+		return s.noQuorum(err)
+	}
+	s.log.Info("removed a member for good", "node", id)
+	return nil
+}
+
 // noQuorum explains a metadata change that did not go through for want of
 // a quorum, counting the voters gossip sees up.
 func (s *Service) noQuorum(err error) error {
@@ -346,7 +437,13 @@ func (s *Service) tryBootstrap() {
 	}
 	for _, m := range alive {
 		if m.Cluster != "" {
-			return // a cluster exists: its leader will add us
+			// A cluster exists: this node is a candidate until an
+			// operator admits it.
+			if !s.waitingAdmission {
+				s.waitingAdmission = true
+				s.log.Info("a cluster is in gossip: waiting to be admitted; run `pando cluster join "+s.cfg.Self.ID+"` against one of its members", "cluster", m.Cluster)
+			}
+			return
 		}
 	}
 	// Adopt a founder list someone announced.
@@ -434,54 +531,89 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// reconcile, on the leader, adds gossip members that are not members yet,
-// and puts members that are missing from the Raft configuration into it.
+// reconcile, on the leader, makes the metadata group's configuration
+// follow the members, one change per tick: members not in it join as
+// learners, removed members leave it, and the voters are kept at
+// VoterTarget of the members: a learner up in gossip is promoted while
+// voters are short, or while a voter is down, and a voter is demoted (one
+// that is down first, never the leader) only while there are more than
+// the target. A voter down is thus replaced by a promotion before it is
+// demoted, and no change ever leaves fewer voters than the target.
 func (s *Service) reconcile(ctx context.Context, st *State, raft raftgroup.Status) {
+	up := map[uint64]bool{s.cfg.Self.RaftID: true}
 	for _, m := range s.cfg.Gossip.Members() {
-		if !m.Up() || (m.Cluster != "" && m.Cluster != st.ClusterID) {
-			continue
-		}
-		if _, ok := st.Members[m.ID]; ok {
-			continue
-		}
-		s.log.Info("adding member", "node", m.ID)
-		s.proposeQuick(ctx, command{Op: opAddMember, Member: &Member{
-			ID: m.ID, RaftID: RaftID(m.ID), ClusterAddr: m.ClusterAddr, GossipAddr: m.GossipAddr,
-			RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr,
-		}})
+		up[RaftID(m.ID)] = up[RaftID(m.ID)] || m.Up()
 	}
-	inConf := map[uint64]bool{}
+	voters, learners := map[uint64]bool{}, map[uint64]bool{}
 	for _, v := range raft.Voters {
-		inConf[v] = true
+		voters[v] = true
 	}
 	for _, l := range raft.Learners {
-		inConf[l] = true
+		learners[l] = true
 	}
-	voters := len(raft.Voters)
-	for _, id := range st.MemberIDs() {
-		m := st.Members[id]
-		if inConf[m.RaftID] {
-			continue
-		}
-		typ := pb.ConfChangeAddLearnerNode
-		if voters < MaxVoters {
-			typ = pb.ConfChangeAddNode
-		}
+	change := func(typ pb.ConfChangeType, raftID uint64, why string) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := s.group.ProposeConfChange(cctx, &pb.ConfChange{Type: typ.Enum(), NodeId: proto.Uint64(m.RaftID)})
-		cancel()
+		defer cancel()
+		err := s.group.ProposeConfChange(cctx, &pb.ConfChange{Type: typ.Enum(), NodeId: proto.Uint64(raftID)})
+		node, _ := s.resolve(raftID)
 		if err != nil {
-			s.log.Debug("adding to the metadata group", "node", id, "err", err)
+			s.log.Debug("changing the metadata group", "change", typ.String(), "node", node, "err", err)
 			return
 		}
-		if typ == pb.ConfChangeAddNode {
-			voters++
-			s.proposeQuick(ctx, command{Op: opUpdateMember, Member: &Member{
-				ID: m.ID, RaftID: m.RaftID, ClusterAddr: m.ClusterAddr, GossipAddr: m.GossipAddr,
-				RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr, Voter: true,
-			}})
+		s.log.Info("metadata group changed", "change", why, "node", node)
+	}
+	ids := st.MemberIDs()
+	for _, id := range ids {
+		if r := st.Members[id].RaftID; !voters[r] && !learners[r] {
+			change(pb.ConfChangeAddLearnerNode, r, "member added as a learner")
+			return
 		}
-		return // one change at a time
+	}
+	for r := range voters {
+		if _, ok := st.MemberByRaftID(r); !ok && r != s.cfg.Self.RaftID {
+			change(pb.ConfChangeRemoveNode, r, "removed member left the group")
+			return
+		}
+	}
+	for r := range learners {
+		if _, ok := st.MemberByRaftID(r); !ok {
+			change(pb.ConfChangeRemoveNode, r, "removed member left the group")
+			return
+		}
+	}
+	target := VoterTarget(len(ids))
+	down := 0
+	for r := range voters {
+		if !up[r] {
+			down++
+		}
+	}
+	if len(voters) < target || (down > 0 && len(voters) <= target) {
+		for _, id := range ids {
+			if r := st.Members[id].RaftID; learners[r] && up[r] {
+				change(pb.ConfChangeAddNode, r, "learner promoted to voter")
+				return
+			}
+		}
+	}
+	if len(voters) > target {
+		var demote uint64
+		for _, id := range slices.Backward(ids) {
+			r := st.Members[id].RaftID
+			if !voters[r] || r == s.cfg.Self.RaftID {
+				continue
+			}
+			if !up[r] {
+				demote = r
+				break
+			}
+			if demote == 0 {
+				demote = r
+			}
+		}
+		if demote != 0 {
+			change(pb.ConfChangeAddLearnerNode, demote, "voter demoted to learner")
+		}
 	}
 }
 

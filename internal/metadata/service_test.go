@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -228,25 +229,155 @@ func TestNamespacesAndRestart(t *testing.T) {
 	}
 }
 
-func TestLateNodeJoins(t *testing.T) {
-	c := newTestCluster(t, 3)
-	for _, id := range []string{"n1", "n2", "n3"} {
+func (g *fakeGossip) setState(id string, st membership.State) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.members[id].State = st
+}
+
+// leaderOf returns the service of the node that leads the metadata group.
+func (c *testCluster) leaderOf() *Service {
+	c.t.Helper()
+	var svc *Service
+	testutil.Eventually(c.t, "a metadata leader", func() bool {
+		for _, n := range c.nodes {
+			if n.cancel != nil && n.svc.RaftStatus().Leader == RaftID(n.id) {
+				svc = n.svc
+				return true
+			}
+		}
+		return false
+	})
+	return svc
+}
+
+// formed starts a cluster founded by ids and waits until each is ready.
+func formed(t *testing.T, ids ...string) *testCluster {
+	c := newTestCluster(t, len(ids))
+	for _, id := range ids {
 		c.start(id, t.TempDir())
 	}
 	for _, n := range c.nodes {
 		ready(t, n)
 	}
+	return c
+}
+
+func voterCount(svc *Service) int { return len(svc.RaftStatus().Voters) }
+
+// TestLateNodeIsACandidateUntilAdmitted: a node that gossips with a formed
+// cluster is not made a member by it: it is a candidate, listed as such,
+// until an operator admits it. Admitted, it joins as a learner that owns
+// nothing (four members keep three voters); a fifth makes five voters.
+func TestLateNodeIsACandidateUntilAdmitted(t *testing.T) {
+	c := formed(t, "n1", "n2", "n3")
 	n4 := c.start("n4", t.TempDir())
+	n1 := c.nodes["n1"].svc
+	testutil.Eventually(t, "n4 listed as a candidate", func() bool {
+		cands := n1.Candidates()
+		return len(cands) == 1 && cands[0] == "n4"
+	})
+	// The leader ticks every 200ms; give it several ticks to (wrongly) add n4.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := n1.State().Members["n4"]; ok {
+			t.Fatal("a node that only gossips became a member")
+		}
+		time.Sleep(50 * time.Millisecond) // watching for a change that must not come
+	}
+	if err := n1.Admit(context.Background(), "n9"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no node n9 is up") {
+		t.Fatalf("admitting a node gossip does not know: %v", err)
+	}
+	if err := n1.Admit(context.Background(), "n2"); !errors.Is(err, ErrExists) {
+		t.Fatalf("admitting a member: %v", err)
+	}
+	if err := n1.Admit(context.Background(), "n4"); err != nil {
+		t.Fatalf("admitting n4: %v", err)
+	}
 	st := ready(t, n4)
-	if _, ok := st.Members["n4"]; !ok {
-		t.Fatal("n4 not a member")
-	}
 	if len(st.Ring.PartitionsOf("n4")) != 0 {
-		t.Fatal("a joined node took ownership without data transfer")
+		t.Fatal("an admitted node took ownership without data transfer")
 	}
-	testutil.Eventually(t, "n4 to vote", func() bool { return len(c.nodes["n1"].svc.RaftStatus().Voters) == 4 })
+	testutil.Eventually(t, "n4 a learner, three voters", func() bool {
+		rs := n1.RaftStatus()
+		return len(rs.Voters) == 3 && len(rs.Learners) == 1 && rs.Learners[0] == RaftID("n4")
+	})
 	if err := n4.svc.CreateNamespace(context.Background(), Namespace{Name: "late", N: 3, Model: Eventual, Type: Bytes, MaxSiblings: 16}); err != nil {
-		t.Fatalf("proposal from the joined node: %v", err)
+		t.Fatalf("proposal from the admitted node: %v", err)
+	}
+	c.start("n5", t.TempDir())
+	testutil.Eventually(t, "n5 a candidate", func() bool { return len(n1.Candidates()) == 1 })
+	if err := n1.Admit(context.Background(), "n5"); err != nil {
+		t.Fatalf("admitting n5: %v", err)
+	}
+	testutil.Eventually(t, "five voters from five members", func() bool { return voterCount(n1) == 5 })
+}
+
+// TestDeadVoterIsReplaced: with a learner up, a voter that gossip sees
+// dead is replaced: the learner is promoted first, then the dead voter
+// demoted, so the group never has fewer voters than its target; a member
+// that is down and owns nothing is removed for good and never comes back.
+func TestDeadVoterIsReplaced(t *testing.T) {
+	c := formed(t, "n1", "n2", "n3")
+	c.start("n4", t.TempDir())
+	testutil.Eventually(t, "n4 a candidate", func() bool { return len(c.nodes["n1"].svc.Candidates()) == 1 })
+	if err := c.nodes["n1"].svc.Admit(context.Background(), "n4"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, c.nodes["n4"])
+	testutil.Eventually(t, "n4 a learner", func() bool { return len(c.nodes["n1"].svc.RaftStatus().Learners) == 1 })
+
+	victim := "n2"
+	if c.leaderOf() == c.nodes["n2"].svc {
+		victim = "n3"
+	}
+	c.stop(c.nodes[victim])
+	c.gossip.setState(victim, membership.Dead)
+	minVoters := 3
+	testutil.Eventually(t, victim+" replaced by n4 among the voters", func() bool {
+		rs := c.leaderOf().RaftStatus()
+		minVoters = min(minVoters, len(rs.Voters))
+		has := map[uint64]bool{}
+		for _, v := range rs.Voters {
+			has[v] = true
+		}
+		return len(rs.Voters) == 3 && has[RaftID("n4")] && !has[RaftID(victim)]
+	})
+	if minVoters < 3 {
+		t.Fatalf("the group went down to %d voters", minVoters)
+	}
+
+	// n4 owns nothing: once down, it can be removed for good.
+	svc := c.leaderOf()
+	if err := svc.Remove(context.Background(), "n4"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is up") {
+		t.Fatalf("removing a member that is up: %v", err)
+	}
+	if err := svc.Remove(context.Background(), victim); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "owns") {
+		t.Fatalf("removing a member that owns partitions: %v", err)
+	}
+	c.stop(c.nodes["n4"])
+	c.gossip.setState("n4", membership.Dead)
+	if err := svc.Remove(context.Background(), "n4"); err != nil {
+		t.Fatalf("removing n4: %v", err)
+	}
+	if err := svc.Remove(context.Background(), "n4"); !errors.Is(err, ErrExists) {
+		t.Fatalf("removing n4 again: %v", err)
+	}
+	testutil.Eventually(t, "n4 out of the metadata group", func() bool {
+		rs := svc.RaftStatus()
+		for _, id := range append(rs.Voters, rs.Learners...) {
+			if id == RaftID("n4") {
+				return false
+			}
+		}
+		return true
+	})
+	c.gossip.setState("n4", membership.Alive)
+	if err := svc.Admit(context.Background(), "n4"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("admitting a removed node again: %v", err)
+	}
+	if slices.Contains(svc.Candidates(), "n4") {
+		t.Fatal("a removed node listed as a candidate")
 	}
 }
 

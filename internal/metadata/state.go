@@ -20,7 +20,9 @@ type Member struct {
 	GossipAddr  string `json:"gossip_addr"`
 	RESPAddr    string `json:"resp_addr"`
 	HTTPAddr    string `json:"http_addr"`
-	// Voter is whether the member votes in the metadata group.
+	// Voter marks the founders, who voted from the start. Who votes now
+	// is the metadata group's configuration (its Raft status), which the
+	// leader keeps at VoterTarget; this field is not updated.
 	Voter bool `json:"voter"`
 }
 
@@ -174,6 +176,9 @@ type State struct {
 	// data stored under an older generation of that name (truncated, or
 	// dropped) is garbage. A name never retired has no entry.
 	Retired map[string]uint64
+	// Removed holds the members removed for good (pando cluster remove),
+	// by node id, with their Raft ids: neither is ever a member again.
+	Removed map[string]uint64
 	// Index is the last applied log index.
 	Index uint64
 }
@@ -204,6 +209,33 @@ func (s *State) MemberByRaftID(id uint64) (Member, bool) {
 		}
 	}
 	return Member{}, false
+}
+
+// wasRemoved refuses a node id or Raft id of a member removed for good.
+func (s *State) wasRemoved(id string, raftID uint64) error {
+	if _, ok := s.Removed[id]; ok {
+		return fmt.Errorf("%w: %s was removed from the cluster for good; start it with an empty data directory, and it joins under a new id", ErrInvalid, id)
+	}
+	for other, r := range s.Removed {
+		if r == raftID {
+			return fmt.Errorf("%w: raft id %d of %s belonged to %s, removed for good", ErrInvalid, raftID, id, other)
+		}
+	}
+	return nil
+}
+
+// VoterTarget is how many voters the metadata group keeps with members
+// members: five from five members on, three from three, else every member.
+// An odd count: a fourth voter would raise the quorum without surviving
+// one more failure.
+func VoterTarget(members int) int {
+	switch {
+	case members >= 5:
+		return 5
+	case members >= 3:
+		return 3
+	}
+	return members
 }
 
 // MemberIDs returns the member ids, sorted.
@@ -247,6 +279,10 @@ func (s *State) clone() *State {
 	if c.Retired == nil {
 		c.Retired = map[string]uint64{}
 	}
+	c.Removed = maps.Clone(s.Removed)
+	if c.Removed == nil {
+		c.Removed = map[string]uint64{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -268,11 +304,12 @@ type snapshot struct {
 	// Added after version 1 without changing it: absent, they read as zero.
 	Generations uint64            `json:"generations,omitempty"`
 	Retired     map[string]uint64 `json:"retired,omitempty"`
+	Removed     map[string]uint64 `json:"removed,omitempty"`
 }
 
 func (s *State) encode() ([]byte, error) {
 	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index,
-		Generations: s.Generations, Retired: s.Retired}
+		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed}
 	if s.Ring != nil {
 		snap.Ring = s.Ring.Encode()
 	}
@@ -288,7 +325,7 @@ func decodeState(b []byte) (*State, error) {
 		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
 	}
 	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index,
-		Generations: snap.Generations, Retired: snap.Retired}
+		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed}
 	if len(snap.Ring) > 0 {
 		r, err := ring.Decode(snap.Ring)
 		if err != nil {

@@ -355,7 +355,7 @@ func (s *Server) resolve(id string) (string, bool) {
 
 func (s *Server) readyErr() error {
 	if !s.ready.Load() {
-		return errors.New("node is starting, joining the cluster, or stopping")
+		return fmt.Errorf("node is starting, joining the cluster, or stopping (a node started with --join against a running cluster is a candidate until an operator admits it: pando cluster join %s)", s.node.ID)
 	}
 	return nil
 }
@@ -464,6 +464,14 @@ func (v clusterView) SetAntiEntropyBudget(records, bytes float64) error {
 	return ae.SetBudget(records, bytes)
 }
 
+func (v clusterView) Admit(ctx context.Context, node string) error {
+	return metadataError(v.s.node.Meta().Admit(ctx, node))
+}
+
+func (v clusterView) Remove(ctx context.Context, node string) error {
+	return metadataError(v.s.node.Meta().Remove(ctx, node))
+}
+
 func (v clusterView) DropNamespace(ctx context.Context, name string) error {
 	return metadataError(v.s.node.Meta().DropNamespace(ctx, name))
 }
@@ -509,7 +517,7 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	}
 	nodes := map[string]*httpapi.NodeStatus{}
 	for id, m := range st.Members {
-		ns := &httpapi.NodeStatus{ID: id, State: "unknown", Member: true, Voter: voters[m.RaftID] || m.Voter,
+		ns := &httpapi.NodeStatus{ID: id, State: "unknown", Member: true, Voter: voters[m.RaftID],
 			ClusterAddr: m.ClusterAddr, RESPAddr: m.RESPAddr, HTTPAddr: m.HTTPAddr}
 		if st.Ring != nil {
 			ns.Partitions = len(st.Ring.PartitionsOf(id))
@@ -519,7 +527,8 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	for _, g := range v.s.gossip.Members() {
 		ns, ok := nodes[g.ID]
 		if !ok {
-			ns = &httpapi.NodeStatus{ID: g.ID, ClusterAddr: g.ClusterAddr, RESPAddr: g.RESPAddr, HTTPAddr: g.HTTPAddr}
+			_, removed := st.Removed[g.ID]
+			ns = &httpapi.NodeStatus{ID: g.ID, Removed: removed, ClusterAddr: g.ClusterAddr, RESPAddr: g.RESPAddr, HTTPAddr: g.HTTPAddr}
 			nodes[g.ID] = ns
 		}
 		switch g.State {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,5 +174,64 @@ func TestClusterKillDuringQuorumWrites(t *testing.T) {
 	})
 	if missing > 0 {
 		t.Fatalf("%d acknowledged writes lost", missing)
+	}
+}
+
+// TestCandidateAdmittedAndRemoved: a node started with --join against a
+// running cluster is a candidate, not a member: it is listed as such, and
+// does not serve, until `pando cluster join` admits it; then it serves
+// every key (owning none). Stopped, it is removed for good with `pando
+// cluster remove`, and a member that owns partitions is never removed.
+func TestCandidateAdmittedAndRemoved(t *testing.T) {
+	nodes := startCluster(t, 3)
+	n1 := nodes[0].http
+	n4 := &node{t: t, dataDir: t.TempDir(), args: []string{
+		"--node-id", "n4", "--join", nodes[0].args[slices.Index(nodes[0].args, "--gossip-addr")+1],
+		"--gossip-profile", "local", "--request-timeout", "2s",
+	}}
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		n4.start(nil) // returns once n4 serves, that is once admitted
+	}()
+	testutil.Eventually(t, "n4 listed as a candidate", func() bool {
+		out, err := run(t, nil, "status", "--http", n1)
+		return err == nil && regexp.MustCompile(`(?m)^n4\s+up\s+candidate\s`).MatchString(out)
+	})
+	if out, err := run(t, nil, "cluster", "join", "n9", "--http", n1); err == nil || !strings.Contains(out, "no node n9 is up") {
+		t.Fatalf("admitting an unknown node: %v\n%s", err, out)
+	}
+	if out, err := run(t, nil, "cluster", "join", "n4", "--http", n1); err != nil || !strings.Contains(out, "admitted n4") {
+		t.Fatalf("pando cluster join n4: %v\n%s", err, out)
+	}
+	<-started
+	if n4.resp == "" {
+		t.Fatal("n4 never served after it was admitted")
+	}
+	c4 := n4.client(t)
+	if err := c4.Set(ctx, "through-n4", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the admitted node: %v", err)
+	}
+	if v, err := nodes[2].client(t).Get(ctx, "through-n4").Result(); err != nil || v != "v" {
+		t.Fatalf("GET through n3 of a key written through n4: %q %v", v, err)
+	}
+	out, err := run(t, nil, "status", "--http", n1)
+	if err != nil || !regexp.MustCompile(`(?m)^n4\s+up\s+learner\s+0\s`).MatchString(out) {
+		t.Fatalf("status after admitting n4 (a learner owning nothing):\n%s %v", out, err)
+	}
+	if out, err := run(t, nil, "cluster", "remove", "n4", "--http", n1); err == nil || !strings.Contains(out, "is up") {
+		t.Fatalf("removing a member that is up: %v\n%s", err, out)
+	}
+	n4.stop()
+	testutil.Eventually(t, "n4 seen down", func() bool {
+		out, err := run(t, nil, "status", "--http", n1)
+		return err == nil && regexp.MustCompile(`(?m)^n4\s+(down|stopped)\s`).MatchString(out)
+	})
+	if out, err := run(t, nil, "cluster", "remove", "n4", "--http", n1); err != nil || !strings.Contains(out, "removed n4") {
+		t.Fatalf("pando cluster remove n4: %v\n%s", err, out)
+	}
+	nodes[2].stop()
+	if out, err := run(t, nil, "cluster", "remove", "n3", "--http", n1); err == nil || !strings.Contains(out, "owns") {
+		t.Fatalf("removing a member that owns partitions: %v\n%s", err, out)
 	}
 }

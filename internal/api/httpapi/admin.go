@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -24,6 +25,10 @@ type Cluster interface {
 	// SetAntiEntropyBudget changes what this node's anti-entropy may move
 	// per second (0: no bound).
 	SetAntiEntropyBudget(records, bytes float64) error
+	// Admit makes a candidate node a member; Remove removes a member
+	// that is down and owns nothing, for good.
+	Admit(ctx context.Context, node string) error
+	Remove(ctx context.Context, node string) error
 }
 
 // Status is the answer of GET /v1/status.
@@ -48,9 +53,12 @@ type NodeStatus struct {
 	// State is up, down (stopped answering), stopped (shut down cleanly,
 	// still a member) or unknown (gossip has not seen it).
 	State string `json:"state"`
-	// Member is whether the node is in the cluster's metadata.
-	Member bool `json:"member"`
-	Voter  bool `json:"voter"`
+	// Member is whether the node is in the cluster's metadata. A node up
+	// in gossip that is not is a candidate, until an operator admits it
+	// (POST /v1/cluster/members); Removed, one removed for good.
+	Member  bool `json:"member"`
+	Removed bool `json:"removed,omitempty"`
+	Voter   bool `json:"voter"`
 	// Partitions is how many partitions the node owns.
 	Partitions  int    `json:"partitions"`
 	ClusterAddr string `json:"cluster_addr,omitempty"`
@@ -204,4 +212,39 @@ func (s *Server) handleCreateNamespace(w http.ResponseWriter, r *http.Request) {
 	}
 	created, _ := s.cfg.Cluster.State().Namespace(ns.Name)
 	writeJSON(w, http.StatusCreated, created)
+}
+
+// MemberChange is the body of POST /v1/cluster/members: the node to admit.
+type MemberChange struct {
+	Node string `json:"node"`
+}
+
+// handleAdmit: POST /v1/cluster/members admits a candidate node as a
+// member; it answers the cluster's status.
+func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) {
+	var req MemberChange
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Node == "" {
+		if err == nil {
+			err = errors.New(`"node" is missing`)
+		}
+		fail(w, fmt.Errorf("%w: node to admit: %v", api.ErrInvalidArgument, err))
+		return
+	}
+	if err := s.cfg.Cluster.Admit(r.Context(), req.Node); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Cluster.Status(r.Context()))
+}
+
+// handleRemove: DELETE /v1/cluster/members/{node} removes a member for
+// good; it answers the cluster's status.
+func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Cluster.Remove(r.Context(), r.PathValue("node")); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Cluster.Status(r.Context()))
 }

@@ -123,6 +123,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("DELETE /v1/ns/{ns}", s.handleDropNamespace)
 		mux.HandleFunc("POST /v1/ns/{ns}/truncate", s.handleTruncateNamespace)
 		mux.HandleFunc("PUT /v1/antientropy", s.handleAntiEntropy)
+		mux.HandleFunc("POST /v1/cluster/members", s.handleAdmit)
+		mux.HandleFunc("DELETE /v1/cluster/members/{node}", s.handleRemove)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
