@@ -25,7 +25,7 @@ func (t strongTarget) Do(ctx context.Context, cmd strong.Command) (strong.Result
 	if t.local {
 		return t.c.cfg.Strong.Do(ctx, t.group, cmd)
 	}
-	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Command: cmd.Encode(nil)}, false)
+	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Command: cmd.Encode(nil)}, idempotent(cmd))
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +48,25 @@ func (t strongTarget) Get(ctx context.Context, key []byte) ([]byte, uint64, bool
 	return resp.GetValue(), resp.GetVersion(), resp.GetFound(), nil
 }
 
+// idempotent reports whether cmd takes effect once however often it is
+// sent: an IncrBy with a request id (the group answers a repeat with the
+// first answer).
+func idempotent(cmd strong.Command) bool {
+	ib, ok := cmd.(strong.IncrBy)
+	return ok && ib.ID != ""
+}
+
 // forward sends req to the partition's replicas that are up, the first
 // (its preferred leader) first, until one answers for the group. A replica
 // that holds no member yet, or whose member reaches no leader, did nothing,
 // so the next is tried. A command whose replica does not answer may have
-// been proposed: its outcome is unknown. A read is tried on the next.
-func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, read bool) (*nodepb.StrongResponse, error) {
+// been proposed: its outcome is unknown, unless it may be sent again
+// (retry: a read, or a command the group applies once however often it
+// comes), which is then tried on the next replica; once one was unknown,
+// the outcome stays unknown unless a replica answers.
+func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, retry bool) (*nodepb.StrongResponse, error) {
 	last := fmt.Errorf("%w: no replica of the partition is reachable from this node", strong.ErrNoQuorum)
+	var unknown error
 	for i, node := range t.c.candidates(t.pl.pref) {
 		if i > 0 && ctx.Err() != nil {
 			// The time is up (a replica waited it out for a leader): a
@@ -64,8 +76,11 @@ func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, re
 		}
 		resp, err := t.c.cfg.Transport.Peer(node).Strong(ctx, req)
 		if err != nil {
-			if !read {
-				return nil, fmt.Errorf("%w: forwarded to replica %s, which did not answer: %w", strong.ErrUnknown, node, err)
+			if req.GetCommand() != nil {
+				unknown = fmt.Errorf("%w: forwarded to replica %s, which did not answer: %w", strong.ErrUnknown, node, err)
+				if !retry {
+					return nil, unknown
+				}
 			}
 			last = fmt.Errorf("%w: replica %s did not answer: %w", strong.ErrNoQuorum, node, err)
 			continue
@@ -76,6 +91,9 @@ func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, re
 			continue
 		}
 		return resp, err
+	}
+	if unknown != nil {
+		return nil, unknown
 	}
 	if errors.Is(last, strong.ErrNotMember) {
 		// No replica runs the group yet (the namespace was just made):

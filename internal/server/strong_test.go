@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
 	"github.com/pandodb/pando/internal/testutil"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
 // createStrong creates strong namespace name with N = 3 and waits until
@@ -344,5 +347,97 @@ func TestIdleStrongGroupsQuiesce(t *testing.T) {
 			_, err := s.kv("n2").Put(ctx, "bank", k, []byte("1"), api.PutOptions{})
 			return err == nil
 		})
+	}
+}
+
+// answerLoss makes the strong commands one node forwards to another lose
+// their answers: the command arrives and is applied, the forwarding node
+// hears nothing.
+type answerLoss struct {
+	mu       sync.Mutex
+	from, to string
+	lost     int
+}
+
+func (a *answerLoss) set(from, to string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.from, a.to = from, to
+}
+
+func (a *answerLoss) wrap(self string, t transport.Transport) transport.Transport {
+	return answerLossTransport{Transport: t, a: a, self: self}
+}
+
+type answerLossTransport struct {
+	transport.Transport
+	a    *answerLoss
+	self string
+}
+
+func (t answerLossTransport) Peer(id string) transport.Peer {
+	return answerLossPeer{Peer: t.Transport.Peer(id), t: t, to: id}
+}
+
+type answerLossPeer struct {
+	transport.Peer
+	t  answerLossTransport
+	to string
+}
+
+func (p answerLossPeer) Strong(ctx context.Context, req *nodepb.StrongRequest) (*nodepb.StrongResponse, error) {
+	resp, err := p.Peer.Strong(ctx, req)
+	a := p.t.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil && req.GetCommand() != nil && a.from == p.t.self && a.to == p.to {
+		a.lost++
+		return nil, errors.New("answer lost on the way back")
+	}
+	return resp, err
+}
+
+// TestForwardedIncrementWithAnIDIsRetried: a node that is not a replica
+// passes an increment to the partition's first replica, which applies it,
+// and the answer is lost. With a request id the node sends it again to the
+// next replica, whose group answers what the first answered: acknowledged,
+// counted once. Without an id the outcome is unknown, as it must be.
+func TestForwardedIncrementWithAnIDIsRetried(t *testing.T) {
+	loss := &answerLoss{}
+	s := newSimWith(t, 4, func(cfg *NodeConfig) {
+		cfg.RaftTick = 50 * time.Millisecond
+		cfg.Transport = loss.wrap(cfg.ID, cfg.Transport)
+	})
+	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	createStrong(t, s, "bank")
+	key := []byte("{acct}.a")
+	pref := s.replicasOf("bank", key)
+	var outsider string
+	for _, id := range s.ids {
+		if !slices.Contains(pref, id) {
+			outsider = id
+		}
+	}
+	st := s.kv(outsider).(api.Strong)
+	testutil.Eventually(t, "the partition's group serves", func() bool {
+		_, err := s.kv(outsider).Put(ctx, "bank", []byte("{acct}.probe"), []byte("x"), api.PutOptions{})
+		return err == nil
+	})
+	loss.set(outsider, pref[0])
+	n, err := st.IncrBy(ctx, "bank", key, 1, nil, "req-1")
+	if err != nil || n != 1 {
+		t.Fatalf("WITHID INCRBY whose first answer was lost: %d %v", n, err)
+	}
+	if _, err := st.IncrBy(ctx, "bank", key, 1, nil, ""); !errors.Is(err, api.ErrOutcomeUnknown) {
+		t.Fatalf("INCRBY without an id whose answer was lost: %v, want an unknown outcome", err)
+	}
+	loss.set("", "")
+	e, err := s.kv(outsider).Get(ctx, "bank", key, api.ReadOptions{})
+	if err != nil || string(e.Value) != "2" {
+		t.Fatalf("after one increment with an id and one without, both applied: %q %v", e.Value, err)
+	}
+	if loss.lost != 2 {
+		t.Fatalf("%d answers lost, want 2", loss.lost)
 	}
 }
