@@ -99,6 +99,10 @@ type statusView struct {
 	Namespaces   []namespaceView  `json:"namespaces"`
 	HintsPending map[string]int   `json:"hints_pending"`
 	AntiEntropy  *antiEntropyView `json:"anti_entropy"`
+	Disk         *struct {
+		Refused   string `json:"writes_refused"`
+		FreeBytes uint64 `json:"free_bytes"`
+	} `json:"disk"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -139,6 +143,9 @@ func newStatusCmd() *cobra.Command {
 					fmt.Fprintf(out, " %s %d", id, st.HintsPending[id])
 				}
 				fmt.Fprint(out, "\n\n")
+			}
+			if d := st.Disk; d != nil && d.Refused != "" {
+				fmt.Fprintf(out, "DISK on %s: data writes refused, reads served: %s\n\n", st.Node, d.Refused)
 			}
 			printAntiEntropy(out, st.Node, st.AntiEntropy, partitions)
 			printNamespaces(out, st.Namespaces)

@@ -36,6 +36,8 @@ type nodeFlags struct {
 	recordCache     int64
 	reapInterval    time.Duration
 	hintMaxBytes    int64
+	minFreeDisk     int64
+	maxDiskUsage    int64
 	hintMaxAge      time.Duration
 	readRepair      bool
 	antiEntropy     bool
@@ -72,6 +74,8 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.recordCache, def.RecordCacheBytes), "record-cache-size", "in-memory cache of recently read records; 0 disables it")
 	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one (0: no delay)")
 	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
+	fs.Var(newSize(&n.minFreeDisk, def.MinFreeDisk), "min-free-disk", "free space of the data directory's file system under which data writes are refused (-NOSPACE), so that flushes, compactions, Raft logs and hints keep room")
+	fs.Var(newSize(&n.maxDiskUsage, def.MaxDiskUsage), "max-disk-usage", "database size at which data writes are refused (-NOSPACE); 0: no limit")
 	fs.Var(newSize(&n.hintMaxBytes, def.HintMaxBytes), "hint-max-bytes", "most bytes of hints kept for replicas that miss writes; past it hints are refused (and counted)")
 	fs.DurationVar(&n.hintMaxAge, "hint-max-age", def.HintMaxAge, "how long a hint waits for its replica before it is dropped (and counted)")
 	fs.BoolVar(&n.readRepair, "read-repair", true, "reads repair the replicas they find stale (false: only hints repair them)")
@@ -133,6 +137,8 @@ func (n *nodeFlags) config() (server.Config, error) {
 		RecordCacheBytes:    n.recordCache,
 		ReapInterval:        n.reapInterval,
 		HintMaxBytes:        n.hintMaxBytes,
+		MinFreeDisk:         n.minFreeDisk,
+		MaxDiskUsage:        n.maxDiskUsage,
 		HintMaxAge:          n.hintMaxAge,
 		DisableReadRepair:   !n.readRepair,
 		DisableAntiEntropy:  !n.antiEntropy,

@@ -43,6 +43,11 @@ var (
 	// floor its command gave.
 	ErrBelowFloor   = errors.New("below floor: the decrement would take the value under its floor; nothing was changed")
 	ErrShuttingDown = errors.New("node is shutting down")
+	// ErrNoSpace refuses a write: the node's disk is full or nearly, and
+	// it takes no writes until there is room again. Reads still work.
+	ErrNoSpace = errors.New("no space")
+	// ErrDiskFailed refuses a write: the node's disk failed a write.
+	ErrDiskFailed = errors.New("disk failed")
 	// ErrCrossPartition refuses a transaction whose keys are in more than
 	// one partition: one partition's log orders it. Redis answers the same
 	// case with CROSSSLOT, which clients know.
@@ -88,6 +93,8 @@ var errorTable = []struct {
 	{ErrUnsupported, "unsupported", http.StatusNotImplemented, "ERR"},
 	{ErrUnavailable, "unavailable", http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{ErrShuttingDown, "shutting_down", http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{ErrNoSpace, "no_space", http.StatusInsufficientStorage, "NOSPACE"},
+	{ErrDiskFailed, "io_error", http.StatusServiceUnavailable, "IOERR"},
 	{ErrOutcomeUnknown, "outcome_unknown", http.StatusGatewayTimeout, "UNKNOWN"},
 	{ErrNotInteger, "not_integer", http.StatusConflict, "ERR"},
 	{ErrHashNotInteger, "not_integer", http.StatusConflict, "ERR"},
@@ -123,6 +130,10 @@ func (d Description) RESP() string {
 		msg = strings.TrimPrefix(msg, ErrOutcomeUnknown.Error()+": ")
 	case "FLOOR":
 		msg = strings.TrimPrefix(msg, "below floor: ")
+	case "NOSPACE":
+		msg = strings.TrimPrefix(msg, ErrNoSpace.Error()+": ")
+	case "IOERR":
+		msg = strings.TrimPrefix(msg, ErrDiskFailed.Error()+": ")
 	}
 	return d.RESPPrefix + " " + msg
 }

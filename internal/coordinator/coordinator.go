@@ -138,6 +138,8 @@ func init() {
 		"siblings":          api.ErrSiblings,
 		"invalid_argument":  api.ErrInvalidArgument,
 		"not_replica":       errNotReplica,
+		"no_space":          api.ErrNoSpace,
+		"io_error":          api.ErrDiskFailed,
 	} {
 		transport.RegisterError(code, err)
 	}

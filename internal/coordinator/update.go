@@ -50,7 +50,7 @@ func (c *Coordinator) coordinateUpdate(ctx context.Context, pl placement, q *wri
 			return next, write, err
 		})
 		if err != nil {
-			return writeResult{}, err
+			return writeResult{}, diskErr(err)
 		}
 		if len(ahead) > 0 && round == 1 {
 			// Some replicas hold events this one lacks: merge their records

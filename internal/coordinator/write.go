@@ -15,6 +15,7 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/sabotage"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
@@ -136,10 +137,16 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 		q.requestID = newRequestID()
 	}
 	c.writes.Inc()
-	var lastErr error
+	var lastErr, refused error
 	for i, r := range cands {
 		if r == c.self {
-			return c.coordinate(ctx, pl, q)
+			if refused = diskErr(c.store.WriteRefusal()); refused == nil {
+				return c.coordinate(ctx, pl, q)
+			}
+			// This node's disk takes no writes: another replica
+			// coordinates, and this one is sent the record like any
+			// replica (it refuses it, and a hint is kept for it).
+			continue
 		}
 		if i == 0 {
 			c.forwarded.Inc()
@@ -153,6 +160,9 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 		}
 		lastErr = err
 		c.log.Debug("coordinator unreachable, trying the next replica", "node", r, "err", err)
+	}
+	if refused != nil {
+		return writeResult{}, refused
 	}
 	return writeResult{}, fmt.Errorf("%w: 0 of %d required replicas answered (%d of %d replicas up); the write may still have landed on some replicas%s",
 		api.ErrUnavailable, q.w, len(cands), len(pl.pref), detail(lastErr))
@@ -218,7 +228,7 @@ func (c *Coordinator) coordinate(ctx context.Context, pl placement, q *writeReq)
 		return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen)}, &res)
 	})
 	if err != nil {
-		return writeResult{}, err
+		return writeResult{}, diskErr(err)
 	}
 	if !res.applied {
 		return res, wait()
@@ -262,7 +272,7 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 			return c.applyWrite(pl, q, replica.Record{Set: dvv.Sync(cur.Set, seen.Set)}, &res)
 		})
 		if err != nil {
-			return err
+			return diskErr(err)
 		}
 		rec, wait = recs[0], next
 	}
@@ -288,6 +298,18 @@ func (c *Coordinator) readOthers(ctx context.Context, pl placement, key []byte, 
 	g := gather(others, r-1, func(node string) readResult { return c.readRemote(ctx, node, pl.store, key) })
 	merged, _ := merge(g.got)
 	return merged.Set, 1 + g.ok
+}
+
+// diskErr turns the store's refusal of a write for its disk into the
+// client's error; any other error is returned as it is.
+func diskErr(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNoSpace):
+		return fmt.Errorf("%w: %v", api.ErrNoSpace, err)
+	case errors.Is(err, storage.ErrDiskFailed):
+		return fmt.Errorf("%w: %v", api.ErrDiskFailed, err)
+	}
+	return err
 }
 
 func unavailableWrite(acks, w int) error {
@@ -521,7 +543,7 @@ func (c *Coordinator) putManyLocal(ctx context.Context, ns string, pls []placeme
 		return c.applyWrite(pls[i], reqs[i], cur, &res)
 	})
 	if err != nil {
-		return err
+		return diskErr(err)
 	}
 	if allLocalOnly(pls, c.self) {
 		return wait()

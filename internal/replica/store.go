@@ -279,6 +279,9 @@ func (s *Store) UpdateMany(ns string, keys [][]byte, fn func(i int, cur Record, 
 // make this node reuse their dots; Pando's coordinators stamp events with a
 // per-start epoch for that reason.
 func (s *Store) UpdateManyAsync(ns string, keys [][]byte, fn func(i int, cur Record, found bool) (Record, bool, error)) (recs []Record, wait func() error, err error) {
+	if err := s.eng.WriteRefusal(); err != nil {
+		return nil, nil, err // a full or failing disk: fail fast, never stall
+	}
 	nothing := func() error { return nil }
 	hashes := make([]uint64, len(keys))
 	dataKeys := make([][]byte, len(keys))
@@ -356,6 +359,10 @@ func (s *Store) UpdateManyAsync(ns string, keys [][]byte, fn func(i int, cur Rec
 	unlock()
 	return out, wait, nil
 }
+
+// WriteRefusal is nil while this replica takes writes, and otherwise why
+// not (storage.ErrNoSpace, storage.ErrDiskFailed).
+func (s *Store) WriteRefusal() error { return s.eng.WriteRefusal() }
 
 // Merge folds a record from another replica into this one's copy of key,
 // durably, and returns the merged record. Merging what is already held

@@ -56,6 +56,8 @@ type NodeConfig struct {
 	RecordCacheBytes int64 // 0 disables
 	WALMinSync       time.Duration
 	ReapInterval     time.Duration
+	// MinFreeDisk and MaxDiskUsage: see Config.
+	MinFreeDisk, MaxDiskUsage int64
 	// HintMaxBytes and HintMaxAge bound the hints kept for replicas that
 	// miss writes, HintReplayInterval is how often they are offered to their
 	// replicas (see handoff.Config for the defaults). DisableHints keeps
@@ -129,6 +131,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	eng, err := storage.Open(storage.Config{
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALMinSyncInterval: cfg.WALMinSync,
 		Logger: cfg.Logger, Registerer: cfg.Registerer,
+		MinFreeBytes: uint64(cfg.MinFreeDisk), MaxDiskBytes: uint64(cfg.MaxDiskUsage),
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/membership"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/ring"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,12 @@ type Config struct {
 	WALMinSyncInterval time.Duration
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
+	// MinFreeDisk is the free space of the data directory's file system
+	// under which the node refuses data writes (-NOSPACE), keeping room
+	// for flushes, compactions, Raft logs and hints; MaxDiskUsage, if set,
+	// refuses them once the database takes that much.
+	MinFreeDisk  int64
+	MaxDiskUsage int64
 	// HintMaxBytes bounds the hints this node keeps for replicas that miss
 	// writes; HintMaxAge is how long a hint waits for its replica.
 	HintMaxBytes int64
@@ -121,6 +128,7 @@ func DefaultConfig() Config {
 		RecordCacheBytes:    32 << 20,
 		ReapInterval:        time.Second,
 		HintMaxBytes:        512 << 20,
+		MinFreeDisk:         storage.DefaultMinFreeBytes,
 		HintMaxAge:          3 * time.Hour,
 		AntiEntropyInterval: 10 * time.Second,
 		MaxClockOffset:      500 * time.Millisecond,
@@ -158,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReapInterval <= 0 || c.ShutdownTimeout <= 0 || c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("reap interval, request timeout and shutdown timeout must be positive"))
+	}
+	if c.MinFreeDisk < 0 || c.MaxDiskUsage < 0 {
+		return errors.New("--min-free-disk and --max-disk-usage must not be negative")
 	}
 	if c.HintMaxBytes < 0 || c.HintMaxAge < 0 {
 		errs = append(errs, errors.New("hint max bytes and hint max age must not be negative"))
@@ -279,6 +290,7 @@ func New(cfg Config) (s *Server, err error) {
 		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, RequestTimeout: cfg.RequestTimeout,
 		CacheBytes: cfg.CacheBytes, RecordCacheBytes: cfg.RecordCacheBytes, WALMinSync: cfg.WALMinSyncInterval,
 		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
+		MinFreeDisk: cfg.MinFreeDisk, MaxDiskUsage: cfg.MaxDiskUsage,
 		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 		AntiEntropyInterval: cfg.AntiEntropyInterval, AntiEntropyRecords: cfg.AntiEntropyRecords,
 		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy, TombstoneGrace: cfg.TombstoneGrace, MaxClockOffset: cfg.MaxClockOffset,
@@ -356,6 +368,9 @@ func (s *Server) resolve(id string) (string, bool) {
 func (s *Server) readyErr() error {
 	if !s.ready.Load() {
 		return fmt.Errorf("node is starting, joining the cluster, or stopping (a node started with --join against a running cluster is a candidate until an operator admits it: pando cluster join %s)", s.node.ID)
+	}
+	if err := s.node.eng.WriteRefusal(); err != nil {
+		return fmt.Errorf("data writes refused, reads served: %w", err)
 	}
 	return nil
 }
@@ -500,7 +515,8 @@ func metadataError(err error) error {
 func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	st := v.s.node.Meta().State()
 	raft := v.s.node.Meta().RaftStatus()
-	out := httpapi.Status{ClusterID: st.ClusterID, Node: v.s.node.ID, Partitions: st.Partitions}
+	disk := v.s.node.eng.Disk()
+	out := httpapi.Status{ClusterID: st.ClusterID, Node: v.s.node.ID, Partitions: st.Partitions, Disk: &disk}
 	if h := v.s.node.Hints(); h != nil {
 		out.HintsPending = h.Pending()
 	}

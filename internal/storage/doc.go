@@ -28,6 +28,13 @@
 // a batch visible to readers as soon as it is in the memtable, slightly before
 // its fsync completes; a writer is acknowledged only after.
 //
+// Disk health (health.go): WriteRefusal says whether data writes are taken
+// now. A guard refuses them while the data directory's file system has less
+// free space than Config.MinFreeBytes, or the database reaches MaxDiskBytes,
+// and a flush or compaction that fails with ENOSPC refuses them until one
+// succeeds; each change of state is logged once. Commit itself refuses
+// nothing: the Raft logs and hints write into the room the guard keeps.
+//
 // Format: the meta key "format" holds the on-disk format version this package
 // wrote. Open refuses a directory written by a newer format with
 // ErrFormatTooNew, and one of format 1 (positions by another hash, before

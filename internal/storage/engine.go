@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the storage metrics.
 	Registerer prometheus.Registerer
+	// MinFreeBytes is the free space under which data writes are refused
+	// (health.go), so that flushes, compactions, the Raft logs and hints
+	// keep room (default 128 MiB). MaxDiskBytes, if set, refuses them once
+	// the database takes that much. Checked every CheckInterval (default
+	// 250ms), on the real disk only (FS nil).
+	MinFreeBytes  uint64
+	MaxDiskBytes  uint64
+	CheckInterval time.Duration
 }
 
 // Engine is a node's Pebble database.
@@ -53,6 +62,9 @@ type Engine struct {
 	syncs  prometheus.Histogram
 	commit *committer
 	closed atomic.Bool
+	health *health
+	stop   chan struct{} // ends the disk guard
+	guards sync.WaitGroup
 	// reading counts the Gets and open iterators: Close waits for them,
 	// since Pebble panics on a read of a closed database. Reads that start
 	// once closed is set fail with ErrClosed.
@@ -87,11 +99,13 @@ func Open(cfg Config) (*Engine, error) {
 	log = log.With("subsystem", "storage")
 	cache := pebble.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
+	h := newHealth(log)
 	opts := &pebble.Options{
 		Cache:              cache,
 		FS:                 cfg.FS,
 		FormatMajorVersion: pebbleFormat,
 		Logger:             pebbleLogger{log},
+		EventListener:      h.listener(),
 	}
 	if d := cfg.WALMinSyncInterval; d > 0 {
 		opts.WALMinSyncInterval = func() time.Duration { return d }
@@ -106,9 +120,11 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", cfg.Dir, err)
 	}
 	e := &Engine{
-		db:  db,
-		dir: cfg.Dir,
-		log: log,
+		db:     db,
+		dir:    cfg.Dir,
+		log:    log,
+		health: h,
+		stop:   make(chan struct{}),
 		syncs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pando_storage_sync_seconds",
 			Help:    "Time a synced write waits until its batch is fsync'd, group commit included.",
@@ -129,9 +145,32 @@ func Open(cfg Config) (*Engine, error) {
 			_ = db.Close()
 			return nil, fmt.Errorf("storage: register metrics: %w", err)
 		}
+		for _, c := range h.collectors() {
+			if err := cfg.Registerer.Register(c); err != nil {
+				_ = db.Close()
+				return nil, fmt.Errorf("storage: register metrics: %w", err)
+			}
+		}
+	}
+	if cfg.FS == nil {
+		if cfg.MinFreeBytes == 0 {
+			cfg.MinFreeBytes = DefaultMinFreeBytes
+		}
+		if cfg.CheckInterval <= 0 {
+			cfg.CheckInterval = 250 * time.Millisecond
+		}
+		e.checkDisk(cfg.MinFreeBytes, cfg.MaxDiskBytes)
+		e.guards.Add(1)
+		go func() {
+			defer e.guards.Done()
+			e.guard(cfg.CheckInterval, cfg.MinFreeBytes, cfg.MaxDiskBytes, e.stop)
+		}()
 	}
 	return e, nil
 }
+
+// DefaultMinFreeBytes is Config.MinFreeBytes's default.
+const DefaultMinFreeBytes = 128 << 20
 
 func (e *Engine) checkFormat() error {
 	key := MetaKey("format")
@@ -392,6 +431,8 @@ func (e *Engine) Close() error {
 	for deadline := time.Now().Add(10 * time.Second); e.reading.Load() > 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond) // waiting for reads under way
 	}
+	close(e.stop)
+	e.guards.Wait()
 	e.commit.close()
 	if err := e.db.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)

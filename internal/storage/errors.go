@@ -14,6 +14,11 @@ var (
 	// ErrFormatUnknown means the directory holds a Pebble database without
 	// Pando's format marker: it was not written by Pando.
 	ErrFormatUnknown = errors.New("storage: data directory was not written by pando")
+	// ErrNoSpace refuses a data write: the disk is full, or nearly (see
+	// Config.MinFreeBytes and MaxDiskBytes).
+	ErrNoSpace = errors.New("storage: writes refused for want of disk space")
+	// ErrDiskFailed refuses a data write: the disk failed a write.
+	ErrDiskFailed = errors.New("storage: writes refused: the disk failed a write")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("storage: closed")
 )

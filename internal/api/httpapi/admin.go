@@ -10,6 +10,7 @@ import (
 	"github.com/pandodb/pando/internal/antientropy"
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/storage"
 )
 
 // Cluster is what the admin endpoints serve. Its errors should wrap the
@@ -45,6 +46,9 @@ type Status struct {
 	// AntiEntropy is what the asked node's anti-entropy knows of its
 	// partitions; nil when it runs none.
 	AntiEntropy *antientropy.Status `json:"anti_entropy,omitempty"`
+	// Disk is the asked node's disk: free space, and whether it refuses
+	// data writes and why.
+	Disk *storage.DiskStatus `json:"disk,omitempty"`
 }
 
 // NodeStatus is one node in Status.
