@@ -15,6 +15,10 @@
 //   - clock: move a node's clock by seconds to hours, or strobe it, through
 //     the node's debug clock (nodes are started with --debug-clock, which
 //     exists for this alone).
+//   - disk: fill a node's file system, then free it. Each node's data
+//     directory is a tmpfs of its own and nodes run with --min-free-disk;
+//     the fault leaves less free than that, so the node refuses data writes
+//     (-NOSPACE) as on a full disk. Needs root.
 //
 // Workloads and their checkers:
 //

@@ -24,7 +24,7 @@ type fault struct {
 }
 
 // nemeses are the fault kinds.
-var nemeses = []string{"partition", "kill", "pause", "clock"}
+var nemeses = []string{"partition", "kill", "pause", "clock", "disk"}
 
 // schedule draws the run's faults from the seed: after a quiet first tenth,
 // one fault at a time, each held for 2 to 8 seconds (at most a fifth of the
@@ -50,9 +50,12 @@ func schedule(seed uint64, kinds []string, total time.Duration, n int, maxClock 
 		switch f.Kind {
 		case "partition":
 			f.cuts, f.Detail = partitionShape(rng, n)
-		case "kill", "pause":
+		case "kill", "pause", "disk":
 			node := rng.IntN(n)
 			f.nodes, f.Detail = []int{node}, fmt.Sprintf("n%d", node+1)
+			if f.Kind == "disk" {
+				f.Detail += " full"
+			}
 		case "clock":
 			node := rng.IntN(n)
 			f.nodes = []int{node}
@@ -177,6 +180,8 @@ func (r *runner) apply(f *fault) {
 		err = r.cluster.nodes[f.nodes[0]].pause()
 	case "clock":
 		err = r.cluster.nodes[f.nodes[0]].setClock(f.clock)
+	case "disk":
+		err = r.cluster.nodes[f.nodes[0]].fillDisk()
 	}
 	if err != nil {
 		r.logf("nemesis %s %s: %v", f.Kind, f.Detail, err)
@@ -217,6 +222,8 @@ func (r *runner) heal(f *fault) {
 		err = r.cluster.nodes[f.nodes[0]].resume()
 	case "clock":
 		err = r.cluster.nodes[f.nodes[0]].setClock(0)
+	case "disk":
+		err = r.cluster.nodes[f.nodes[0]].freeDisk()
 	}
 	if err != nil {
 		r.logf("healing %s %s: %v", f.Kind, f.Detail, err)
@@ -229,6 +236,7 @@ func (r *runner) healAll() {
 		_ = r.cluster.net.setCuts(nil)
 	}
 	for _, n := range r.cluster.nodes {
+		_ = n.freeDisk()
 		_ = n.resume()
 		n.mu.Lock()
 		running := n.running

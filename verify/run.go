@@ -106,6 +106,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if slices.Contains(c.Nemeses, "disk") {
+		if err := diskAvailable(); err != nil {
+			return err
+		}
+	}
 	if c.Time <= 0 || c.Rate <= 0 {
 		return errors.New("--time and --rate must be positive")
 	}
@@ -169,7 +174,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if f, ok := wl.(interface{ serverFlags() []string }); ok {
 		extra = f.serverFlags()
 	}
+	if slices.Contains(cfg.Nemeses, "disk") {
+		extra = append(extra, diskFlags()...)
+	}
 	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, nn, cfg.BasePort, extra, cfg.Env)
+	if slices.Contains(cfg.Nemeses, "disk") {
+		unmount, err := r.cluster.mountDisks()
+		if err != nil {
+			return nil, err
+		}
+		defer unmount() // after the nodes stop (deferred below)
+	}
 	defer r.cluster.stopAll()
 	r.logf("starting %d nodes (%s), workload %s, nemeses %v, seed %d", cfg.Nodes, layoutName(nn), cfg.Workload, cfg.Nemeses, cfg.Seed)
 	for _, n := range r.cluster.nodes {

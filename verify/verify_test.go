@@ -215,6 +215,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		// available.
 		partition bool
 	}{
+		{mode: "full-drops", workload: "set", nemeses: []string{"disk"}, stat: "lost"},
 		{mode: "ack-unwritten", workload: "set", stat: "lost"},
 		{mode: "ack-early", workload: "set", stat: "under-replicated"},
 		{mode: "local-writes", workload: "session", nemeses: []string{"kill"}, want: "an older acknowledged value"},
@@ -236,6 +237,9 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		{mode: "update-ack-unapplied", workload: "sadd", stat: "under-replicated"},
 	} {
 		t.Run(tc.workload+"/"+tc.mode, func(t *testing.T) {
+			if slices.Contains(tc.nemeses, "disk") && diskAvailable() != nil {
+				t.Skipf("the disk nemesis cannot run here: %v", diskAvailable())
+			}
 			nemeses := tc.nemeses
 			if tc.partition && netnsAvailable() == nil {
 				nemeses = []string{"partition"}

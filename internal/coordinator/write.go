@@ -143,6 +143,9 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 			if refused = diskErr(c.store.WriteRefusal()); refused == nil {
 				return c.coordinate(ctx, pl, q)
 			}
+			if sabotage.Is("full-drops") {
+				return writeResult{applied: true}, nil // acknowledged, written nowhere
+			}
 			// This node's disk takes no writes: another replica
 			// coordinates, and this one is sent the record like any
 			// replica (it refuses it, and a hint is kept for it).

@@ -39,6 +39,9 @@
 //	update-ack-unapplied
 //	               acknowledge a counter, set or map update sent to this
 //	               replica without applying it (sadd: under-replicated)
+//	full-drops     a node whose disk refuses writes acknowledges the
+//	               writes it would coordinate, writing them nowhere
+//	               (set under the disk nemesis: lost)
 package sabotage
 
 import "sync/atomic"
