@@ -95,6 +95,18 @@ func TestGuardRefusesBeforeTheDiskIsFull(t *testing.T) {
 	if d := e.Disk(); !strings.Contains(d.Refused, "--min-free-disk") || d.FreeBytes > 8<<20 {
 		t.Fatalf("disk status under the floor: %+v", d)
 	}
+	// The same on a restart: refused from the start.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, err = Open(Config{Dir: filepath.Join(dir, "db"), MinFreeBytes: 8 << 20, CheckInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("opening on a nearly full disk: %v", err)
+	}
+	defer e.Close()
+	if err := e.WriteRefusal(); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("reopened under the floor: %v, want ErrNoSpace", err)
+	}
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
