@@ -144,6 +144,17 @@ type counterBounds struct {
 	n, maybe int
 }
 
+// unknown counts an increment of unknown outcome: it may or may not be in
+// the counter.
+func (b *counterBounds) unknown(by int64) {
+	b.maybe++
+	if by < 0 {
+		b.low += by
+	} else {
+		b.top += by
+	}
+}
+
 func (w *counterWorkload) check(ctx context.Context, r *runner) checkResult {
 	res := checkResult{stats: map[string]any{}}
 	bounds := map[string]*counterBounds{}
@@ -175,25 +186,14 @@ func (w *counterWorkload) check(ctx context.Context, r *runner) checkResult {
 			b.acked += by
 			b.n++
 		case "info":
-			b.maybe++
-			if by < 0 {
-				b.low += by
-			} else {
-				b.top += by
-			}
+			b.unknown(by)
 		default:
 			failed++
 		}
 	}
 	for _, inv := range pending { // cut off by the end of the run
 		if by, err := strconv.ParseInt(inv.Value, 10, 64); err == nil && bounds[inv.Key] != nil {
-			b := bounds[inv.Key]
-			b.maybe++
-			if by < 0 {
-				b.low += by
-			} else {
-				b.top += by
-			}
+			bounds[inv.Key].unknown(by)
 		}
 	}
 	keys := make([]string, 0, len(bounds))

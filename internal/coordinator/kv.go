@@ -62,13 +62,6 @@ func (c *Coordinator) do(ctx context.Context, op writeOp, ns string, key []byte,
 	} else if op == opUpdate {
 		return writeResult{}, wrongType(pl.ns)
 	}
-	if op == opUpdate {
-		var probe writeReq
-		set(&probe)
-		if err := checkOp(pl.ns, probe.typeOp); err != nil {
-			return writeResult{}, err
-		}
-	}
 	if pl.ns.Model == metadata.Strong {
 		if o.HasContext {
 			return writeResult{}, fmt.Errorf("%w: causal contexts belong to eventual namespaces; %s is strong, where every write is ordered", api.ErrInvalidArgument, ns)
@@ -85,6 +78,11 @@ func (c *Coordinator) do(ctx context.Context, op writeOp, ns string, key []byte,
 	}
 	if set != nil {
 		set(q)
+	}
+	if op == opUpdate {
+		if err := checkOp(pl.ns, q.typeOp); err != nil {
+			return writeResult{}, err
+		}
 	}
 	return c.write(ctx, pl, q)
 }

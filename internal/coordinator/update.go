@@ -156,20 +156,20 @@ type update struct {
 // the record it returns. With states nil it neither uses d nor returns a
 // digest.
 func (u update) apply(states *stateCache, store string, key []byte, cur replica.Record, d replica.Digest) (next replica.Record, nd replica.Digest, n int64, changed bool, err error) {
-	e, ok := states.take(store, key, d)
-	if !ok {
+	e, cached := states.take(store, key, d)
+	if !cached {
 		st, err := loadState(u.t, cur)
 		if err != nil {
 			return cur, d, 0, false, err
 		}
-		e = cachedState{digest: d, st: st, size: -1}
+		e = cachedState{digest: d, st: st}
 	}
 	n, changed, err = e.st.apply(u.by, u.op)
 	if err != nil {
 		return cur, d, 0, false, err // e.st may be half changed: dropped
 	}
 	if !changed {
-		if e.size >= 0 {
+		if cached { // put back what was taken; a decoded state has no size to charge
 			states.put(store, key, e)
 		}
 		return cur, d, n, false, nil
