@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pandodb/pando/internal/certs"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +21,34 @@ import (
 // to.
 var httpFlag string
 
-var httpClient = &http.Client{Timeout: 30 * time.Second}
+// tlsFlags are the global --tls-ca, --tls-cert and --tls-key flags.
+var tlsFlags struct{ ca, cert, key string }
+
+// apiClient is the HTTP client of the API calls: with TLS when --http says
+// https:// or --tls-ca is set.
+func apiClient() (*http.Client, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if tlsFlags.ca == "" && tlsFlags.cert == "" {
+		return c, nil
+	}
+	cfg, err := certs.ClientConfig(tlsFlags.ca, tlsFlags.cert, tlsFlags.key)
+	if err != nil {
+		return nil, err
+	}
+	c.Transport = &http.Transport{TLSClientConfig: cfg}
+	return c, nil
+}
+
+// apiURL is the URL of path on the node at addr (HOST:PORT, or a URL).
+func apiURL(addr, path string) string {
+	switch {
+	case strings.HasPrefix(addr, "http://"), strings.HasPrefix(addr, "https://"):
+		return strings.TrimSuffix(addr, "/") + path
+	case tlsFlags.ca != "":
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
+}
 
 // apiError is the HTTP API's error body.
 type apiError struct {
@@ -38,7 +66,7 @@ func call(method, path string, header http.Header, body io.Reader, out any) (*ht
 
 // callAt is call against the node at addr.
 func callAt(addr, method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
-	u := "http://" + addr + path
+	u := apiURL(addr, path)
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return nil, nil, err
@@ -46,7 +74,11 @@ func callAt(addr, method, path string, header http.Header, body io.Reader, out a
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := httpClient.Do(req)
+	client, err := apiClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot reach a node at %s (set --http or PANDO_HTTP): %w", addr, err)
 	}

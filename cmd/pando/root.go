@@ -22,9 +22,12 @@ the other commands talk to a node's HTTP API (--http).`,
 	if v := os.Getenv("PANDO_HTTP"); v != "" {
 		def = v
 	}
-	root.PersistentFlags().StringVar(&httpFlag, "http", def, "HTTP address of the node that client and admin commands talk to (env PANDO_HTTP)")
+	root.PersistentFlags().StringVar(&httpFlag, "http", def, "HTTP address of the node that client and admin commands talk to, HOST:PORT or https://HOST:PORT (env PANDO_HTTP)")
+	root.PersistentFlags().StringVar(&tlsFlags.ca, "tls-ca", os.Getenv("PANDO_TLS_CA"), "CA certificate to trust for a node's HTTPS API; given, the API is reached over HTTPS (env PANDO_TLS_CA)")
+	root.PersistentFlags().StringVar(&tlsFlags.cert, "tls-cert", os.Getenv("PANDO_TLS_CERT"), "client certificate to present over HTTPS (env PANDO_TLS_CERT)")
+	root.PersistentFlags().StringVar(&tlsFlags.key, "tls-key", os.Getenv("PANDO_TLS_KEY"), "its key (env PANDO_TLS_KEY)")
 	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd(),
 		newStatusCmd(), newRingCmd(), newNSCmd(), newGetCmd(), newPutCmd(), newDelCmd(), newBenchCmd(), newVerifyCmd(),
-		newAntiEntropyCmd(), newClusterCmd())
+		newAntiEntropyCmd(), newClusterCmd(), newCertCmd())
 	return root
 }

@@ -37,6 +37,9 @@ type nodeFlags struct {
 	reapInterval    time.Duration
 	hintMaxBytes    int64
 	minFreeDisk     int64
+	tlsCert         string
+	tlsKey          string
+	tlsCA           string
 	maxDiskUsage    int64
 	hintMaxAge      time.Duration
 	readRepair      bool
@@ -74,6 +77,9 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.recordCache, def.RecordCacheBytes), "record-cache-size", "in-memory cache of recently read records; 0 disables it")
 	fs.DurationVar(&n.walSync, "wal-min-sync-interval", def.WALMinSyncInterval, "least time between two fsyncs of the write-ahead log; writes meanwhile share the next one (0: no delay)")
 	fs.DurationVar(&n.reapInterval, "reap-interval", def.ReapInterval, "how often expired keys are reclaimed from disk")
+	fs.StringVar(&n.tlsCert, "tls-cert", "", "certificate (PEM) of the Redis protocol and HTTP listeners, which then speak TLS only (pando cert create-node)")
+	fs.StringVar(&n.tlsKey, "tls-key", "", "its private key (PEM)")
+	fs.StringVar(&n.tlsCA, "tls-ca", "", "CA certificate (PEM) that a client certificate, when presented, must be signed by")
 	fs.Var(newSize(&n.minFreeDisk, def.MinFreeDisk), "min-free-disk", "free space of the data directory's file system under which data writes are refused (-NOSPACE), so that flushes, compactions, Raft logs and hints keep room")
 	fs.Var(newSize(&n.maxDiskUsage, def.MaxDiskUsage), "max-disk-usage", "database size at which data writes are refused (-NOSPACE); 0: no limit")
 	fs.Var(newSize(&n.hintMaxBytes, def.HintMaxBytes), "hint-max-bytes", "most bytes of hints kept for replicas that miss writes; past it hints are refused (and counted)")
@@ -138,6 +144,9 @@ func (n *nodeFlags) config() (server.Config, error) {
 		ReapInterval:        n.reapInterval,
 		HintMaxBytes:        n.hintMaxBytes,
 		MinFreeDisk:         n.minFreeDisk,
+		TLSCert:             n.tlsCert,
+		TLSKey:              n.tlsKey,
+		TLSCA:               n.tlsCA,
 		MaxDiskUsage:        n.maxDiskUsage,
 		HintMaxAge:          n.hintMaxAge,
 		DisableReadRepair:   !n.readRepair,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/api/resp"
+	"github.com/pandodb/pando/internal/certs"
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/membership"
@@ -69,6 +71,11 @@ type Config struct {
 	WALMinSyncInterval time.Duration
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
+	// TLSCert and TLSKey, if set, put the Redis protocol and HTTP
+	// listeners behind TLS (1.2 at least; no plaintext on them then);
+	// with TLSCA, a client certificate, if one is presented, must be
+	// signed by it. Both files are read again when they change.
+	TLSCert, TLSKey, TLSCA string
 	// MinFreeDisk is the free space of the data directory's file system
 	// under which the node refuses data writes (-NOSPACE), keeping room
 	// for flushes, compactions, Raft logs and hints; MaxDiskUsage, if set,
@@ -168,7 +175,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("reap interval, request timeout and shutdown timeout must be positive"))
 	}
 	if c.MinFreeDisk < 0 || c.MaxDiskUsage < 0 {
-		return errors.New("--min-free-disk and --max-disk-usage must not be negative")
+		errs = append(errs, errors.New("--min-free-disk and --max-disk-usage must not be negative"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--tls-ca needs --tls-cert and --tls-key"))
 	}
 	if c.HintMaxBytes < 0 || c.HintMaxAge < 0 {
 		errs = append(errs, errors.New("hint max bytes and hint max age must not be negative"))
@@ -270,6 +283,13 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	if s.rpcLn, err = listen("cluster", cfg.ClusterAddr); err != nil {
 		return nil, err
+	}
+	if cfg.TLSCert != "" {
+		tcfg, err := certs.ServerConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA)
+		if err != nil {
+			return nil, err
+		}
+		s.respLn, s.httpLn = tls.NewListener(s.respLn, tcfg), tls.NewListener(s.httpLn, tcfg)
 	}
 
 	reg := prometheus.NewRegistry()

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/pandodb/pando/internal/certs"
+	"github.com/spf13/cobra"
+)
+
+// newCertCmd is `pando cert`: the cluster's certificates, made locally.
+func newCertCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cert",
+		Short: "Make the cluster's CA, node and client certificates (nothing is downloaded)",
+		Long: `Make the certificates of a cluster with TLS: a CA (ca.crt, ca.key), a
+certificate for each node (NAME.crt, NAME.key), signed by it, and client
+certificates. Keys are written readable by their owner only; an existing file
+is never overwritten. Start a node with --tls-cert NAME.crt --tls-key NAME.key
+--tls-ca ca.crt, and point clients at ca.crt.`,
+	}
+	var out string
+	ca := &cobra.Command{
+		Use:   "create-ca",
+		Short: "Make a cluster CA: DIR/ca.crt and DIR/ca.key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := certs.CreateCA(out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s (keep the key safe: it signs every node)\n", filepath.Join(out, "ca.crt"), filepath.Join(out, "ca.key"))
+			return nil
+		},
+	}
+	ca.Flags().StringVar(&out, "out", "certs", "directory to write to")
+	var caDir string
+	var hosts []string
+	node := &cobra.Command{
+		Use:   "create-node NAME",
+		Short: "Make a node certificate signed by the CA: DIR/NAME.crt and DIR/NAME.key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := certs.CreateNode(args[0], hosts, caDir, out); err != nil {
+				return err
+			}
+			h := hosts
+			if len(h) == 0 {
+				h = certs.DefaultHosts
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s, valid for %v\n", filepath.Join(out, args[0]+".crt"), filepath.Join(out, args[0]+".key"), h)
+			return nil
+		},
+	}
+	node.Flags().StringVar(&caDir, "ca", "certs", "directory holding ca.crt and ca.key")
+	node.Flags().StringVar(&out, "out", "certs", "directory to write to")
+	node.Flags().StringSliceVar(&hosts, "host", nil, "DNS name or IP address the node is reached at (repeat; default localhost, 127.0.0.1, ::1)")
+	client := &cobra.Command{
+		Use:   "create-client NAME",
+		Short: "Make a client certificate signed by the CA: DIR/NAME.crt and DIR/NAME.key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := certs.CreateClient(args[0], caDir, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s\n", filepath.Join(out, args[0]+".crt"), filepath.Join(out, args[0]+".key"))
+			return nil
+		},
+	}
+	client.Flags().StringVar(&caDir, "ca", "certs", "directory holding ca.crt and ca.key")
+	client.Flags().StringVar(&out, "out", "certs", "directory to write to")
+	cmd.AddCommand(ca, node, client)
+	return cmd
+}

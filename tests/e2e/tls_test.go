@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/certs"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestTLSListeners: certificates made with `pando cert`, a node started
+// with them: go-redis, redis-cli and the pando CLI talk to it over TLS; a
+// plaintext client, a client that does not trust the CA and one with a
+// certificate from another CA get nothing.
+func TestTLSListeners(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"cert", "create-ca", "--out", dir},
+		{"cert", "create-node", "n1", "--ca", dir, "--out", dir},
+		{"cert", "create-client", "alice", "--ca", dir, "--out", dir},
+	} {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("pando %v: %v\n%s", args, err, out)
+		}
+	}
+	other := t.TempDir()
+	for _, args := range [][]string{{"cert", "create-ca", "--out", other}, {"cert", "create-client", "mallory", "--ca", other, "--out", other}} {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("pando %v: %v\n%s", args, err, out)
+		}
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	n := startNode(t, t.TempDir(), "--tls-cert", filepath.Join(dir, "n1.crt"), "--tls-key", filepath.Join(dir, "n1.key"), "--tls-ca", ca)
+
+	dial := func(cfg *tls.Config) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: n.resp, TLSConfig: cfg, MaxRetries: -1, DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	trusting, err := certs.ClientConfig(ca, filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(trusting)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET over TLS: %v", err)
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET over TLS: %q %v", v, err)
+	}
+	if err := dial(nil).Ping(ctx).Err(); err == nil {
+		t.Fatal("a plaintext client was served")
+	}
+	if err := dial(&tls.Config{MinVersion: tls.VersionTLS12}).Ping(ctx).Err(); err == nil {
+		t.Fatal("a client that does not trust the cluster CA connected")
+	}
+	foreign, err := certs.ClientConfig(ca, filepath.Join(other, "mallory.crt"), filepath.Join(other, "mallory.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(foreign).Ping(ctx).Err(); err == nil {
+		t.Fatal("a client certificate from another CA was accepted")
+	}
+	if out, err := run(t, nil, "status", "--http", n.http, "--tls-ca", ca); err != nil || !strings.Contains(out, " up ") {
+		t.Fatalf("pando status over HTTPS: %v\n%s", err, out)
+	}
+	if out, err := run(t, nil, "status", "--http", n.http); err == nil {
+		t.Fatalf("pando status over plain HTTP to an HTTPS API succeeded:\n%s", out)
+	}
+	if cli, err := exec.LookPath("redis-cli"); err == nil {
+		out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strings.Split(n.resp, ":")[1], "--tls", "--cacert", ca, "GET", "k").CombinedOutput()
+		switch {
+		case strings.Contains(string(out), "not supported") || strings.Contains(string(out), "Unrecognized option"):
+			t.Logf("this redis-cli has no TLS: %s", out)
+		case err != nil || strings.TrimSpace(string(out)) != "v":
+			t.Fatalf("redis-cli --tls GET k: %v %q", err, out)
+		}
+	}
+}
