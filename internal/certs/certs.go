@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -52,16 +53,22 @@ func CreateNode(name string, hosts []string, caDir, dir string) error {
 	if len(hosts) == 0 {
 		hosts = DefaultHosts
 	}
-	return create(name, hosts, caDir, dir, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
+	return create(name, hosts, caDir, dir, nodeUnit, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
 }
+
+// The organizational units that tell a node's certificate from a client's.
+const (
+	nodeUnit   = "node"
+	clientUnit = "client"
+)
 
 // CreateClient makes a client certificate for name, signed by the CA in
 // caDir, in dir: name.crt and name.key.
 func CreateClient(name, caDir, dir string) error {
-	return create(name, nil, caDir, dir, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
+	return create(name, nil, caDir, dir, clientUnit, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
 }
 
-func create(name string, hosts []string, caDir, dir string, usage []x509.ExtKeyUsage) error {
+func create(name string, hosts []string, caDir, dir, unit string, usage []x509.ExtKeyUsage) error {
 	if !validName.MatchString(name) || name == "ca" {
 		return fmt.Errorf("certs: %q is not a usable name: letters, digits, '.', '_' and '-', at most 64, and not \"ca\"", name)
 	}
@@ -79,6 +86,7 @@ func create(name string, hosts []string, caDir, dir string, usage []x509.ExtKeyU
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = usage
+	tmpl.Subject.OrganizationalUnit = []string{unit}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -178,6 +186,70 @@ func ServerConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// NodeServerConfig is the TLS configuration of the listener nodes call
+// each other on: mutual TLS, where the caller must present a node
+// certificate (not a client's) signed by the CA in caFile. refused, if
+// set, hears why a caller was turned away.
+func NodeServerConfig(certFile, keyFile, caFile string, refused func(reason string)) (*tls.Config, error) {
+	cfg, err := ServerConfig(certFile, keyFile, caFile)
+	if err != nil {
+		return nil, err
+	}
+	if caFile == "" {
+		return nil, errors.New("certs: nodes need the cluster CA (--tls-ca) to check each other")
+	}
+	pool := cfg.ClientCAs
+	// Every caller is checked here, so that each refusal can be told.
+	cfg.ClientAuth = tls.RequireAnyClientCert
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		err := verifyNode(raw, pool)
+		if err != nil && refused != nil {
+			refused(err.Error())
+		}
+		return err
+	}
+	return cfg, nil
+}
+
+// NodeClientConfig is the TLS configuration nodes call each other with:
+// this node's certificate, and the CA a peer's must chain to.
+func NodeClientConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
+	r := &reloader{cert: certFile, key: keyFile}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	cfg, err := ClientConfig(caFile, "", "")
+	if err != nil {
+		return nil, err
+	}
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.get(nil) }
+	return cfg, nil
+}
+
+// verifyNode checks that raw is a node certificate chain signed by pool.
+func verifyNode(raw [][]byte, pool *x509.CertPool) error {
+	if len(raw) == 0 {
+		return errors.New("no certificate")
+	}
+	leaf, err := x509.ParseCertificate(raw[0])
+	if err != nil {
+		return fmt.Errorf("unreadable certificate: %w", err)
+	}
+	inter := x509.NewCertPool()
+	for _, r := range raw[1:] {
+		if c, err := x509.ParseCertificate(r); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("certificate of %q not signed by the cluster CA: %w", leaf.Subject.CommonName, err)
+	}
+	if !slices.Contains(leaf.Subject.OrganizationalUnit, nodeUnit) {
+		return fmt.Errorf("certificate of %q is not a node's (pando cert create-node)", leaf.Subject.CommonName)
+	}
+	return nil
 }
 
 // ClientConfig is the TLS configuration of a client that trusts caFile

@@ -12,6 +12,10 @@
 // is valid for ten years, the others for two; a file that exists is never
 // overwritten.
 //
+// NodeServerConfig and NodeClientConfig are mutual TLS between nodes: a
+// caller must present a certificate signed by the CA whose organizational
+// unit says "node" (CreateNode's; CreateClient's say "client").
+//
 // ServerConfig and ClientConfig build the tls.Config of a listener and of
 // a client: TLS 1.2 at least, with Go's default cipher suites (which leave
 // out the weak ones). A server reads its certificate and key again when

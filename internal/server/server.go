@@ -71,10 +71,12 @@ type Config struct {
 	WALMinSyncInterval time.Duration
 	// ReapInterval is how often expired records are reclaimed from disk.
 	ReapInterval time.Duration
-	// TLSCert and TLSKey, if set, put the Redis protocol and HTTP
-	// listeners behind TLS (1.2 at least; no plaintext on them then);
-	// with TLSCA, a client certificate, if one is presented, must be
-	// signed by it. Both files are read again when they change.
+	// TLSCert, TLSKey and TLSCA, if set, put every TCP listener behind
+	// TLS (1.2 at least; no plaintext on them then): the Redis protocol
+	// and HTTP ones (a client certificate, if one is presented, must be
+	// signed by TLSCA), and the cluster one with mutual TLS, where a peer
+	// must present a node certificate signed by TLSCA. The files are read
+	// again when they change.
 	TLSCert, TLSKey, TLSCA string
 	// MinFreeDisk is the free space of the data directory's file system
 	// under which the node refuses data writes (-NOSPACE), keeping room
@@ -180,8 +182,8 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
-	if c.TLSCA != "" && c.TLSCert == "" {
-		errs = append(errs, errors.New("--tls-ca needs --tls-cert and --tls-key"))
+	if (c.TLSCA == "") != (c.TLSCert == "") {
+		errs = append(errs, errors.New("--tls-cert, --tls-key and --tls-ca go together: nodes check each other against the cluster CA"))
 	}
 	if c.HintMaxBytes < 0 || c.HintMaxAge < 0 {
 		errs = append(errs, errors.New("hint max bytes and hint max age must not be negative"))
@@ -300,7 +302,28 @@ func New(cfg Config) (s *Server, err error) {
 		ConstLabels: prometheus.Labels{"version": cfg.Version},
 	}, func() float64 { return 1 }))
 
-	grpcT := transport.NewGRPC(transport.GRPCConfig{Resolve: s.resolve, Logger: cfg.Logger})
+	var nodeClientTLS, nodeServerTLS *tls.Config
+	if cfg.TLSCert != "" {
+		if nodeClientTLS, err = certs.NodeClientConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
+			return nil, err
+		}
+		refusals := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_cluster_peers_refused_total",
+			Help: "Calls on the cluster listener refused because the caller's certificate is not a node certificate of the cluster's CA.",
+		})
+		reg.MustRegister(refusals)
+		var lastLogged atomic.Int64
+		if nodeServerTLS, err = certs.NodeServerConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA, func(reason string) {
+			refusals.Inc()
+			if now := time.Now().UnixNano(); now-lastLogged.Load() >= int64(10*time.Second) {
+				lastLogged.Store(now)
+				cfg.Logger.Warn("refused a caller on the cluster listener (at most one line per 10s; pando_cluster_peers_refused_total counts them all)", "reason", reason)
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	grpcT := transport.NewGRPC(transport.GRPCConfig{Resolve: s.resolve, TLS: nodeClientTLS, Logger: cfg.Logger})
 	s.grpcT = grpcT
 	closers = append(closers, func() { grpcT.Close() })
 	s.node, err = OpenNode(NodeConfig{
@@ -343,7 +366,7 @@ func New(cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.grpcSrv = transport.NewServer(s.node.Handler())
+	s.grpcSrv = transport.NewServer(s.node.Handler(), nodeServerTLS)
 	return s, nil
 }
 

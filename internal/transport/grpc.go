@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/pandodb/pando/internal/transport/nodepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -94,7 +96,10 @@ func (e remoteError) Unwrap() error { return e.sentinel }
 type GRPCConfig struct {
 	// Resolve maps a node id to its cluster address (HOST:PORT).
 	Resolve func(id string) (addr string, ok bool)
-	Logger  *slog.Logger
+	// TLS, if set, is the client side of mutual TLS between nodes: this
+	// node's certificate, and the CA a peer's must chain to.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // GRPC is the product's Transport: one client connection per peer address.
@@ -133,8 +138,12 @@ func (g *GRPC) client(id string) (nodepb.NodeClient, error) {
 		}
 		c.cc.Close() // the node moved
 	}
+	creds := insecure.NewCredentials()
+	if g.cfg.TLS != nil {
+		creds = credentials.NewTLS(g.cfg.TLS)
+	}
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 	)
@@ -223,13 +232,18 @@ func (p grpcPeer) Strong(ctx context.Context, r *nodepb.StrongRequest) (*nodepb.
 }
 
 // NewServer returns a gRPC server that serves h to peers. Serve it on the
-// cluster listener; GracefulStop it on shutdown.
-func NewServer(h Peer) *grpc.Server {
-	srv := grpc.NewServer(
+// cluster listener; GracefulStop it on shutdown. With tlsCfg, peers must
+// present a certificate it accepts (mutual TLS).
+func NewServer(h Peer, tlsCfg *tls.Config) *grpc.Server {
+	opts := []grpc.ServerOption{}
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	srv := grpc.NewServer(append(opts,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 	nodepb.RegisterNodeServer(srv, server{h: h})
 	return srv
 }

@@ -178,7 +178,7 @@ func TestGRPCRoundTripAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &recorder{}
-	srv := NewServer(h)
+	srv := NewServer(h, nil)
 	go srv.Serve(ln)
 	defer srv.Stop()
 	addrs := map[string]string{"b": ln.Addr().String(), "gone": "127.0.0.1:1"}

@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +14,9 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/certs"
+	"github.com/pandodb/pando/internal/testutil"
+	"github.com/pandodb/pando/internal/transport"
+	"github.com/pandodb/pando/internal/transport/nodepb"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -79,5 +87,76 @@ func TestTLSListeners(t *testing.T) {
 		case err != nil || strings.TrimSpace(string(out)) != "v":
 			t.Fatalf("redis-cli --tls GET k: %v %q", err, out)
 		}
+	}
+}
+
+// TestTLSCluster: three nodes with TLS on every listener form a cluster
+// over mutual TLS and replicate; a caller on the cluster listener with a
+// client's certificate (signed by the same CA, but not a node's) is
+// refused, counted and logged.
+func TestTLSCluster(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"cert", "create-ca", "--out", dir},
+		{"cert", "create-node", "node", "--ca", dir, "--out", dir},
+		{"cert", "create-client", "alice", "--ca", dir, "--out", dir},
+	} {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("pando %v: %v\n%s", args, err, out)
+		}
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	nodes := startCluster(t, 3, "--tls-cert", filepath.Join(dir, "node.crt"), "--tls-key", filepath.Join(dir, "node.key"), "--tls-ca", ca)
+	cfg, err := certs.ClientConfig(ca, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := redis.NewClient(&redis.Options{Addr: nodes[0].resp, TLSConfig: cfg, MaxRetries: -1})
+	c3 := redis.NewClient(&redis.Options{Addr: nodes[2].resp, TLSConfig: cfg, MaxRetries: -1})
+	defer c1.Close()
+	defer c3.Close()
+	for i := range 20 {
+		if err := c1.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET through n1: %v", err)
+		}
+	}
+	for i := range 20 {
+		if v, err := c3.Get(ctx, fmt.Sprint("k", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET k%d through n3: %d %v", i, v, err)
+		}
+	}
+	var st struct {
+		Nodes []struct {
+			ID          string `json:"id"`
+			ClusterAddr string `json:"cluster_addr"`
+		} `json:"nodes"`
+	}
+	out, err := run(t, nil, "status", "--json", "--http", nodes[0].http, "--tls-ca", ca)
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Nodes) != 3 {
+		t.Fatalf("status over HTTPS: %v\n%s", err, out)
+	}
+	alice, err := certs.NodeClientConfig(filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := transport.NewGRPC(transport.GRPCConfig{TLS: alice, Resolve: func(string) (string, bool) { return st.Nodes[0].ClusterAddr, true }})
+	defer tr.Close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := tr.Peer("n1").Raft(cctx, &nodepb.RaftRequest{}); err == nil {
+		t.Fatal("a client certificate was let in on the cluster listener")
+	}
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	testutil.Eventually(t, "the refusal counted", func() bool {
+		resp, err := https.Get("https://" + nodes[0].http + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), "pando_cluster_peers_refused_total 1") || strings.Contains(string(body), "pando_cluster_peers_refused_total 2")
+	})
+	if !strings.Contains(nodes[0].logs(), "is not a node's") {
+		t.Fatalf("no log line with the reason:\n%s", nodes[0].logs())
 	}
 }
