@@ -52,7 +52,7 @@ proto:
 
 # Short verification runs of every workload (CI). Partitions need root:
 # without it the runs use the other nemeses.
-VERIFY_TIME ?= 20s
+VERIFY_TIME ?= 15s
 NEMESES_ALL := $(shell [ "$$(id -u)" = 0 ] && command -v iptables >/dev/null && echo partition,)
 # The disk nemesis (a tmpfs per node) needs root too.
 NEMESIS_DISK := $(shell [ "$$(id -u)" = 0 ] && echo ,disk)
