@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/pandodb/pando/internal/certs"
 	"github.com/spf13/cobra"
 )
 
@@ -49,6 +51,7 @@ func newDevCmd() *cobra.Command {
 		dataDir, host                               string
 		respPort, httpPort, clusterPort, gossipPort int
 		logLevel                                    string
+		secure                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -84,14 +87,26 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 				}
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			certDir := ""
+			if secure {
+				certDir = filepath.Join(dir, "certs")
+				if err := devCerts(certDir, host, ns); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			for _, n := range ns {
-				c := exec.Command(self, "server",
+				args := []string{"server",
 					"--node-id", n.id, "--data-dir", filepath.Join(dir, n.id),
 					"--resp-addr", n.resp, "--http-addr", n.http, "--cluster-addr", n.rpc, "--gossip-addr", n.gossip,
 					"--join", strings.Join(join, ","), "--bootstrap-expect", strconv.Itoa(nodes),
-					"--gossip-profile", "local", "--log-level", logLevel, "--log-format", "text")
+					"--gossip-profile", "local", "--log-level", logLevel, "--log-format", "text"}
+				if secure {
+					args = append(args, "--tls-cert", filepath.Join(certDir, n.id+".crt"), "--tls-key", filepath.Join(certDir, n.id+".key"),
+						"--tls-ca", filepath.Join(certDir, "ca.crt"))
+				}
+				c := exec.Command(self, args...)
 				// Its own process group: the terminal's Ctrl-C reaches dev,
 				// which then stops the nodes in order.
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -111,11 +126,11 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 				go func() { pipes.Wait(); n.exited <- c.Wait() }()
 			}
 			fmt.Fprintf(out, "Starting %d Pando nodes, data in %s ...\n", nodes, dir)
-			if err := waitDevReady(ctx, ns); err != nil {
+			if err := waitDevReady(ctx, ns, certDir); err != nil {
 				stopAll(ns)
 				return err
 			}
-			printDevBanner(out, ns, dir)
+			printDevBanner(out, ns, dir, certDir)
 			exited := make(chan string, len(ns))
 			for _, n := range ns {
 				go func() {
@@ -152,6 +167,7 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 	f.IntVar(&clusterPort, "cluster-port", 7000, "node-to-node RPC port of the first node")
 	f.IntVar(&gossipPort, "gossip-port", 7946, "gossip port of the first node")
 	f.StringVar(&logLevel, "log-level", "warn", "the nodes' log level")
+	f.BoolVar(&secure, "secure", false, "TLS on every listener, mutual between nodes: makes a CA and a certificate per node under DATA-DIR/certs (kept for the next run) and prints how to connect")
 	return cmd
 }
 
@@ -175,8 +191,46 @@ func prefixLines(w io.Writer, prefix string, r io.Reader) {
 	}
 }
 
-// waitDevReady waits until every node answers /readyz.
-func waitDevReady(ctx context.Context, ns []*devNode) error {
+// devCerts makes, in dir, the CA and a certificate for each node that are
+// not there yet.
+func devCerts(dir, host string, ns []*devNode) error {
+	if _, err := os.Stat(filepath.Join(dir, "ca.crt")); err != nil {
+		if err := certs.CreateCA(dir); err != nil {
+			return err
+		}
+	}
+	hosts := slices.Compact(append([]string{host}, certs.DefaultHosts...))
+	for _, n := range ns {
+		if _, err := os.Stat(filepath.Join(dir, n.id+".crt")); err == nil {
+			continue
+		}
+		if err := certs.CreateNode(n.id, hosts, dir, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitDevReady waits until every node answers /readyz (over HTTPS, trusting
+// certDir's CA, when it is set).
+func waitDevReady(ctx context.Context, ns []*devNode, certDir string) error {
+	client := http.DefaultClient
+	scheme := "http://"
+	if certDir != "" {
+		cfg, err := certs.ClientConfig(filepath.Join(certDir, "ca.crt"), "", "")
+		if err != nil {
+			return err
+		}
+		client, scheme = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}, "https://"
+	}
+	ready := func(httpAddr string) bool {
+		resp, err := client.Get(scheme + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, n := range ns {
 		for !ready(n.http) {
@@ -196,29 +250,26 @@ func waitDevReady(ctx context.Context, ns []*devNode) error {
 	return nil
 }
 
-func ready(httpAddr string) bool {
-	resp, err := http.Get("http://" + httpAddr + "/readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-func printDevBanner(out io.Writer, ns []*devNode, dir string) {
+func printDevBanner(out io.Writer, ns []*devNode, dir, certDir string) {
 	fmt.Fprintf(out, "\nPando %s: a local cluster of %d nodes, data in %s\n\n", pandoVersion(), len(ns), dir)
+	scheme, tlsCLI, curlCA, pandoCA := "http://", "", "", ""
+	if certDir != "" {
+		ca := filepath.Join(certDir, "ca.crt")
+		scheme, tlsCLI, curlCA, pandoCA = "https://", " --tls --cacert "+ca, " --cacert "+ca, " --tls-ca "+ca
+		fmt.Fprintf(out, "TLS on every listener, mutual between nodes; the CA is %s\n\n", ca)
+	}
 	fmt.Fprintf(out, "  %-4s %-8s %-28s %-28s\n", "node", "pid", "Redis protocol", "HTTP API")
 	for _, n := range ns {
-		fmt.Fprintf(out, "  %-4s %-8d %-28s %-28s\n", n.id, n.cmd.Process.Pid, n.resp, "http://"+n.http)
+		fmt.Fprintf(out, "  %-4s %-8d %-28s %-28s\n", n.id, n.cmd.Process.Pid, n.resp, scheme+n.http)
 	}
 	first, last := ns[0], ns[len(ns)-1]
 	h1, p1, _ := net.SplitHostPort(first.resp)
 	hl, pl, _ := net.SplitHostPort(last.resp)
 	fmt.Fprintf(out, "\nWrite through %s, read through %s:\n", first.id, last.id)
-	fmt.Fprintf(out, "  redis-cli -h %s -p %s set hello world\n", h1, p1)
-	fmt.Fprintf(out, "  redis-cli -h %s -p %s get hello\n", hl, pl)
-	fmt.Fprintf(out, "  curl http://%s/v1/kv/hello\n", last.http)
-	fmt.Fprintf(out, "  go run ./cmd/pando status --http %s\n", first.http)
+	fmt.Fprintf(out, "  redis-cli%s -h %s -p %s set hello world\n", tlsCLI, h1, p1)
+	fmt.Fprintf(out, "  redis-cli%s -h %s -p %s get hello\n", tlsCLI, hl, pl)
+	fmt.Fprintf(out, "  curl%s %s%s/v1/kv/hello\n", curlCA, scheme, last.http)
+	fmt.Fprintf(out, "  go run ./cmd/pando status --http %s%s\n", first.http, pandoCA)
 	if len(ns) > 1 {
 		fmt.Fprintf(out, "\nStop a node with kill %d (%s): the others keep serving.\n", ns[1].cmd.Process.Pid, ns[1].id)
 	}

@@ -335,31 +335,63 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	contains(t, out, fmt.Sprintf("has format %d, this binary reads up to %d", storage.FormatVersion+1, storage.FormatVersion))
 }
 
-func TestDevCommand(t *testing.T) {
-	dir := t.TempDir()
-	ports := freePorts(t, 12)
-	// Four runs of three consecutive free ports: dev gives node i base+i.
-	base := func(k int) string { return fmt.Sprint(ports[3*k]) }
-	cmd := exec.Command(pandoBin, "dev", "--data-dir", filepath.Join(dir, "dev"),
-		"--resp-port", base(0), "--http-port", base(1), "--cluster-port", base(2), "--gossip-port", base(3))
-	var stdout, stderr testutil.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
+// devRun is a `pando dev` process started by startDev, serving.
+type devRun struct {
+	cmd            *exec.Cmd
+	ports          []int // four runs of three: dev gives node i base+i
+	stdout, stderr testutil.Buffer
+	exited         chan error
+}
+
+func (d *devRun) base(k int) string { return fmt.Sprint(d.ports[3*k]) }
+
+// startDev runs `pando dev` with extra flags on free ports under a
+// temporary directory and waits for its banner.
+func startDev(t *testing.T, extra ...string) *devRun {
+	t.Helper()
+	d := &devRun{ports: freePorts(t, 12), exited: make(chan error, 1)}
+	args := append([]string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dev"),
+		"--resp-port", d.base(0), "--http-port", d.base(1), "--cluster-port", d.base(2), "--gossip-port", d.base(3)}, extra...)
+	d.cmd = exec.Command(pandoBin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer cmd.Process.Kill()
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() { _ = d.cmd.Process.Kill() })
 	deadline := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Press Ctrl-C to stop.") {
+	for !strings.Contains(d.stdout.String(), "Press Ctrl-C to stop.") {
 		select {
-		case err := <-exited:
-			t.Fatalf("dev exited early (%v): %s %s", err, stdout.String(), stderr.String())
+		case err := <-d.exited:
+			t.Fatalf("dev exited early (%v): %s %s", err, d.stdout.String(), d.stderr.String())
 		case <-deadline:
-			t.Fatalf("no banner within 60s: %s %s", stdout.String(), stderr.String())
+			t.Fatalf("no banner within 60s: %s %s", d.stdout.String(), d.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return d
+}
+
+// stop stops dev with Ctrl-C, as a user does, and requires a clean exit
+// (it stops its nodes, which run in process groups of their own).
+func (d *devRun) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("dev did not exit cleanly on Ctrl-C: %v\n%s", err, d.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop within 30s of Ctrl-C")
+	}
+}
+
+func TestDevCommand(t *testing.T) {
+	d := startDev(t)
+	ports, base, stdout := d.ports, d.base, &d.stdout
 	text := stdout.String()
 	contains(t, text, "a local cluster of 3 nodes")
 	n1 := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + base(0)})
@@ -372,17 +404,7 @@ func TestDevCommand(t *testing.T) {
 	if v, err := n3.Get(ctx, "hello").Result(); err != nil || v != "world" {
 		t.Fatalf("read through n3: %q %v", v, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("dev did not exit cleanly on Ctrl-C: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop within 30s of Ctrl-C")
-	}
+	d.stop(t)
 	contains(t, stdout.String(), "Stopped cleanly.")
 }
 
