@@ -34,6 +34,17 @@ func createStrong(t *testing.T, s *sim, name string) {
 	}
 }
 
+// outsider is a node that is not among pref (the replicas of a key).
+func (s *sim) outsider(pref []string) string {
+	for _, id := range s.ids {
+		if !slices.Contains(pref, id) {
+			return id
+		}
+	}
+	s.t.Fatalf("every node replicates %v", pref)
+	return ""
+}
+
 // TestStrongNamespaceLeadsFromItsFirstReplicas: creating a strong namespace
 // opens a Raft group for each partition on its replicas, every group elects
 // a leader, and leadership follows the ring, so the nodes share the
@@ -98,12 +109,7 @@ func TestStrongRequestsThroughANodeThatIsNotAReplica(t *testing.T) {
 	createStrong(t, s, "bank")
 	key := []byte("{acct}.a")
 	pref := s.replicasOf("bank", key)
-	var outsider string
-	for _, id := range s.ids {
-		if !slices.Contains(pref, id) {
-			outsider = id
-		}
-	}
+	outsider := s.outsider(pref)
 	kv := s.kv(outsider)
 	st := kv.(api.Strong)
 	// Retried while groups elect their first leaders, or a loaded machine
@@ -413,12 +419,7 @@ func TestForwardedIncrementWithAnIDIsRetried(t *testing.T) {
 	createStrong(t, s, "bank")
 	key := []byte("{acct}.a")
 	pref := s.replicasOf("bank", key)
-	var outsider string
-	for _, id := range s.ids {
-		if !slices.Contains(pref, id) {
-			outsider = id
-		}
-	}
+	outsider := s.outsider(pref)
 	st := s.kv(outsider).(api.Strong)
 	testutil.Eventually(t, "the partition's group serves", func() bool {
 		_, err := s.kv(outsider).Put(ctx, "bank", []byte("{acct}.probe"), []byte("x"), api.PutOptions{})
