@@ -55,6 +55,7 @@ type nodeFlags struct {
 	logFormat       string
 	pprof           bool
 	debugClock      bool
+	debugDiskFaults bool
 }
 
 func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
@@ -94,6 +95,7 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
 	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
+	fs.BoolVar(&n.debugDiskFaults, "debug-disk-faults", false, "let POST /v1/debug/disk inject disk faults into this node's storage (pando verify only)")
 	_ = fs.MarkHidden("debug-clock")
 	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&n.logFormat, "log-format", "text", "text or json")
@@ -160,6 +162,7 @@ func (n *nodeFlags) config() (server.Config, error) {
 		ShutdownTimeout:     n.shutdownTimeout,
 		Pprof:               n.pprof,
 		DebugClock:          n.debugClock,
+		DebugDiskFaults:     n.debugDiskFaults,
 		Version:             pandoVersion(),
 		Logger:              log,
 	}, nil
@@ -189,13 +192,9 @@ A flag on the command line wins over the environment, which wins over the file.`
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(cfg)
-			if err != nil {
-				return err
-			}
 			ctx, stop := signalContext()
 			defer stop()
-			return srv.Run(ctx)
+			return server.Supervise(ctx, cfg)
 		},
 	}
 	nf.register(cmd.Flags(), server.DefaultConfig().DataDir)

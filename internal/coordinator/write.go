@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pandodb/pando/dvv"
 	"github.com/pandodb/pando/internal/api"
@@ -260,9 +261,19 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 	if q.blind() {
 		want = max(q.r, q.w)
 	}
+	var localErr atomic.Pointer[error] // this replica's own write failed
 	for round := 1; ; round++ {
-		acks, stale := c.replicate(ctx, pl, q.key, rec, want, wait)
+		acks, stale := c.replicate(ctx, pl, q.key, rec, want, func() error {
+			err := wait()
+			if err != nil {
+				localErr.Store(&err)
+			}
+			return err
+		})
 		if acks < q.w {
+			if p := localErr.Load(); p != nil && isDiskErr(*p) {
+				return diskErr(*p) // why this write failed, rather than a count
+			}
 			return unavailableWrite(acks, q.w)
 		}
 		if !q.blind() || len(stale) == 0 || round == maxWriteRounds || sabotage.Is("local-writes") {
@@ -313,6 +324,10 @@ func diskErr(err error) error {
 		return fmt.Errorf("%w: %v", api.ErrDiskFailed, err)
 	}
 	return err
+}
+
+func isDiskErr(err error) bool {
+	return errors.Is(err, storage.ErrNoSpace) || errors.Is(err, storage.ErrDiskFailed)
 }
 
 func unavailableWrite(acks, w int) error {

@@ -58,6 +58,8 @@ type NodeConfig struct {
 	ReapInterval     time.Duration
 	// MinFreeDisk and MaxDiskUsage: see Config.
 	MinFreeDisk, MaxDiskUsage int64
+	// DiskFaults, if set, injects disk faults (tests, the verifier).
+	DiskFaults *storage.Faults
 	// HintMaxBytes and HintMaxAge bound the hints kept for replicas that
 	// miss writes, HintReplayInterval is how often they are offered to their
 	// replicas (see handoff.Config for the defaults). DisableHints keeps
@@ -131,7 +133,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	eng, err := storage.Open(storage.Config{
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALMinSyncInterval: cfg.WALMinSync,
 		Logger: cfg.Logger, Registerer: cfg.Registerer,
-		MinFreeBytes: uint64(cfg.MinFreeDisk), MaxDiskBytes: uint64(cfg.MaxDiskUsage),
+		MinFreeBytes: uint64(cfg.MinFreeDisk), MaxDiskBytes: uint64(cfg.MaxDiskUsage), Faults: cfg.DiskFaults,
 	})
 	if err != nil {
 		return nil, err
@@ -363,9 +365,24 @@ func (n *Node) AntiEntropy() *antientropy.Runner { return n.ae }
 // Hints is the node's hint store, or nil when it keeps none.
 func (n *Node) Hints() *handoff.Store { return n.hints }
 
+// ErrStorageFailed stops a node whose storage failed a write (its log could
+// not be written or synced): the node must open its data directory again,
+// which recovers what was synced (Supervise does).
+var ErrStorageFailed = errors.New("server: the node's storage failed a write")
+
 // Run runs the metadata member, the reaper and the hint replay until ctx
-// ends, then closes storage.
+// ends, or the storage fails a write, then closes storage.
 func (n *Node) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-n.eng.Failed():
+			n.log.Error("storage failed a write: the node stops acknowledging and reopens its data directory from the log", "err", n.eng.Failure())
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = n.store.Run(ctx) }()
@@ -385,7 +402,12 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Wait()
 	n.strong.Close()
 	n.strongSender.Close()
-	if cerr := n.eng.Close(); err == nil {
+	cerr := n.eng.Close()
+	if ferr := n.eng.Failure(); ferr != nil {
+		// What stopped the rest, and what Close met, are its consequences.
+		return fmt.Errorf("%w: %w", ErrStorageFailed, ferr)
+	}
+	if err == nil {
 		err = cerr
 	}
 	return err

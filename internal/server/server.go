@@ -115,6 +115,12 @@ type Config struct {
 	// /v1/debug/clock: for the verifier's clock nemesis. Never in
 	// production.
 	DebugClock bool
+	// DebugDiskFaults lets POST /v1/debug/disk inject faults into the
+	// node's storage (storage.Faults): for the verifier's disk nemeses.
+	// Never in production. The fault outlives a reopen by Supervise.
+	DebugDiskFaults bool
+	// diskFaults is the faults injected, kept across reopens.
+	diskFaults *storage.Faults
 	// Version is reported by INFO and /metrics.
 	Version string
 	// Clock is the node's clock (default: the real one).
@@ -251,6 +257,9 @@ func New(cfg Config) (s *Server, err error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
+	if cfg.DebugDiskFaults && cfg.diskFaults == nil {
+		cfg.diskFaults = new(storage.Faults)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -333,7 +342,7 @@ func New(cfg Config) (s *Server, err error) {
 		BootstrapExpect: cfg.BootstrapExpect, Partitions: cfg.Partitions, RequestTimeout: cfg.RequestTimeout,
 		CacheBytes: cfg.CacheBytes, RecordCacheBytes: cfg.RecordCacheBytes, WALMinSync: cfg.WALMinSyncInterval,
 		ReapInterval: cfg.ReapInterval, HintMaxBytes: cfg.HintMaxBytes, HintMaxAge: cfg.HintMaxAge,
-		MinFreeDisk: cfg.MinFreeDisk, MaxDiskUsage: cfg.MaxDiskUsage,
+		MinFreeDisk: cfg.MinFreeDisk, MaxDiskUsage: cfg.MaxDiskUsage, DiskFaults: cfg.diskFaults,
 		DisableReadRepair: cfg.DisableReadRepair, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: reg,
 		AntiEntropyInterval: cfg.AntiEntropyInterval, AntiEntropyRecords: cfg.AntiEntropyRecords,
 		AntiEntropyBytes: cfg.AntiEntropyBytes, DisableAntiEntropy: cfg.DisableAntiEntropy, TombstoneGrace: cfg.TombstoneGrace, MaxClockOffset: cfg.MaxClockOffset,
@@ -361,7 +370,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	s.http, err = httpapi.New(httpapi.Config{
 		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
-		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock, Catalog: coordinator.Catalog{Meta: s.node.Meta()},
+		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock, DebugDisk: debugDisk(cfg.diskFaults), Catalog: coordinator.Catalog{Meta: s.node.Meta()},
 	})
 	if err != nil {
 		return nil, err

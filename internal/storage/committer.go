@@ -31,7 +31,9 @@ import (
 // in log order, and then runs the hooks and wakes the writers. So the fsync
 // of one group overlaps the work of the next.
 type committer struct {
-	db *pebble.DB
+	db     *pebble.DB
+	fail   func(error) error
+	failed func() error
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -49,6 +51,7 @@ type inflight struct {
 	batches []*pebble.Batch // to SyncWait, in order
 	merged  *pebble.Batch   // to close afterwards, if the group was merged
 	err     error           // the apply failed
+	fatal   bool            // err is the log's failure
 }
 
 type commitReq struct {
@@ -65,8 +68,11 @@ const maxGroupedBatch = 256 << 10
 // maxLinger bounds how long a group waits for more writers.
 const maxLinger = 200 * time.Microsecond
 
-func newCommitter(db *pebble.DB) *committer {
-	c := &committer{db: db, synced: make(chan inflight, 64), done: make(chan struct{})}
+// newCommitter commits to db. A failure of the log (a fatal apply, a
+// failed fsync) is passed to fail, which answers the error to give every
+// writer; once failed reports one, nothing more reaches Pebble.
+func newCommitter(db *pebble.DB, fail func(error) error, failed func() error) *committer {
+	c := &committer{db: db, fail: fail, failed: failed, synced: make(chan inflight, 64), done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	go c.loop()
 	go c.syncLoop()
@@ -139,6 +145,10 @@ func (c *committer) loop() {
 // apply hands a group to Pebble without waiting for its fsync.
 func (c *committer) apply(group []*commitReq) inflight {
 	inf := inflight{group: group}
+	if err := c.failed(); err != nil {
+		inf.err, inf.fatal = err, true
+		return inf
+	}
 	single := len(group) == 1
 	for _, r := range group {
 		single = single || len(r.b.b.Repr()) > maxGroupedBatch
@@ -146,8 +156,8 @@ func (c *committer) apply(group []*commitReq) inflight {
 	if single {
 		// Each as its own Pebble batch: no copy.
 		for _, r := range group {
-			if err := c.db.ApplyNoSyncWait(r.b.b, pebble.Sync); err != nil {
-				inf.err = err
+			if err := c.applyNoSyncWait(r.b.b); err != nil {
+				inf.err, inf.fatal = err, isFatal(err)
 				return inf
 			}
 			inf.batches = append(inf.batches, r.b.b)
@@ -162,12 +172,16 @@ func (c *committer) apply(group []*commitReq) inflight {
 			return inf
 		}
 	}
-	if err := c.db.ApplyNoSyncWait(merged, pebble.Sync); err != nil {
-		inf.err = err
+	if err := c.applyNoSyncWait(merged); err != nil {
+		inf.err, inf.fatal = err, isFatal(err)
 		return inf
 	}
 	inf.batches = []*pebble.Batch{merged}
 	return inf
+}
+
+func (c *committer) applyNoSyncWait(b *pebble.Batch) error {
+	return catchFatal(func() error { return c.db.ApplyNoSyncWait(b, pebble.Sync) })
 }
 
 // syncLoop waits for each applied group's fsync, in order, then runs its
@@ -175,12 +189,15 @@ func (c *committer) apply(group []*commitReq) inflight {
 func (c *committer) syncLoop() {
 	defer close(c.done)
 	for inf := range c.synced {
-		err := inf.err
+		err, fatal := inf.err, inf.fatal
 		// Every applied batch must be waited for, even after an error.
 		for _, b := range inf.batches {
-			if werr := b.SyncWait(); err == nil {
-				err = werr
+			if werr := b.SyncWait(); err == nil && werr != nil {
+				err, fatal = werr, true // the log failed a write or fsync
 			}
+		}
+		if fatal {
+			err = c.fail(err)
 		}
 		if inf.merged != nil {
 			_ = inf.merged.Close()

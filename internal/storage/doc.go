@@ -35,6 +35,11 @@
 // succeeds; each change of state is logged once. Commit itself refuses
 // nothing: the Raft logs and hints write into the room the guard keeps.
 //
+// A failed log (failure.go): when the write-ahead log cannot be written or
+// fsync'd, the write is answered with the failure, the engine refuses every
+// later write and read, and Failed is closed: the node reopens the engine,
+// which replays the log as far as it was synced.
+//
 // Format: the meta key "format" holds the on-disk format version this package
 // wrote. Open refuses a directory written by a newer format with
 // ErrFormatTooNew, and one of format 1 (positions by another hash, before

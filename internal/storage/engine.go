@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	MinFreeBytes  uint64
 	MaxDiskBytes  uint64
 	CheckInterval time.Duration
+	// Faults, if set, injects disk faults into the real disk (FS nil):
+	// for the verifier and tests (faults.go).
+	Faults *Faults
 }
 
 // Engine is a node's Pebble database.
@@ -69,6 +73,10 @@ type Engine struct {
 	// since Pebble panics on a read of a closed database. Reads that start
 	// once closed is set fail with ErrClosed.
 	reading atomic.Int64
+	// failed is closed when the log fails a write (failure.go).
+	failed   chan struct{}
+	failure  atomic.Pointer[error]
+	failOnce sync.Once
 }
 
 // enter registers a read; it fails once the engine is closing.
@@ -77,6 +85,11 @@ func (e *Engine) enter() error {
 	if e.closed.Load() {
 		e.reading.Add(-1)
 		return ErrClosed
+	}
+	if err := e.Failure(); err != nil {
+		// The memtable may hold writes that never reached the disk.
+		e.reading.Add(-1)
+		return err
 	}
 	return nil
 }
@@ -100,6 +113,14 @@ func Open(cfg Config) (*Engine, error) {
 	cache := pebble.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
 	h := newHealth(log)
+	realDisk := cfg.FS == nil
+	if cfg.Faults != nil {
+		base := cfg.FS
+		if base == nil {
+			base = vfs.Default
+		}
+		cfg.FS = errorfs.Wrap(base, cfg.Faults)
+	}
 	opts := &pebble.Options{
 		Cache:              cache,
 		FS:                 cfg.FS,
@@ -125,6 +146,7 @@ func Open(cfg Config) (*Engine, error) {
 		log:    log,
 		health: h,
 		stop:   make(chan struct{}),
+		failed: make(chan struct{}),
 		syncs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pando_storage_sync_seconds",
 			Help:    "Time a synced write waits until its batch is fsync'd, group commit included.",
@@ -135,7 +157,7 @@ func Open(cfg Config) (*Engine, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	e.commit = newCommitter(db)
+	e.commit = newCommitter(db, e.fail, e.Failure)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(e.syncs); err != nil {
 			_ = db.Close()
@@ -152,7 +174,7 @@ func Open(cfg Config) (*Engine, error) {
 			}
 		}
 	}
-	if cfg.FS == nil {
+	if realDisk {
 		if cfg.MinFreeBytes == 0 {
 			cfg.MinFreeBytes = DefaultMinFreeBytes
 		}
@@ -281,7 +303,12 @@ func (e *Engine) Commit(b *Batch, sync bool) error {
 		return ErrClosed
 	}
 	if !sync {
-		err := b.b.Commit(pebble.NoSync)
+		err := e.Failure()
+		if err == nil {
+			if err = catchFatal(func() error { return b.b.Commit(pebble.NoSync) }); isFatal(err) {
+				err = e.fail(err)
+			}
+		}
 		b.committed(err)
 		if err != nil {
 			return fmt.Errorf("storage: commit: %w", err)

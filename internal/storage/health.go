@@ -53,10 +53,12 @@ type health struct {
 	mu       sync.Mutex
 	guardErr error // from the guard's last check
 	bgErr    error // a flush or compaction out of space, until a success
+	failed   error // the log failed a write: for good (failure.go)
 	// otherErrors counts the other background errors since the last line
 	// logged about them, at otherLogged.
 	otherErrors int
 	otherLogged time.Time
+	slowLogged  time.Time // the last line about a slow disk
 	status      DiskStatus
 
 	refusal atomic.Pointer[error] // what WriteRefusal answers; nil: accepted
@@ -64,6 +66,7 @@ type health struct {
 	refusedGauge prometheus.Gauge
 	freeGauge    prometheus.Gauge
 	bgErrors     prometheus.Counter
+	slowDisk     prometheus.Counter
 }
 
 func newHealth(log *slog.Logger) *health {
@@ -81,11 +84,15 @@ func newHealth(log *slog.Logger) *health {
 			Name: "pando_storage_background_errors_total",
 			Help: "Flushes and compactions that failed (each retried by the storage engine).",
 		}),
+		slowDisk: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pando_storage_disk_slow_total",
+			Help: "Disk operations (a write, an fsync) still unfinished after 5 s.",
+		}),
 	}
 }
 
 func (h *health) collectors() []prometheus.Collector {
-	return []prometheus.Collector{h.refusedGauge, h.freeGauge, h.bgErrors}
+	return []prometheus.Collector{h.refusedGauge, h.freeGauge, h.bgErrors, h.slowDisk}
 }
 
 // listener reports Pebble's background errors and successes to h.
@@ -93,6 +100,11 @@ func (h *health) listener() *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: func(err error) {
 			h.bgErrors.Inc()
+			// Pebble retries a failed flush at once, in a loop, and calls
+			// this each time (holding its mutex, which reads do not need):
+			// without a pause, a full disk costs a core. (Its TODO: "count
+			// consecutive flush errors and backoff".)
+			defer time.Sleep(backgroundBackoff)
 			if errors.Is(err, syscall.ENOSPC) {
 				h.setBackground(fmt.Errorf("%w: the file system is full (%v)", ErrNoSpace, err))
 				return
@@ -106,6 +118,15 @@ func (h *health) listener() *pebble.EventListener {
 			if time.Since(h.otherLogged) >= time.Minute {
 				h.log.Error("storage background error", "err", err, "since_last_line", h.otherErrors)
 				h.otherErrors, h.otherLogged = 0, time.Now()
+			}
+		},
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			h.slowDisk.Inc()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if time.Since(h.slowLogged) >= time.Minute {
+				h.log.Warn("disk slow: an operation is still unfinished", "op", info.OpType.String(), "path", info.Path, "for", info.Duration.Round(time.Millisecond))
+				h.slowLogged = time.Now()
 			}
 		},
 		FlushEnd: func(info pebble.FlushInfo) {
@@ -128,6 +149,14 @@ func (h *health) setBackground(err error) {
 	h.publish()
 }
 
+// setFailed refuses data writes for good: the log failed a write.
+func (h *health) setFailed(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed = err
+	h.publish()
+}
+
 func (h *health) setGuard(err error, st DiskStatus) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -145,7 +174,10 @@ func (h *health) setGuard(err error, st DiskStatus) {
 // publish makes the refusal current, logging a change of state. Called
 // under mu.
 func (h *health) publish() {
-	err := h.bgErr
+	err := h.failed
+	if err == nil {
+		err = h.bgErr
+	}
 	if err == nil {
 		err = h.guardErr
 	}
@@ -173,6 +205,9 @@ func kindOf(err error) error {
 	}
 	return ErrDiskFailed
 }
+
+// backgroundBackoff is the pause after each failed background job.
+const backgroundBackoff = 100 * time.Millisecond
 
 // guard checks the disk every interval until stop is closed.
 func (e *Engine) guard(interval time.Duration, minFree, maxUsed uint64, stop <-chan struct{}) {

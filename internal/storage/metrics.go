@@ -63,7 +63,10 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...))
 }
 
+// Fatalf panics with a fatalError: the commit path recovers it as the
+// log's failure (failure.go); anywhere else it stops the process.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg)
+	panic(fatalError{msg})
 }

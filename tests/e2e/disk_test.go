@@ -102,3 +102,63 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("%d log lines about the disk:\n%s", lines, n.logs())
 	}
 }
+
+// TestFailedFsyncReopensTheNode: a node whose write-ahead log fails an
+// fsync (EIO, once, injected through --debug-disk-faults) answers the write
+// that met it with -IOERR, never OK; it then stops acknowledging, opens
+// its data directory again (the log as far as it was synced) on the same
+// addresses, and serves again once the disk takes writes, with every
+// acknowledged write there. No restart by hand.
+func TestFailedFsyncReopensTheNode(t *testing.T) {
+	n := startNode(t, t.TempDir(), "--debug-disk-faults")
+	c := n.client(t)
+	var acked []string
+	for i := range 50 {
+		k := fmt.Sprintf("key:%d", i)
+		if err := c.Set(ctx, k, "v-"+k, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, k)
+	}
+	fault := func(mode string) error {
+		resp, err := http.Post("http://"+n.http+"/v1/debug/disk", "application/json", strings.NewReader(`{"fault":"`+mode+`","ops":1}`))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		return nil
+	}
+	if err := fault("no-such-fault"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("an unknown fault: %v, want 400", err)
+	}
+	if err := fault("fsync"); err != nil { // the next fsync of the log fails
+		t.Fatal(err)
+	}
+	err := c.Set(ctx, "failed", "v", 0).Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "IOERR ") {
+		t.Fatalf("SET meeting a failed fsync: %v, want IOERR", err)
+	}
+	testutil.Eventually(t, "the node reopened and takes writes", func() bool {
+		return c.Set(ctx, "after", "v", 0).Err() == nil
+	})
+	for _, k := range acked {
+		if v, err := c.Get(ctx, k).Result(); err != nil || v != "v-"+k {
+			t.Fatalf("acknowledged %s after the reopen: %q %v", k, v, err)
+		}
+	}
+	select {
+	case <-n.done:
+		t.Fatalf("the process exited: %v", n.exitErr)
+	default:
+	}
+	logs := n.logs()
+	for _, want := range []string{"storage failed a write", "reopening the node from its data directory"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("the log does not say %q:\n%s", want, logs)
+		}
+	}
+}

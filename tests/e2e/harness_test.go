@@ -92,7 +92,10 @@ func (n *node) start(env []string) {
 			n.mu.Unlock()
 			var rec struct{ Msg, Resp, HTTP string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "node serving" {
-				serving <- [2]string{rec.Resp, rec.HTTP}
+				select { // once more after a reopen: the same addresses
+				case serving <- [2]string{rec.Resp, rec.HTTP}:
+				default:
+				}
 			}
 		}
 	}()

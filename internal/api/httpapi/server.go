@@ -48,7 +48,18 @@ type Config struct {
 	// DebugClock, if set, serves POST /v1/debug/clock, which moves the
 	// node's clock: for the verifier's clock nemesis only.
 	DebugClock *clock.Offset
-	Logger     *slog.Logger
+	// DebugDisk, if set, serves POST /v1/debug/disk, which injects a disk
+	// fault into every operation it applies to ({"fault": "fsync"}), into
+	// the next n ({"fault": "fsync", "ops": n}), or clears it
+	// ({"fault": ""}): for the verifier's disk nemeses and tests only.
+	DebugDisk DiskFaults
+	Logger    *slog.Logger
+}
+
+// DiskFaults sets the disk fault a node injects into its own storage.
+type DiskFaults interface {
+	Set(fault string, ops int) error
+	Mode() string
 }
 
 // Server serves the HTTP API.
@@ -133,6 +144,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	if s.cfg.DebugClock != nil {
 		mux.HandleFunc("POST /v1/debug/clock", s.handleDebugClock)
+	}
+	if s.cfg.DebugDisk != nil {
+		mux.HandleFunc("POST /v1/debug/disk", s.handleDebugDisk)
 	}
 	if s.cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -488,6 +502,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// handleDebugDisk sets the disk fault injected: {"fault": "fsync", "ops": n}.
+func (s *Server) handleDebugDisk(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Fault *string `json:"fault"`
+		Ops   int     `json:"ops"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil || req.Fault == nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", `want {"fault": "fsync"|"wal-full"|"", "ops": N}`)
+		return
+	}
+	if err := s.cfg.DebugDisk.Set(*req.Fault, req.Ops); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"fault": s.cfg.DebugDisk.Mode()})
 }
 
 // handleDebugClock sets the node's clock offset: {"offset_ms": n}.
