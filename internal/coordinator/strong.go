@@ -52,6 +52,8 @@ func (c *Coordinator) strongErr(pl placement, err error) error {
 		return api.ErrOverflow
 	case errors.Is(err, strong.ErrBelowFloor):
 		return api.ErrBelowFloor
+	case isDiskErr(err):
+		return diskErr(fmt.Errorf("partition %d of strong namespace %s: %w", pl.partition, pl.ns.Name, err))
 	}
 	return err
 }

@@ -22,10 +22,17 @@ type strongTarget struct {
 
 // Do applies cmd through the group's log (strong.Host.Do).
 func (t strongTarget) Do(ctx context.Context, cmd strong.Command) (strong.Result, error) {
+	var refused error
 	if t.local {
-		return t.c.cfg.Strong.Do(ctx, t.group, cmd)
+		res, err := t.c.cfg.Strong.Do(ctx, t.group, cmd)
+		if !isDiskErr(err) {
+			return res, err
+		}
+		// This node's disk refuses writes and proposed nothing: the
+		// group's other members may take it.
+		refused = err
 	}
-	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Command: cmd.Encode(nil)}, idempotent(cmd))
+	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Command: cmd.Encode(nil)}, idempotent(cmd), refused)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +48,7 @@ func (t strongTarget) Get(ctx context.Context, key []byte) ([]byte, uint64, bool
 	if t.local {
 		return t.c.cfg.Strong.Get(ctx, t.group, key)
 	}
-	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Key: key}, true)
+	resp, err := t.forward(ctx, &nodepb.StrongRequest{Group: t.group, Key: key}, true, nil)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -63,11 +70,19 @@ func idempotent(cmd strong.Command) bool {
 // been proposed: its outcome is unknown, unless it may be sent again
 // (retry: a read, or a command the group applies once however often it
 // comes), which is then tried on the next replica; once one was unknown,
-// the outcome stays unknown unless a replica answers.
-func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, retry bool) (*nodepb.StrongResponse, error) {
+// the outcome stays unknown unless a replica answers. A replica whose disk
+// refuses writes proposed nothing: the next is tried too; refused is this
+// node's own such refusal, the answer if no other replica gives one.
+func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, retry bool, refused error) (*nodepb.StrongResponse, error) {
 	last := fmt.Errorf("%w: no replica of the partition is reachable from this node", strong.ErrNoQuorum)
+	if refused != nil {
+		last = refused // this node's own disk refusal, unless another answers
+	}
 	var unknown error
 	for i, node := range t.c.candidates(t.pl.pref) {
+		if node == t.c.self {
+			continue // a local member that refused for its disk
+		}
 		if i > 0 && ctx.Err() != nil {
 			// The time is up (a replica waited it out for a leader): a
 			// call now would fail unsent, and must not turn that definite
@@ -86,7 +101,7 @@ func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, re
 			continue
 		}
 		err = strong.ResponseError(resp)
-		if errors.Is(err, strong.ErrNotMember) || errors.Is(err, strong.ErrNoQuorum) {
+		if errors.Is(err, strong.ErrNotMember) || errors.Is(err, strong.ErrNoQuorum) || isDiskErr(err) {
 			last = fmt.Errorf("%w (replica %s)", err, node)
 			continue
 		}
@@ -94,6 +109,9 @@ func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, re
 	}
 	if unknown != nil {
 		return nil, unknown
+	}
+	if isDiskErr(last) {
+		return nil, last // every replica that answered refused for its disk
 	}
 	if errors.Is(last, strong.ErrNotMember) {
 		// No replica runs the group yet (the namespace was just made):

@@ -215,11 +215,20 @@ func (h *Host) HandleRaft(req *nodepb.RaftBatch) error {
 
 // Do applies cmd through group's log and returns its result: a Result, a
 // refusal of the machine (ErrNotInteger, ErrOverflow, ErrBelowFloor, ...),
-// ErrNoQuorum (not applied), ErrUnknown (may have been applied) or
-// ErrNotMember.
+// ErrNoQuorum (not applied), ErrUnknown (may have been applied),
+// ErrNotMember, or this node's disk refusal (storage.ErrNoSpace,
+// ErrDiskFailed: not proposed).
 func (h *Host) Do(ctx context.Context, group uint64, cmd Command) (Result, error) {
 	p, err := h.member(group)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.cfg.Engine.WriteRefusal(); err != nil {
+		// This node's disk takes no data writes (storage.ErrNoSpace or
+		// ErrDiskFailed): nothing is proposed through it; the group's
+		// other members may take the command. (Its log still receives
+		// the group's entries as a follower, in the room the disk guard
+		// keeps.)
 		return nil, err
 	}
 	data, _, err := p.g.Propose(ctx, cmd.Encode(nil))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
@@ -45,6 +46,8 @@ var statuses = []struct {
 	{ErrNotInteger, nodepb.StrongStatus_STRONG_NOT_INTEGER},
 	{ErrOverflow, nodepb.StrongStatus_STRONG_OVERFLOW},
 	{ErrBelowFloor, nodepb.StrongStatus_STRONG_BELOW_FLOOR},
+	{storage.ErrNoSpace, nodepb.StrongStatus_STRONG_NO_SPACE},
+	{storage.ErrDiskFailed, nodepb.StrongStatus_STRONG_DISK_FAILED},
 }
 
 // failure is the response for err; an error the host does not name is
@@ -77,6 +80,10 @@ func ResponseError(resp *nodepb.StrongResponse) error {
 		return ErrOverflow
 	case nodepb.StrongStatus_STRONG_BELOW_FLOOR:
 		return ErrBelowFloor
+	case nodepb.StrongStatus_STRONG_NO_SPACE:
+		sentinel = storage.ErrNoSpace
+	case nodepb.StrongStatus_STRONG_DISK_FAILED:
+		sentinel = storage.ErrDiskFailed
 	default: // STRONG_UNKNOWN, or a status this version does not know
 		sentinel = ErrUnknown
 	}

@@ -200,6 +200,10 @@ const (
 	StrongStatus_STRONG_NOT_INTEGER StrongStatus = 4
 	StrongStatus_STRONG_OVERFLOW    StrongStatus = 5
 	StrongStatus_STRONG_BELOW_FLOOR StrongStatus = 6
+	// This node's disk refuses writes (full, or failed): nothing was done;
+	// another replica may take the command.
+	StrongStatus_STRONG_NO_SPACE    StrongStatus = 7
+	StrongStatus_STRONG_DISK_FAILED StrongStatus = 8
 )
 
 // Enum value maps for StrongStatus.
@@ -212,6 +216,8 @@ var (
 		4: "STRONG_NOT_INTEGER",
 		5: "STRONG_OVERFLOW",
 		6: "STRONG_BELOW_FLOOR",
+		7: "STRONG_NO_SPACE",
+		8: "STRONG_DISK_FAILED",
 	}
 	StrongStatus_value = map[string]int32{
 		"STRONG_OK":          0,
@@ -221,6 +227,8 @@ var (
 		"STRONG_NOT_INTEGER": 4,
 		"STRONG_OVERFLOW":    5,
 		"STRONG_BELOW_FLOOR": 6,
+		"STRONG_NO_SPACE":    7,
+		"STRONG_DISK_FAILED": 8,
 	}
 )
 
@@ -2164,7 +2172,7 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eEXPIRE_IF_NONE\x10\x01\x12\x12\n" +
 	"\x0eEXPIRE_IF_SOME\x10\x02\x12\x15\n" +
 	"\x11EXPIRE_IF_GREATER\x10\x03\x12\x12\n" +
-	"\x0eEXPIRE_IF_LESS\x10\x04*\xa3\x01\n" +
+	"\x0eEXPIRE_IF_LESS\x10\x04*\xd0\x01\n" +
 	"\fStrongStatus\x12\r\n" +
 	"\tSTRONG_OK\x10\x00\x12\x15\n" +
 	"\x11STRONG_NOT_MEMBER\x10\x01\x12\x14\n" +
@@ -2172,7 +2180,9 @@ const file_internal_transport_nodepb_node_proto_rawDesc = "" +
 	"\x0eSTRONG_UNKNOWN\x10\x03\x12\x16\n" +
 	"\x12STRONG_NOT_INTEGER\x10\x04\x12\x13\n" +
 	"\x0fSTRONG_OVERFLOW\x10\x05\x12\x16\n" +
-	"\x12STRONG_BELOW_FLOOR\x10\x062\xb0\x06\n" +
+	"\x12STRONG_BELOW_FLOOR\x10\x06\x12\x13\n" +
+	"\x0fSTRONG_NO_SPACE\x10\a\x12\x16\n" +
+	"\x12STRONG_DISK_FAILED\x10\b2\xb0\x06\n" +
 	"\x04Node\x12B\n" +
 	"\x05Write\x12\x1b.pando.node.v1.WriteRequest\x1a\x1c.pando.node.v1.WriteResponse\x12N\n" +
 	"\tReplicate\x12\x1f.pando.node.v1.ReplicateRequest\x1a .pando.node.v1.ReplicateResponse\x12]\n" +
