@@ -157,13 +157,17 @@ func (h *health) setFailed(err error) {
 	h.publish()
 }
 
-func (h *health) setGuard(err error, st DiskStatus) {
+func (h *health) setGuard(err error, st DiskStatus, roomToRetry bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.guardErr = err
-	if err == nil {
-		// Room again: try. Pebble retries a failed flush on its own, and a
-		// retry that still finds no room reports it again.
+	if err == nil && roomToRetry {
+		// Room again, well past the floor (someone freed space): try.
+		// Pebble retries a failed flush on its own, and a retry that
+		// still finds no room reports it again. Short of that room, only
+		// a flush or compaction that succeeds clears the refusal: the
+		// state does not flap, one log line per failed flush, while
+		// clients keep writing.
 		h.bgErr = nil
 	}
 	h.status.FreeBytes, h.status.UsedBytes = st.FreeBytes, st.UsedBytes
@@ -206,6 +210,11 @@ func kindOf(err error) error {
 	return ErrDiskFailed
 }
 
+// retryRoom is the free space past the floor at which the guard lets
+// writes try again after a flush or compaction failed for want of space:
+// room for a few memtables' flushes.
+const retryRoom = 32 << 20
+
 // backgroundBackoff is the pause after each failed background job.
 const backgroundBackoff = 100 * time.Millisecond
 
@@ -237,7 +246,7 @@ func (e *Engine) checkDisk(minFree, maxUsed uint64) {
 	case maxUsed > 0 && st.UsedBytes >= maxUsed:
 		err = fmt.Errorf("%w: the database takes %s, at its limit of %s (--max-disk-usage)", ErrNoSpace, byteSize(st.UsedBytes), byteSize(maxUsed))
 	}
-	e.health.setGuard(err, st)
+	e.health.setGuard(err, st, st.FreeBytes >= minFree+retryRoom)
 }
 
 // WriteRefusal is nil while data writes are accepted, and otherwise why
