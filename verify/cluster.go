@@ -84,7 +84,7 @@ func (c *cluster) args(n *node) []string {
 	args := []string{"server", "--node-id", n.id, "--data-dir", n.dataDir,
 		"--resp-addr", n.respAddr(), "--http-addr", n.httpAddr(),
 		"--cluster-addr", net.JoinHostPort(n.ip, fmt.Sprint(n.ports.cluster)), "--gossip-addr", n.gossipAddr(),
-		"--join", c.join, "--gossip-profile", "local", "--request-timeout", "2s", "--debug-clock",
+		"--join", c.join, "--gossip-profile", "local", "--request-timeout", "2s", "--debug-clock", "--debug-disk-faults",
 		"--log-level", "info", "--log-format", "text"}
 	return append(args, c.extra...)
 }
@@ -221,6 +221,19 @@ func (c *cluster) waitReady(ctx context.Context, nodes []*node, within time.Dura
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
+	}
+	return nil
+}
+
+// failFsync makes the next fsync of the node's write-ahead log fail (EIO).
+func (n *node) failFsync() error {
+	resp, err := httpClient.Post("http://"+n.httpAddr()+"/v1/debug/disk", "application/json", strings.NewReader(`{"fault": "fsync", "ops": 1}`))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: debug disk: %s", n.id, resp.Status)
 	}
 	return nil
 }

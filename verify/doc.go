@@ -19,6 +19,10 @@
 //     directory is a tmpfs of its own and nodes run with --min-free-disk;
 //     the fault leaves less free than that, so the node refuses data writes
 //     (-NOSPACE) as on a full disk. Needs root.
+//   - fsync: fail the next fsync of a node's write-ahead log with EIO
+//     (nodes run with --debug-disk-faults, which exists for this alone),
+//     then SIGKILL the node at the end of the hold and restart it: a
+//     write acknowledged without a successful fsync is lost by the crash.
 //
 // Workloads and their checkers:
 //

@@ -24,7 +24,7 @@ type fault struct {
 }
 
 // nemeses are the fault kinds.
-var nemeses = []string{"partition", "kill", "pause", "clock", "disk"}
+var nemeses = []string{"partition", "kill", "pause", "clock", "disk", "fsync"}
 
 // schedule draws the run's faults from the seed: after a quiet first tenth,
 // one fault at a time, each held for 2 to 8 seconds (at most a fifth of the
@@ -50,11 +50,14 @@ func schedule(seed uint64, kinds []string, total time.Duration, n int, maxClock 
 		switch f.Kind {
 		case "partition":
 			f.cuts, f.Detail = partitionShape(rng, n)
-		case "kill", "pause", "disk":
+		case "kill", "pause", "disk", "fsync":
 			node := rng.IntN(n)
 			f.nodes, f.Detail = []int{node}, fmt.Sprintf("n%d", node+1)
-			if f.Kind == "disk" {
+			switch f.Kind {
+			case "disk":
 				f.Detail += " full"
+			case "fsync":
+				f.Detail += " log fsync fails, then SIGKILL"
 			}
 		case "clock":
 			node := rng.IntN(n)
@@ -182,6 +185,8 @@ func (r *runner) apply(f *fault) {
 		err = r.cluster.nodes[f.nodes[0]].setClock(f.clock)
 	case "disk":
 		err = r.cluster.nodes[f.nodes[0]].fillDisk()
+	case "fsync":
+		err = r.cluster.nodes[f.nodes[0]].failFsync()
 	}
 	if err != nil {
 		r.logf("nemesis %s %s: %v", f.Kind, f.Detail, err)
@@ -210,9 +215,17 @@ func (r *runner) heal(f *fault) {
 	switch f.Kind {
 	case "partition":
 		err = r.cluster.net.setCuts(nil)
-	case "kill":
+	case "kill", "fsync":
 		n := r.cluster.nodes[f.nodes[0]]
-		if err = r.cluster.start(n); err == nil {
+		if f.Kind == "fsync" {
+			// The node reopened itself after the failed fsync; a crash
+			// now loses whatever it acknowledged but never synced.
+			err = n.kill()
+		}
+		if err == nil {
+			err = r.cluster.start(n)
+		}
+		if err == nil {
 			// Let it rejoin before the next fault; bounded.
 			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = r.cluster.waitReady(wctx, []*node{n}, 30*time.Second)

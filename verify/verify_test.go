@@ -216,6 +216,7 @@ func TestSabotagedNodesAreCaught(t *testing.T) {
 		partition bool
 	}{
 		{mode: "full-drops", workload: "set", nemeses: []string{"disk"}, stat: "lost"},
+		{mode: "fsync-ignored", workload: "set", nemeses: []string{"fsync"}, want: "acknowledged"},
 		{mode: "ack-unwritten", workload: "set", stat: "lost"},
 		{mode: "ack-early", workload: "set", stat: "under-replicated"},
 		{mode: "local-writes", workload: "session", nemeses: []string{"kill"}, want: "an older acknowledged value"},

@@ -42,6 +42,9 @@
 //	full-drops     a node whose disk refuses writes acknowledges the
 //	               writes it would coordinate, writing them nowhere
 //	               (set under the disk nemesis: lost)
+//	fsync-ignored  acknowledge a write whose write-ahead log fsync failed,
+//	               and go on as if it had not (set under the fsync
+//	               nemesis: lost or under-replicated)
 package sabotage
 
 import "sync/atomic"
