@@ -227,29 +227,25 @@ func (c *cluster) waitReady(ctx context.Context, nodes []*node, within time.Dura
 
 // failFsync makes the next fsync of the node's write-ahead log fail (EIO).
 func (n *node) failFsync() error {
-	resp, err := httpClient.Post("http://"+n.httpAddr()+"/v1/debug/disk", "application/json", strings.NewReader(`{"fault": "fsync", "ops": 1}`))
+	return n.debug("disk", `{"fault": "fsync", "ops": 1}`)
+}
+
+// debug posts body to the node's debug route /v1/debug/what.
+func (n *node) debug(what, body string) error {
+	resp, err := httpClient.Post("http://"+n.httpAddr()+"/v1/debug/"+what, "application/json", strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: debug disk: %s", n.id, resp.Status)
+		return fmt.Errorf("%s: debug %s: %s", n.id, what, resp.Status)
 	}
 	return nil
 }
 
 // setClock moves a node's clock by offset.
 func (n *node) setClock(offset time.Duration) error {
-	body := fmt.Sprintf(`{"offset_ms": %d}`, offset.Milliseconds())
-	resp, err := httpClient.Post("http://"+n.httpAddr()+"/v1/debug/clock", "application/json", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: debug clock: %s", n.id, resp.Status)
-	}
-	return nil
+	return n.debug("clock", fmt.Sprintf(`{"offset_ms": %d}`, offset.Milliseconds()))
 }
 
 func (c *cluster) stopAll() {
