@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/pandodb/pando/internal/certs"
+	"github.com/pandodb/pando/internal/membership"
 	"github.com/spf13/cobra"
 )
 
@@ -68,6 +70,51 @@ is never overwritten. Start a node with --tls-cert NAME.crt --tls-key NAME.key
 	}
 	client.Flags().StringVar(&caDir, "ca", "certs", "directory holding ca.crt and ca.key")
 	client.Flags().StringVar(&out, "out", "certs", "directory to write to")
-	cmd.AddCommand(ca, node, client)
+	gossip := &cobra.Command{
+		Use:   "create-gossip-key",
+		Short: "Make a key that encrypts gossip: DIR/gossip.key (give it to every node with --gossip-key-file)",
+		Long: `Make a random 32-byte key that encrypts and authenticates gossip (AES-GCM):
+DIR/gossip.key, one base64 line, readable by its owner only. Every node of the
+cluster is started with --gossip-key-file pointing at a copy; a node without
+the key cannot gossip with the cluster and is never counted.
+
+To rotate it without downtime, edit the file on every node (each node reads it
+again within a second): add the new key as a second line; once every node has
+it, move it to the first line (it encrypts from then on); once every node has
+that, remove the old line.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := createGossipKey(out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (copy it to every node; keep it secret)\n", p)
+			return nil
+		},
+	}
+	gossip.Flags().StringVar(&out, "out", "certs", "directory to write to")
+	cmd.AddCommand(ca, node, client, gossip)
 	return cmd
+}
+
+// createGossipKey writes a new gossip key to dir/gossip.key, never over an
+// existing file, and returns its path.
+func createGossipKey(dir string) (string, error) {
+	key, err := membership.NewKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "gossip.key")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("gossip key: %w (an existing key is never overwritten)", err)
+	}
+	if _, err := fmt.Fprintln(f, key); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
 }

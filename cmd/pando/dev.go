@@ -104,7 +104,7 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 					"--gossip-profile", "local", "--log-level", logLevel, "--log-format", "text"}
 				if secure {
 					args = append(args, "--tls-cert", filepath.Join(certDir, n.id+".crt"), "--tls-key", filepath.Join(certDir, n.id+".key"),
-						"--tls-ca", filepath.Join(certDir, "ca.crt"))
+						"--tls-ca", filepath.Join(certDir, "ca.crt"), "--gossip-key-file", filepath.Join(certDir, "gossip.key"))
 				}
 				c := exec.Command(self, args...)
 				// Its own process group: the terminal's Ctrl-C reaches dev,
@@ -167,7 +167,7 @@ others keep serving. Ctrl-C stops them all cleanly.`,
 	f.IntVar(&clusterPort, "cluster-port", 7000, "node-to-node RPC port of the first node")
 	f.IntVar(&gossipPort, "gossip-port", 7946, "gossip port of the first node")
 	f.StringVar(&logLevel, "log-level", "warn", "the nodes' log level")
-	f.BoolVar(&secure, "secure", false, "TLS on every listener, mutual between nodes: makes a CA and a certificate per node under DATA-DIR/certs (kept for the next run) and prints how to connect")
+	f.BoolVar(&secure, "secure", false, "TLS on every listener, mutual between nodes, and encrypted gossip: makes a CA, a certificate per node and a gossip key under DATA-DIR/certs (kept for the next run) and prints how to connect")
 	return cmd
 }
 
@@ -191,11 +191,16 @@ func prefixLines(w io.Writer, prefix string, r io.Reader) {
 	}
 }
 
-// devCerts makes, in dir, the CA and a certificate for each node that are
-// not there yet.
+// devCerts makes, in dir, the CA, the gossip key and a certificate for
+// each node that are not there yet.
 func devCerts(dir, host string, ns []*devNode) error {
 	if _, err := os.Stat(filepath.Join(dir, "ca.crt")); err != nil {
 		if err := certs.CreateCA(dir); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gossip.key")); err != nil {
+		if _, err := createGossipKey(dir); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,7 @@ type nodeFlags struct {
 	partitions      int
 	requestTimeout  time.Duration
 	gossipProfile   string
+	gossipKeyFile   string
 	maxKey          int64
 	maxValue        int64
 	cache           int64
@@ -71,6 +72,7 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.IntVar(&n.bootstrapExpect, "bootstrap-expect", 0, "how many nodes form a new cluster (default: 1, or the number of --join addresses)")
 	fs.IntVar(&n.partitions, "partitions", def.Partitions, "partitions of a new cluster's ring (a power of two; fixed at creation)")
 	fs.DurationVar(&n.requestTimeout, "request-timeout", def.RequestTimeout, "how long a request waits for replicas")
+	fs.StringVar(&n.gossipKeyFile, "gossip-key-file", "", "encrypt gossip with the keys in FILE (pando cert create-gossip-key; one base64 key per line, the first encrypting), read again when it changes")
 	fs.StringVar(&n.gossipProfile, "gossip-profile", "lan", "failure-detection timings: lan (seconds) or local (sub-second, one machine)")
 	fs.Var(newSize(&n.maxKey, int64(def.Limits.MaxKeyBytes)), "max-key-size", "largest key accepted")
 	fs.Var(newSize(&n.maxValue, int64(def.Limits.MaxValueBytes)), "max-value-size", "largest value accepted")
@@ -135,6 +137,7 @@ func (n *nodeFlags) config() (server.Config, error) {
 		HTTPAddr:            n.httpAddr,
 		ClusterAddr:         n.clusterAddr,
 		GossipAddr:          n.gossipAddr,
+		GossipKeyFile:       n.gossipKeyFile,
 		Join:                n.join,
 		BootstrapExpect:     n.bootstrapExpect,
 		Partitions:          n.partitions,

@@ -13,4 +13,8 @@
 // Joining: a node is given a list of gossip addresses (its own may be among
 // them, so every node can share one configuration) and keeps trying them in
 // the background until one answers.
+//
+// Encryption (keys.go): with keys, every message is encrypted and
+// authenticated by memberlist's keyring, and a node without a key is
+// refused, never seen; keys rotate on a running cluster in three steps.
 package membership

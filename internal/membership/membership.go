@@ -79,7 +79,13 @@ type Config struct {
 	// OnChange is called (from gossip's goroutine; keep it quick) whenever
 	// a member joins, leaves, dies or changes its metadata.
 	OnChange func()
-	Logger   *slog.Logger
+	// Keys, if set, encrypt gossip (keys.go): the first encrypts, every
+	// one decrypts, and nothing else is accepted. OnRefused is called for
+	// each message refused for want of a key (quick, from gossip's
+	// goroutines).
+	Keys      [][]byte
+	OnRefused func(detail string)
+	Logger    *slog.Logger
 }
 
 // Membership is a node's view of the cluster.
@@ -87,6 +93,8 @@ type Membership struct {
 	cfg Config
 	log *slog.Logger
 	ml  *memberlist.Memberlist
+	// keyring holds the gossip keys; nil without encryption.
+	keyring *memberlist.Keyring
 
 	metaMu sync.Mutex
 	meta   []byte
@@ -129,7 +137,15 @@ func New(cfg Config) (*Membership, error) {
 	mc.Name = cfg.NodeID
 	mc.Delegate = delegate{m}
 	mc.Events = events{m}
-	mc.Logger = log.New(logWriter{m.log}, "", 0)
+	mc.Logger = log.New(logWriter{m.log, &refusals{fn: cfg.OnRefused}}, "", 0)
+	if len(cfg.Keys) > 0 {
+		ring, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("membership: gossip keys: %w", err)
+		}
+		mc.Keyring = ring // with GossipVerifyIncoming/Outgoing, the defaults
+		m.keyring = ring
+	}
 	if cfg.Transport != nil {
 		mc.Transport = cfg.Transport
 	} else {
@@ -381,11 +397,21 @@ func (e events) NotifyLeave(n *memberlist.Node) {
 }
 
 // logWriter sends memberlist's log lines to slog: "[DEBUG]" and "[INFO]"
-// lines at debug level, the rest at warn.
-type logWriter struct{ l *slog.Logger }
+// lines at debug level, the rest at warn; refused messages (no key of
+// ours) at most once per 10 s.
+type logWriter struct {
+	l       *slog.Logger
+	refused *refusals
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	s := strings.TrimSpace(string(p))
+	if refusal, logNow, skipped := w.refused.note(s); refusal {
+		if logNow {
+			w.l.Warn("refused gossip not encrypted with a key of this cluster (at most one line per 10s)", "detail", s, "refused_since_last_line", skipped)
+		}
+		return len(p), nil
+	}
 	if strings.Contains(s, "[DEBUG]") || strings.Contains(s, "[INFO]") {
 		w.l.Debug(s)
 	} else {

@@ -78,6 +78,10 @@ type Config struct {
 	// must present a node certificate signed by TLSCA. The files are read
 	// again when they change.
 	TLSCert, TLSKey, TLSCA string
+	// GossipKeyFile, if set, encrypts gossip with the keys it holds (one
+	// base64 key per line, the first encrypting; membership.ParseKeys),
+	// read again whenever it changes: the way keys are rotated.
+	GossipKeyFile string
 	// MinFreeDisk is the free space of the data directory's file system
 	// under which the node refuses data writes (-NOSPACE), keeping room
 	// for flushes, compactions, Raft logs and hints; MaxDiskUsage, if set,
@@ -215,6 +219,7 @@ type Server struct {
 	log      *slog.Logger
 	node     *Node
 	gossip   *membership.Membership
+	keys     *gossipKeys // nil: plaintext gossip
 	grpcT    *transport.GRPC
 	grpcSrv  *grpc.Server
 	resp     *resp.Server
@@ -311,6 +316,9 @@ func New(cfg Config) (s *Server, err error) {
 		ConstLabels: prometheus.Labels{"version": cfg.Version},
 	}, func() float64 { return 1 }))
 
+	if s.keys, err = loadGossipKeys(cfg.GossipKeyFile, reg); err != nil {
+		return nil, err
+	}
 	var nodeClientTLS, nodeServerTLS *tls.Config
 	if cfg.TLSCert != "" {
 		if nodeClientTLS, err = certs.NodeClientConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
@@ -390,8 +398,14 @@ func distinct(addrs []string) int {
 }
 
 func (s *Server) startGossip(id string) (Gossip, error) {
+	var keys [][]byte
+	var refused func(string)
+	if s.keys != nil {
+		keys, refused = s.keys.keys, func(string) { s.keys.refused.Inc() }
+	}
 	g, err := membership.New(membership.Config{
 		NodeID: id, BindAddr: s.cfg.GossipAddr, Join: s.cfg.Join, Fast: s.cfg.FastGossip, Logger: s.cfg.Logger,
+		Keys: keys, OnRefused: refused,
 		Meta: membership.Meta{ClusterAddr: s.rpcLn.Addr().String(), RESPAddr: s.respLn.Addr().String(), HTTPAddr: s.httpLn.Addr().String()},
 	})
 	if err != nil {
@@ -459,6 +473,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	serve("cluster rpc", func() error { return s.grpcSrv.Serve(s.rpcLn) }, grpc.ErrServerStopped)
+	if s.keys != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.keys.watch(nodeCtx, s.gossip, time.Second, s.log) }()
+	}
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- s.node.Run(nodeCtx) }()
 	if err := s.gossip.Join(ctx); err != nil {

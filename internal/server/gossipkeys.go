@@ -1,0 +1,76 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pandodb/pando/internal/membership"
+)
+
+// gossipKeys holds the gossip keys read from --gossip-key-file, and what
+// gossip refused for want of them.
+type gossipKeys struct {
+	file    string
+	data    []byte // the file as last read
+	keys    [][]byte
+	refused prometheus.Counter
+}
+
+// loadGossipKeys reads file; nil, nil without one.
+func loadGossipKeys(file string, reg prometheus.Registerer) (*gossipKeys, error) {
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("gossip key file: %w", err)
+	}
+	keys, err := membership.ParseKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	g := &gossipKeys{file: file, data: data, keys: keys, refused: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pando_gossip_refused_total",
+		Help: "Gossip messages refused because they were not encrypted with one of this node's gossip keys.",
+	})}
+	reg.MustRegister(g.refused)
+	return g, nil
+}
+
+// watch installs the keys of the file each time it changes (polled every
+// interval), until ctx ends: the rotation steps of membership/keys.go are
+// edits of the file on every node. A file that does not parse is logged
+// and ignored, the keys in use kept.
+func (g *gossipKeys) watch(ctx context.Context, m *membership.Membership, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var failed []byte // a content already reported as unusable
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		data, err := os.ReadFile(g.file)
+		if err != nil || bytes.Equal(data, g.data) || bytes.Equal(data, failed) {
+			continue
+		}
+		keys, err := membership.ParseKeys(data)
+		if err == nil {
+			err = m.SetKeys(keys)
+		}
+		if err != nil {
+			failed = data
+			log.Error("gossip key file changed but cannot be used; the keys in use are kept", "file", g.file, "err", err)
+			continue
+		}
+		g.data, g.keys, failed = data, keys, nil
+		log.Info("gossip keys reloaded", "file", g.file, "keys", m.KeyIDs())
+	}
+}
