@@ -54,7 +54,6 @@ type health struct {
 	guardErr error // from the guard's last check
 	bgErr    error // a flush or compaction out of space, until a success
 	failed   error // the log failed a write: for good (failure.go)
-	bgFree   uint64 // free space at the first check after bgErr was set
 	// otherErrors counts the other background errors since the last line
 	// logged about them, at otherLogged.
 	otherErrors int
@@ -146,7 +145,7 @@ func (h *health) listener() *pebble.EventListener {
 func (h *health) setBackground(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.bgErr, h.bgFree = err, 0
+	h.bgErr = err
 	h.publish()
 }
 
@@ -162,18 +161,11 @@ func (h *health) setGuard(err error, st DiskStatus, roomToRetry bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.guardErr = err
-	switch {
-	case h.bgErr == nil:
-	case h.bgFree == 0:
-		h.bgFree = max(st.FreeBytes, 1) // the room when the job failed
-	case err == nil && (roomToRetry || st.FreeBytes >= h.bgFree+retryGain):
-		// Room again (someone freed space, or there is plenty): try.
-		// Pebble retries a failed flush on its own, and a retry that
-		// still finds no room reports it again. Short of that, only a
-		// flush or compaction that succeeds clears the refusal: the
-		// state does not flap, a log line per failed flush, while
-		// clients keep writing. (A failed compaction is not retried at
-		// once: Pebble avoids its key span for a while.)
+	if err == nil && roomToRetry {
+		// Room again: try. Pebble retries a failed flush on its own, and
+		// a retry that still finds no room reports it again. (With a
+		// floor below retryRoom, only a flush or compaction that
+		// succeeds clears the refusal: writes do not flap in and out.)
 		h.bgErr = nil
 	}
 	h.status.FreeBytes, h.status.UsedBytes = st.FreeBytes, st.UsedBytes
@@ -216,14 +208,10 @@ func kindOf(err error) error {
 	return ErrDiskFailed
 }
 
-// After a flush or compaction failed for want of space, the guard lets
-// writes try again once the free space passes the floor by retryRoom (room
-// for a few memtables' flushes), or has grown by retryGain since the
-// failure (someone freed space).
-const (
-	retryRoom = 32 << 20
-	retryGain = 8 << 20
-)
+// retryRoom is the free space (above the floor too) at which the guard
+// lets writes try again after a flush or compaction failed for want of
+// space: room for two memtables' flushes.
+const retryRoom = 8 << 20
 
 // backgroundBackoff is the pause after each failed background job.
 const backgroundBackoff = 100 * time.Millisecond
@@ -256,7 +244,7 @@ func (e *Engine) checkDisk(minFree, maxUsed uint64) {
 	case maxUsed > 0 && st.UsedBytes >= maxUsed:
 		err = fmt.Errorf("%w: the database takes %s, at its limit of %s (--max-disk-usage)", ErrNoSpace, byteSize(st.UsedBytes), byteSize(maxUsed))
 	}
-	e.health.setGuard(err, st, st.FreeBytes >= minFree+retryRoom)
+	e.health.setGuard(err, st, st.FreeBytes >= retryRoom)
 }
 
 // WriteRefusal is nil while data writes are accepted, and otherwise why

@@ -34,6 +34,11 @@ func TestFullDisk(t *testing.T) {
 	}
 	n := &node{t: t, dataDir: filepath.Join(dir, "data"), args: []string{"--min-free-disk", "8MiB"}}
 	n.start(nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(n.logs())
+		}
+	})
 	c := n.client(t)
 	raw := make([]byte, 6144)
 	_, _ = rand.Read(raw)
