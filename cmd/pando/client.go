@@ -74,6 +74,11 @@ func callAt(addr, method, path string, header http.Header, body io.Reader, out a
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if user := os.Getenv("PANDO_USER"); user != "" {
+		// Never a flag: a password on a command line is seen by every
+		// user of the machine.
+		req.SetBasicAuth(user, os.Getenv("PANDO_PASSWORD"))
+	}
 	client, err := apiClient()
 	if err != nil {
 		return nil, nil, err

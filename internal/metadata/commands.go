@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pandodb/pando/internal/auth"
 	"github.com/pandodb/pando/ring"
 )
 
@@ -27,6 +28,10 @@ type command struct {
 	// remove_member: the node id.
 	Name       string `json:"name,omitempty"`
 	Generation uint64 `json:"generation,omitempty"`
+	// put_user: the user, and whether it must be new (an add) or must
+	// exist (a change); delete_user: Name.
+	User   *auth.User `json:"user,omitempty"`
+	Create bool       `json:"create,omitempty"`
 }
 
 const (
@@ -37,6 +42,8 @@ const (
 	opCreateNamespace = "create_namespace"
 	opTruncate        = "truncate_namespace"
 	opDrop            = "drop_namespace"
+	opPutUser         = "put_user"
+	opDeleteUser      = "delete_user"
 )
 
 // stateMachine applies commands to a State and publishes each new State.
@@ -191,6 +198,28 @@ func apply(s *State, c *command) error {
 			s.Namespaces[c.Name] = ns
 		}
 		s.Retired[c.Name] = max(s.Retired[c.Name], c.Generation+1)
+		return nil
+	case opPutUser:
+		u := c.User
+		if u == nil {
+			return fmt.Errorf("%w: no user", ErrInvalid)
+		}
+		if err := u.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		old, ok := s.Users[u.Name]
+		switch {
+		case ok && c.Create && old.Hash == u.Hash:
+			return nil // a retry
+		case ok && c.Create:
+			return fmt.Errorf("%w: user %s", ErrExists, u.Name)
+		case !ok && !c.Create:
+			return fmt.Errorf("%w: no user %s", ErrInvalid, u.Name)
+		}
+		s.Users[u.Name] = *u
+		return nil
+	case opDeleteUser:
+		delete(s.Users, c.Name) // absent: a retry
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)

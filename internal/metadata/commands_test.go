@@ -1,7 +1,10 @@
 package metadata
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/pandodb/pando/internal/auth"
 )
 
 // Truncations and drops name the generation they retire, so that a command
@@ -57,5 +60,59 @@ func TestRetiringIsIdempotent(t *testing.T) {
 	}
 	if name, gen := ParseStorageName("users#12"); name != "users" || gen != 12 {
 		t.Fatalf("ParseStorageName: %q %d", name, gen)
+	}
+}
+
+// TestUsers: a user is added once (a retry of the same add changes
+// nothing, another add of the name is refused), changed only if it exists,
+// deleted idempotently, and kept by a snapshot.
+func TestUsers(t *testing.T) {
+	s := SingleNode("n1", 8)
+	h1, _ := auth.Hash("one")
+	h2, _ := auth.Hash("two")
+	ann := auth.User{Name: "ann", Hash: h1, Role: auth.Write, Namespaces: []string{"orders"}}
+	add := &command{Op: opPutUser, User: &ann, Create: true}
+	if err := apply(s, add); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(s, add); err != nil {
+		t.Fatalf("a retried add: %v", err)
+	}
+	other := ann
+	other.Hash = h2
+	if err := apply(s, &command{Op: opPutUser, User: &other, Create: true}); !errors.Is(err, ErrExists) {
+		t.Fatalf("a second add of ann: %v", err)
+	}
+	bob := auth.User{Name: "bob", Hash: h2, Role: auth.Read}
+	if err := apply(s, &command{Op: opPutUser, User: &bob}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a change of a user that does not exist: %v", err)
+	}
+	if err := apply(s, &command{Op: opPutUser, User: &other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(s, &command{Op: opPutUser, User: &auth.User{Name: "eve", Hash: "plain", Role: auth.Admin}, Create: true}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a user without a hash: %v", err)
+	}
+	b, err := s.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := decodeState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := s2.User("ann"); !ok || u.Hash != h2 || u.Role != auth.Write || len(u.Namespaces) != 1 {
+		t.Fatalf("ann after a snapshot: %+v %v", u, ok)
+	}
+	for range 2 {
+		if err := apply(s2, &command{Op: opDeleteUser, Name: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s2.User("ann"); ok {
+		t.Fatal("ann is still there")
+	}
+	if _, ok := s.User("ann"); !ok {
+		t.Fatal("deleting from a decoded copy changed the original")
 	}
 }

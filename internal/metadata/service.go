@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pandodb/pando/internal/auth"
 	"github.com/pandodb/pando/internal/membership"
 	"github.com/pandodb/pando/internal/raftgroup"
 	"github.com/pandodb/pando/internal/storage"
@@ -208,19 +209,62 @@ func (s *Service) DropNamespace(ctx context.Context, name string) error {
 }
 
 func (s *Service) retire(ctx context.Context, op, name string) error {
+	return s.change(ctx, func(st *State) (command, error) {
+		ns, ok := st.Namespace(name)
+		if !ok {
+			return command{}, fmt.Errorf("%w: %q", ErrNoNamespace, name)
+		}
+		return command{Op: op, Name: name, Generation: ns.Generation}, nil
+	})
+}
+
+// change proposes the command build makes from the state as of now: a
+// read index first proves that a quorum answers and that the state is
+// current, so that a proposal is not left in a minority leader's log, and
+// build decides on what the log holds. The command's own refusal, as it
+// is applied, is returned.
+func (s *Service) change(ctx context.Context, build func(*State) (command, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ChangeTimeout)
 	defer cancel()
 	if err := s.group.ReadIndex(ctx); err != nil {
 		return s.noQuorum(err)
 	}
-	ns, ok := s.State().Namespace(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrNoNamespace, name)
+	c, err := build(s.State())
+	if err != nil {
+		return err
 	}
-	if err := s.propose(ctx, command{Op: op, Name: name, Generation: ns.Generation}); err != nil {
+	if err := s.propose(ctx, c); err != nil {
 		return s.noQuorum(err)
 	}
 	return nil
+}
+
+// PutUser adds user u (create: refused with ErrExists if the name is
+// taken by another) or replaces an existing one (its password, role or
+// namespaces).
+func (s *Service) PutUser(ctx context.Context, u auth.User, create bool) error {
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s.change(ctx, func(st *State) (command, error) {
+		if _, ok := st.User(u.Name); ok && create {
+			return command{}, fmt.Errorf("%w: user %s", ErrExists, u.Name)
+		} else if !ok && !create {
+			return command{}, fmt.Errorf("%w: no user %s", ErrInvalid, u.Name)
+		}
+		return command{Op: opPutUser, User: &u, Create: create}, nil
+	})
+}
+
+// DeleteUser removes a user: its next command on a connection
+// authenticated before is refused.
+func (s *Service) DeleteUser(ctx context.Context, name string) error {
+	return s.change(ctx, func(st *State) (command, error) {
+		if _, ok := st.User(name); !ok {
+			return command{}, fmt.Errorf("%w: no user %s", ErrInvalid, name)
+		}
+		return command{Op: opDeleteUser, Name: name}, nil
+	})
 }
 
 // Admit makes a node that gossips with the cluster a member: a candidate

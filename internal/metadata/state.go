@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pandodb/pando/internal/auth"
 	"github.com/pandodb/pando/ring"
 )
 
@@ -179,8 +180,16 @@ type State struct {
 	// Removed holds the members removed for good (pando cluster remove),
 	// by node id, with their Raft ids: neither is ever a member again.
 	Removed map[string]uint64
+	// Users are the users of the cluster (package auth), by name.
+	Users map[string]auth.User
 	// Index is the last applied log index.
 	Index uint64
+}
+
+// User returns a user.
+func (s *State) User(name string) (auth.User, bool) {
+	u, ok := s.Users[name]
+	return u, ok
 }
 
 // Garbage reports whether records stored under storage name are of a
@@ -283,6 +292,10 @@ func (s *State) clone() *State {
 	if c.Removed == nil {
 		c.Removed = map[string]uint64{}
 	}
+	c.Users = maps.Clone(s.Users)
+	if c.Users == nil {
+		c.Users = map[string]auth.User{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -302,14 +315,15 @@ type snapshot struct {
 	Namespaces map[string]Namespace `json:"namespaces"`
 	Index      uint64               `json:"index"`
 	// Added after version 1 without changing it: absent, they read as zero.
-	Generations uint64            `json:"generations,omitempty"`
-	Retired     map[string]uint64 `json:"retired,omitempty"`
-	Removed     map[string]uint64 `json:"removed,omitempty"`
+	Generations uint64               `json:"generations,omitempty"`
+	Retired     map[string]uint64    `json:"retired,omitempty"`
+	Removed     map[string]uint64    `json:"removed,omitempty"`
+	Users       map[string]auth.User `json:"users,omitempty"`
 }
 
 func (s *State) encode() ([]byte, error) {
 	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index,
-		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed}
+		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed, Users: s.Users}
 	if s.Ring != nil {
 		snap.Ring = s.Ring.Encode()
 	}
@@ -325,7 +339,7 @@ func decodeState(b []byte) (*State, error) {
 		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
 	}
 	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index,
-		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed}
+		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed, Users: snap.Users}
 	if len(snap.Ring) > 0 {
 		r, err := ring.Decode(snap.Ring)
 		if err != nil {

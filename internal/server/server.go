@@ -18,6 +18,7 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/api/resp"
+	"github.com/pandodb/pando/internal/auth"
 	"github.com/pandodb/pando/internal/certs"
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/coordinator"
@@ -562,6 +563,14 @@ func (v clusterView) DropNamespace(ctx context.Context, name string) error {
 }
 
 // metadataError maps the metadata's errors to the ones clients see.
+func (v clusterView) PutUser(ctx context.Context, u auth.User, create bool) error {
+	return metadataError(v.s.node.Meta().PutUser(ctx, u, create))
+}
+
+func (v clusterView) DeleteUser(ctx context.Context, name string) error {
+	return metadataError(v.s.node.Meta().DeleteUser(ctx, name))
+}
+
 func metadataError(err error) error {
 	switch {
 	case err == nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pandodb/pando/internal/auth"
 	"net/http"
 
 	"github.com/pandodb/pando/internal/antientropy"
@@ -30,6 +31,9 @@ type Cluster interface {
 	// that is down and owns nothing, for good.
 	Admit(ctx context.Context, node string) error
 	Remove(ctx context.Context, node string) error
+	// PutUser adds (create) or changes a user; DeleteUser removes one.
+	PutUser(ctx context.Context, u auth.User, create bool) error
+	DeleteUser(ctx context.Context, name string) error
 }
 
 // Status is the answer of GET /v1/status.

@@ -136,6 +136,10 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("PUT /v1/antientropy", s.handleAntiEntropy)
 		mux.HandleFunc("POST /v1/cluster/members", s.handleAdmit)
 		mux.HandleFunc("DELETE /v1/cluster/members/{node}", s.handleRemove)
+		mux.HandleFunc("GET /v1/users", s.handleUsers)
+		mux.HandleFunc("POST /v1/users", s.handleAddUser)
+		mux.HandleFunc("PUT /v1/users/{name}", s.handleChangeUser)
+		mux.HandleFunc("DELETE /v1/users/{name}", s.handleDeleteUser)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -30,6 +30,9 @@ func (c *conn) coalesce(cmd *Command) bool {
 	if len(c.sets) == 0 && c.br.Buffered() == 0 {
 		return false // a lone SET: nothing to gain
 	}
+	if c.s.cfg.Auth != nil && c.authorize(c.s.commands["set"]) != nil {
+		return false // dispatch refuses it
+	}
 	lim := c.s.cfg.Limits
 	if lim.CheckKey(a[1]) != nil || lim.CheckValue(len(a[2])) != nil {
 		return false // let the command report its own error

@@ -23,6 +23,7 @@ type command struct {
 	summary                 string
 	run                     func(c *conn, args [][]byte) error
 	metrics                 *api.CommandMetrics
+	perm                    perm // what it needs (auth.go)
 }
 
 // replyError is an error whose text is sent verbatim: Redis's own messages
@@ -46,6 +47,7 @@ func commandTable(m *api.Metrics) map[string]*command {
 		{name: "ping", arity: -1, flags: []string{"fast"}, summary: "Returns PONG, or the argument.", run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, summary: "Returns the argument.", run: cmdEcho},
 		{name: "hello", arity: -1, flags: []string{"fast", "noauth"}, summary: "Handshake: replies with server facts in RESP2.", run: cmdHello},
+		{name: "auth", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "noauth"}, summary: "Authenticates the connection: AUTH [user] password.", run: cmdAuth},
 		{name: "select", arity: 2, flags: []string{"fast"}, summary: "Selects the namespace with this number (0 is default).", run: cmdSelect},
 		{name: "namespace", arity: -1, flags: []string{"fast"}, summary: "Switches the connection's namespace, or names it.", run: cmdNamespace},
 		{name: "consistency", arity: -1, flags: []string{"fast"}, summary: "Sets the connection's read and write levels: one, quorum, all or a number.", run: cmdConsistency},
@@ -107,6 +109,11 @@ func commandTable(m *api.Metrics) map[string]*command {
 	t := make(map[string]*command, len(list))
 	for _, c := range list {
 		c.metrics = m.For("resp", c.name)
+		p, err := permOf(c)
+		if err != nil {
+			panic(err) // a command added without a permission class
+		}
+		c.perm = p
 		t[c.name] = c
 	}
 	return t
@@ -127,6 +134,17 @@ func (c *conn) dispatch(cmd *Command, start time.Time) time.Time {
 		name = lower[:len(name)]
 	}
 	def, ok := c.s.commands[string(name)]
+	if ok && c.s.cfg.Auth != nil {
+		if err := c.authorize(def); err != nil {
+			if c.multi.active {
+				c.multi.failed = true
+			}
+			c.writeErr(err)
+			end := time.Now()
+			def.metrics.ObserveDuration(end.Sub(start), true)
+			return end
+		}
+	}
 	if ok && c.multi.active && !txControl[def.name] {
 		c.queue(def, cmd) // not run, so not counted as the command
 		return time.Now()
@@ -272,11 +290,17 @@ func cmdHello(c *conn, args [][]byte) error {
 				c.setName(string(args[i+1]))
 				i++
 			case eq(args[i], "auth") && i+2 < len(args):
-				return replyError("ERR AUTH is not enabled on this server")
+				if err := c.login(args[i+1], args[i+2]); err != nil {
+					return err
+				}
+				i += 2
 			default:
 				return errSyntax
 			}
 		}
+	}
+	if c.s.cfg.Auth != nil && c.user == "" {
+		return replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 	}
 	c.w.WriteArray(14)
 	c.w.WriteBulkString("server")

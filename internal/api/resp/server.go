@@ -44,6 +44,9 @@ type Config struct {
 	Topology Topology
 	// Flusher, if set, serves FLUSHDB and FLUSHALL.
 	Flusher Flusher
+	// Auth, if set, requires every connection to authenticate and checks
+	// each command's permission (auth.go).
+	Auth Authenticator
 }
 
 // Flusher empties namespaces, through the cluster's metadata.
@@ -225,6 +228,8 @@ type conn struct {
 	wo      api.WriteOptions
 	closing bool
 	stopped atomic.Bool
+	// user is the authenticated user's name; "" before a login.
+	user string
 	// multi is the transaction in progress, if any.
 	multi multiState
 	// sets are pipelined plain SETs waiting to commit as one batch.

@@ -42,6 +42,12 @@ func start(t *testing.T, limits api.Limits) *testServer {
 // startKV is start with the coordinator newKV builds on the node's store.
 func startKV(t *testing.T, limits api.Limits, newKV func(*replica.Store, *storage.Engine) *coordinator.Coordinator) *testServer {
 	t.Helper()
+	return startWith(t, limits, newKV, nil)
+}
+
+// startWith is startKV with the server's configuration changed by set.
+func startWith(t *testing.T, limits api.Limits, newKV func(*replica.Store, *storage.Engine) *coordinator.Coordinator, set func(*resp.Config)) *testServer {
+	t.Helper()
 	eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,11 @@ func startKV(t *testing.T, limits api.Limits, newKV func(*replica.Store, *storag
 		t.Fatal(err)
 	}
 	kv := newKV(store, eng)
-	srv, err := resp.New(resp.Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: limits, Clock: clk, Version: "test"})
+	cfg := resp.Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: limits, Clock: clk, Version: "test"}
+	if set != nil {
+		set(&cfg)
+	}
+	srv, err := resp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
