@@ -55,6 +55,8 @@ type nodeFlags struct {
 	logLevel        string
 	logFormat       string
 	pprof           bool
+	requireAuth     bool
+	metricsAuth     bool
 	debugClock      bool
 	debugDiskFaults bool
 }
@@ -96,6 +98,8 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.Var(newSize(&n.aeBytes, 0), "anti-entropy-bytes", "most bytes anti-entropy moves per second (0: no bound; PUT /v1/antientropy changes it at run time)")
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
+	fs.BoolVar(&n.requireAuth, "require-auth", false, "clients must authenticate as a user of the cluster (RESP AUTH, HTTP Basic auth; see pando user) and may do only what their role allows")
+	fs.BoolVar(&n.metricsAuth, "metrics-auth", false, "with --require-auth, /metrics needs a login too (it is open by default, like /healthz and /readyz)")
 	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
 	fs.BoolVar(&n.debugDiskFaults, "debug-disk-faults", false, "let POST /v1/debug/disk inject disk faults into this node's storage (pando verify only)")
 	_ = fs.MarkHidden("debug-clock")
@@ -164,6 +168,8 @@ func (n *nodeFlags) config() (server.Config, error) {
 		WALMinSyncInterval:  n.walSync,
 		ShutdownTimeout:     n.shutdownTimeout,
 		Pprof:               n.pprof,
+		RequireAuth:         n.requireAuth,
+		MetricsAuth:         n.metricsAuth,
 		DebugClock:          n.debugClock,
 		DebugDiskFaults:     n.debugDiskFaults,
 		Version:             pandoVersion(),

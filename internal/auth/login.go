@@ -16,6 +16,16 @@ var (
 	ErrTooManyAttempts = errors.New("too many failed logins from this address")
 )
 
+// Authenticator checks logins and knows the users: what the front ends
+// ask.
+type Authenticator interface {
+	// Login checks a password, from source (an IP address): nil,
+	// ErrWrongPass or ErrTooManyAttempts.
+	Login(user, password, source string) error
+	// User is a user's current record.
+	User(name string) (User, bool)
+}
+
 // Checker checks logins against the users Lookup finds, refusing a
 // source (an IP address) after MaxFailures failed logins within Window
 // until the window has passed.

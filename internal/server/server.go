@@ -116,6 +116,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Pprof serves Go's profiler on the HTTP API under /debug/pprof/.
 	Pprof bool
+	// RequireAuth makes every client authenticate as a user of the
+	// cluster (RESP AUTH, HTTP Basic auth) and checks each command's and
+	// route's permission; MetricsAuth puts /metrics behind a login too.
+	RequireAuth, MetricsAuth bool
 	// DebugClock runs the node on an adjustable clock, moved through POST
 	// /v1/debug/clock: for the verifier's clock nemesis. Never in
 	// production.
@@ -370,9 +374,15 @@ func New(cfg Config) (s *Server, err error) {
 		return nil, err
 	}
 	kv := s.node.KV()
+	var respAuth resp.Authenticator
+	var httpAuth httpapi.Authenticator
+	if cfg.RequireAuth {
+		a := newAuthenticator(s.node.Meta())
+		respAuth, httpAuth = a, a
+	}
 	s.resp, err = resp.New(resp.Config{
 		KV: kv, Catalog: coordinator.Catalog{Meta: s.node.Meta()}, Topology: topology{s}, Flusher: flusher{s}, Limits: cfg.Limits, Clock: cfg.Clock,
-		Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version, NodeID: s.node.ID,
+		Metrics: metrics, Logger: cfg.Logger, Version: cfg.Version, NodeID: s.node.ID, Auth: respAuth,
 	})
 	if err != nil {
 		return nil, err
@@ -380,6 +390,7 @@ func New(cfg Config) (s *Server, err error) {
 	s.http, err = httpapi.New(httpapi.Config{
 		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
 		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock, DebugDisk: debugDisk(cfg.diskFaults), Catalog: coordinator.Catalog{Meta: s.node.Meta()},
+		Auth: httpAuth, MetricsAuth: cfg.MetricsAuth,
 	})
 	if err != nil {
 		return nil, err
@@ -491,6 +502,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Info("node serving", "resp", s.RESPAddr().String(), "http", s.HTTPAddr().String(),
 				"cluster", s.ClusterAddr().String(), "gossip", s.GossipAddr(), "data", s.cfg.DataDir,
 				"cluster_id", s.node.Meta().State().ClusterID)
+			if s.cfg.RequireAuth && len(s.node.Meta().State().Users) == 0 {
+				s.log.Warn("clients must authenticate and the cluster has no user yet: add the first admin on a node's machine, with pando user add NAME --role admin --password-file FILE")
+			}
 		}
 	}()
 	s.log.Info("node starting", "resp", s.RESPAddr().String(), "http", s.HTTPAddr().String(),

@@ -53,7 +53,12 @@ type Config struct {
 	// the next n ({"fault": "fsync", "ops": n}), or clears it
 	// ({"fault": ""}): for the verifier's disk nemeses and tests only.
 	DebugDisk DiskFaults
-	Logger    *slog.Logger
+	// Auth, if set, requires HTTP Basic authentication on every route but
+	// /healthz, /readyz and (unless MetricsAuth) /metrics, and checks each
+	// route's permission (auth.go).
+	Auth        Authenticator
+	MetricsAuth bool
+	Logger      *slog.Logger
 }
 
 // DiskFaults sets the disk fault a node injects into its own storage.
@@ -64,10 +69,11 @@ type DiskFaults interface {
 
 // Server serves the HTTP API.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	http *http.Server
-	m    struct{ get, put, del, incr, update, list *api.CommandMetrics }
+	cfg    Config
+	logins logins
+	log    *slog.Logger
+	http   *http.Server
+	m      struct{ get, put, del, incr, update, list *api.CommandMetrics }
 }
 
 // Listing bounds.
@@ -119,45 +125,71 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// route is one endpoint: its pattern, what it needs (auth.go) and its
+// handler.
+type route struct {
+	pattern string
+	need    need
+	fn      http.HandlerFunc
+}
+
+// routes are the API's endpoints.
+func (s *Server) routes() []route {
+	var rs []route
+	add := func(pattern string, need need, fn http.HandlerFunc) {
+		rs = append(rs, route{pattern, need, fn})
+	}
+	add("/v1/kv/{key...}", needData, s.handleKey)
+	add("/v1/kv", needData, s.handleList)
+	add("/v1/ns/{ns}/kv/{key...}", needData, s.handleKey)
+	add("/v1/ns/{ns}/kv", needData, s.handleList)
+	if s.cfg.Cluster != nil {
+		add("GET /v1/status", needLogin, s.handleStatus)
+		add("GET /v1/ring", needLogin, s.handleRing)
+		add("GET /v1/ns", needLogin, s.handleNamespaces)
+		add("POST /v1/ns", needAdmin, s.handleCreateNamespace)
+		add("DELETE /v1/ns/{ns}", needAdmin, s.handleDropNamespace)
+		add("POST /v1/ns/{ns}/truncate", needAdmin, s.handleTruncateNamespace)
+		add("PUT /v1/antientropy", needAdmin, s.handleAntiEntropy)
+		add("POST /v1/cluster/members", needAdmin, s.handleAdmit)
+		add("DELETE /v1/cluster/members/{node}", needAdmin, s.handleRemove)
+		add("GET /v1/users", needAdmin, s.handleUsers)
+		add("POST /v1/users", needFirstUser, s.handleAddUser)
+		add("PUT /v1/users/{name}", needAdmin, s.handleChangeUser)
+		add("DELETE /v1/users/{name}", needAdmin, s.handleDeleteUser)
+	}
+	add("GET /healthz", needNothing, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	add("GET /readyz", needNothing, s.handleReady)
+	metrics := needNothing
+	if s.cfg.MetricsAuth {
+		metrics = needLogin
+	}
+	add("GET /metrics", metrics, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	if s.cfg.DebugClock != nil {
+		add("POST /v1/debug/clock", needAdmin, s.handleDebugClock)
+	}
+	if s.cfg.DebugDisk != nil {
+		add("POST /v1/debug/disk", needAdmin, s.handleDebugDisk)
+	}
+	if s.cfg.Pprof {
+		add("GET /debug/pprof/", needAdmin, pprof.Index)
+		add("GET /debug/pprof/cmdline", needAdmin, pprof.Cmdline)
+		add("GET /debug/pprof/profile", needAdmin, pprof.Profile)
+		add("GET /debug/pprof/symbol", needAdmin, pprof.Symbol)
+		add("GET /debug/pprof/trace", needAdmin, pprof.Trace)
+	}
+	return rs
+}
+
 // Handler returns the API's handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/kv/{key...}", s.handleKey)
-	mux.HandleFunc("/v1/kv", s.handleList)
-	mux.HandleFunc("/v1/ns/{ns}/kv/{key...}", s.handleKey)
-	mux.HandleFunc("/v1/ns/{ns}/kv", s.handleList)
-	if s.cfg.Cluster != nil {
-		mux.HandleFunc("GET /v1/status", s.handleStatus)
-		mux.HandleFunc("GET /v1/ring", s.handleRing)
-		mux.HandleFunc("GET /v1/ns", s.handleNamespaces)
-		mux.HandleFunc("POST /v1/ns", s.handleCreateNamespace)
-		mux.HandleFunc("DELETE /v1/ns/{ns}", s.handleDropNamespace)
-		mux.HandleFunc("POST /v1/ns/{ns}/truncate", s.handleTruncateNamespace)
-		mux.HandleFunc("PUT /v1/antientropy", s.handleAntiEntropy)
-		mux.HandleFunc("POST /v1/cluster/members", s.handleAdmit)
-		mux.HandleFunc("DELETE /v1/cluster/members/{node}", s.handleRemove)
-		mux.HandleFunc("GET /v1/users", s.handleUsers)
-		mux.HandleFunc("POST /v1/users", s.handleAddUser)
-		mux.HandleFunc("PUT /v1/users/{name}", s.handleChangeUser)
-		mux.HandleFunc("DELETE /v1/users/{name}", s.handleDeleteUser)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
-	if s.cfg.DebugClock != nil {
-		mux.HandleFunc("POST /v1/debug/clock", s.handleDebugClock)
-	}
-	if s.cfg.DebugDisk != nil {
-		mux.HandleFunc("POST /v1/debug/disk", s.handleDebugDisk)
-	}
-	if s.cfg.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// The permission check runs once a route is matched, so that it knows
+	// the namespace.
+	for _, r := range s.routes() {
+		mux.Handle(r.pattern, s.guard(r.need, r.fn))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no_route", "no such endpoint: "+r.URL.Path)

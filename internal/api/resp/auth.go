@@ -21,13 +21,7 @@ import (
 // Redis's -NOPERM.
 
 // Authenticator checks logins and knows the users.
-type Authenticator interface {
-	// Login checks a password, from source (an IP address): nil,
-	// auth.ErrWrongPass or auth.ErrTooManyAttempts.
-	Login(user, password, source string) error
-	// User is a user's current record.
-	User(name string) (auth.User, bool)
-}
+type Authenticator = auth.Authenticator
 
 // perm is what a command needs.
 type perm uint8
