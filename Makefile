@@ -21,6 +21,8 @@ race:
 fuzz-short:
 	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/api/resp
 	go test -run '^$$' -fuzz '^FuzzParseHash$$' -fuzztime $(FUZZTIME) ./internal/auth
+	go test -run '^$$' -fuzz '^FuzzAuth$$' -fuzztime $(FUZZTIME) ./internal/api/resp
+	go test -run '^$$' -fuzz '^FuzzUserCommand$$' -fuzztime $(FUZZTIME) ./internal/metadata
 	go test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(FUZZTIME) ./internal/api/resp
 	go test -run '^$$' -fuzz '^FuzzGlobMatch$$' -fuzztime $(FUZZTIME) ./internal/api/resp
 	go test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./internal/replica

@@ -116,3 +116,28 @@ func TestUsers(t *testing.T) {
 		t.Fatal("deleting from a decoded copy changed the original")
 	}
 }
+
+// FuzzUserCommand: any log entry, however malformed, applied to a state
+// never panics, and leaves only valid users (whose hashes a login can
+// read) in it.
+func FuzzUserCommand(f *testing.F) {
+	h, _ := auth.Hash("pw")
+	for _, seed := range []string{
+		`{"op":"put_user","user":{"name":"ann","hash":"` + h + `","role":"write","namespaces":["a"]},"create":true}`,
+		`{"op":"put_user","user":{"name":"ann","hash":"x","role":"root"}}`,
+		`{"op":"delete_user","name":"ann"}`,
+		`{"op":"put_user","user":null}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, entry []byte) {
+		sm := newStateMachine(nil)
+		sm.cur.Store(SingleNode("n1", 8))
+		_, _ = sm.Apply(1, entry)
+		for name, u := range sm.state().Users {
+			if err := u.Validate(); err != nil || name != u.Name {
+				t.Fatalf("entry %q left user %q: %+v (%v)", entry, name, u, err)
+			}
+		}
+	})
+}

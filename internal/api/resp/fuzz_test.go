@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/auth"
 	"github.com/pandodb/pando/internal/clock"
 	"github.com/pandodb/pando/internal/coordinator"
 	"github.com/pandodb/pando/internal/replica"
@@ -127,6 +128,85 @@ func FuzzCommands(f *testing.F) {
 		got := out.Bytes()
 		if l := replyLen(got); l != len(got) {
 			t.Fatalf("%q: reply %q is not exactly one well-formed RESP value", args, got)
+		}
+	})
+}
+
+// plainUsers is an Authenticator with plain passwords: the fuzzer checks
+// the commands' parsing, not the password hash.
+type plainUsers map[string]string
+
+func (p plainUsers) Login(user, password, _ string) error {
+	if pw, ok := p[user]; ok && pw == password {
+		return nil
+	}
+	return auth.ErrWrongPass
+}
+
+func (p plainUsers) User(name string) (auth.User, bool) {
+	_, ok := p[name]
+	return auth.User{Name: name, Role: auth.Read}, ok
+}
+
+// FuzzAuth runs random argument vectors through a server that requires a
+// login, each on a fresh connection: every one gets exactly one
+// well-formed reply, a connection is authenticated only as a user with
+// that user's password, and before a login every command but AUTH, HELLO
+// and QUIT is refused with NOAUTH.
+func FuzzAuth(f *testing.F) {
+	for _, seed := range [][]string{
+		{"auth", "ann", "pw"}, {"auth", "pw"}, {"auth", "ann", "pw", "x"}, {"auth"},
+		{"hello", "2", "auth", "ann", "pw"}, {"hello", "2", "auth", "ann"}, {"hello", "3", "auth", "ann", "pw"},
+		{"hello", "2", "setname", "x", "auth"}, {"hello", "x"}, {"get", "k"}, {"set", "k", "v"}, {"quit"},
+	} {
+		var args [5][]byte
+		for i := range min(len(seed), 5) {
+			args[i] = []byte(seed[i])
+		}
+		f.Add(args[0], args[1], args[2], args[3], args[4], uint8(len(seed)-1))
+	}
+	eng, err := storage.Open(storage.Config{Dir: "fuzz", FS: vfs.NewMem()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer eng.Close()
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	store, err := replica.New(replica.Config{Engine: eng, Clock: clk})
+	if err != nil {
+		f.Fatal(err)
+	}
+	kv := coordinator.Local(store)
+	users := plainUsers{"ann": "pw", "default": "dpw"}
+	srv, err := New(Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: api.DefaultLimits(), Clock: clk, Version: "fuzz", Auth: users})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	f.Fuzz(func(t *testing.T, a0, a1, a2, a3, a4 []byte, n uint8) {
+		args := [][]byte{a0, a1, a2, a3, a4}[:1+int(n)%5]
+		if len(args[0]) == 0 {
+			return
+		}
+		var out bytes.Buffer
+		c := newConn(srv, a)
+		c.w = redcon.NewWriter(&out)
+		c.dispatch(&Command{Args: args}, time.Now())
+		_ = c.w.Flush()
+		got := out.Bytes()
+		if l := replyLen(got); l != len(got) {
+			t.Fatalf("%q: reply %q is not exactly one well-formed RESP value", args, got)
+		}
+		if c.user != "" {
+			pw, ok := users[c.user]
+			if !ok || !bytes.Contains(bytes.Join(args, []byte{0}), []byte(pw)) {
+				t.Fatalf("%q authenticated the connection as %q", args, c.user)
+			}
+		}
+		def, known := srv.commands[string(bytes.ToLower(args[0]))]
+		if known && def.perm != permNoAuth && !bytes.HasPrefix(got, []byte("-NOAUTH")) {
+			t.Fatalf("%q before a login: %q", args, got)
 		}
 	})
 }
