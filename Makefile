@@ -60,12 +60,12 @@ NEMESES_ALL := $(shell [ "$$(id -u)" = 0 ] && command -v iptables >/dev/null && 
 # The disk nemesis (a tmpfs per node) needs root too.
 NEMESIS_DISK := $(shell [ "$$(id -u)" = 0 ] && echo ,disk)
 verify-short: build
-	bin/pando verify --workload set --nemesis $(NEMESES_ALL)kill,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 1 --out $$(mktemp -d)/set
+	bin/pando verify --secure --workload set --nemesis $(NEMESES_ALL)kill,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 1 --out $$(mktemp -d)/set
 	bin/pando verify --workload durability --nemesis kill,fsync --time $(VERIFY_TIME) --base-port 29000 --seed 2 --out $$(mktemp -d)/durability
 	bin/pando verify --workload register --nemesis $(NEMESES_ALL)kill,pause,fsync --time $(VERIFY_TIME) --base-port 29000 --seed 3 --out $$(mktemp -d)/register
 	bin/pando verify --workload bank --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 8 --out $$(mktemp -d)/bank
 	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 29000 --seed 4 --out $$(mktemp -d)/convergence
-	bin/pando verify --workload session --nemesis $(NEMESES_ALL)kill,pause,clock,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 5 --out $$(mktemp -d)/session
+	bin/pando verify --secure --workload session --nemesis $(NEMESES_ALL)kill,pause,clock,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 5 --out $$(mktemp -d)/session
 	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 6 --out $$(mktemp -d)/delete
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
 	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
@@ -73,12 +73,12 @@ verify-short: build
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build
-	bin/pando verify --nodes 5 --workload set --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 101 --out verify-long/set
+	bin/pando verify --nodes 5 --secure --workload set --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 101 --out verify-long/set
 	bin/pando verify --nodes 5 --workload durability --nemesis kill,fsync --time 10m --seed 102 --out verify-long/durability
 	bin/pando verify --nodes 5 --workload register --nemesis partition,kill,pause,clock,fsync --time 10m --seed 103 --out verify-long/register
 	bin/pando verify --nodes 5 --workload bank --nemesis partition,kill,pause,clock,fsync --time 10m --seed 108 --out verify-long/bank
 	bin/pando verify --nodes 5 --workload convergence --nemesis partition,kill,pause,clock --time 10m --seed 104 --out verify-long/convergence
-	bin/pando verify --nodes 5 --workload session --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 105 --out verify-long/session
+	bin/pando verify --nodes 5 --secure --workload session --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 105 --out verify-long/session
 	bin/pando verify --nodes 5 --workload delete --nemesis partition,kill,pause,clock --time 10m --seed 106 --out verify-long/delete
 	bin/pando verify --nodes 5 --workload ttl --nemesis partition,kill,pause,clock --time 10m --seed 107 --out verify-long/ttl
 	bin/pando verify --nodes 5 --workload counter --nemesis partition,kill,pause,clock --time 10m --seed 109 --out verify-long/counter

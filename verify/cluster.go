@@ -25,6 +25,8 @@ type node struct {
 	dataDir string
 	logPath string
 
+	c *cluster // the run's cluster
+
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -46,6 +48,10 @@ type cluster struct {
 	join  string
 	extra []string // extra server flags (and PANDO_ environment)
 	env   []string
+	sec   *secure // nil: plaintext, no login (secure.go)
+
+	httpOnce sync.Once
+	httpc    *http.Client
 }
 
 func (c *cluster) node(id string) *node {
@@ -63,7 +69,7 @@ func newCluster(bin, dir string, n int, ns *netnsNet, basePort int, extra, env [
 	c := &cluster{bin: bin, net: ns, extra: extra, env: env}
 	var join []string
 	for i := range n {
-		nd := &node{id: fmt.Sprintf("n%d", i+1), dataDir: filepath.Join(dir, "nodes", fmt.Sprintf("n%d", i+1))}
+		nd := &node{c: c, id: fmt.Sprintf("n%d", i+1), dataDir: filepath.Join(dir, "nodes", fmt.Sprintf("n%d", i+1))}
 		if ns != nil {
 			nd.ip, nd.netns = ns.ip(i), ns.name(i)
 			nd.ports = nodePorts{resp: 6379, http: 8080, cluster: 7000, gossip: 7946}
@@ -198,14 +204,12 @@ func (n *node) stop() {
 	}
 }
 
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
 // waitReady polls every node's /readyz until all answer 200.
 func (c *cluster) waitReady(ctx context.Context, nodes []*node, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for _, n := range nodes {
 		for {
-			resp, err := httpClient.Get("http://" + n.httpAddr() + "/readyz")
+			resp, err := c.call(ctx, n, "GET", "/readyz", nil)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -232,7 +236,7 @@ func (n *node) failFsync() error {
 
 // debug posts body to the node's debug route /v1/debug/what.
 func (n *node) debug(what, body string) error {
-	resp, err := httpClient.Post("http://"+n.httpAddr()+"/v1/debug/"+what, "application/json", strings.NewReader(body))
+	resp, err := n.c.call(context.Background(), n, "POST", "/v1/debug/"+what, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -281,7 +285,7 @@ func (c *cluster) waitConverged(ctx context.Context, within time.Duration) error
 }
 
 func (n *node) upCount() (int, error) {
-	resp, err := httpClient.Get("http://" + n.httpAddr() + "/v1/status")
+	resp, err := n.c.call(context.Background(), n, "GET", "/v1/status", nil)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ type Config struct {
 	Env []string
 	// Log receives progress lines (default: stdout).
 	Log io.Writer
+	// Secure runs the nodes with TLS on every listener, encrypted gossip
+	// and logins required (secure.go).
+	Secure bool
 }
 
 // Summary is a run's result, written to summary.json.
@@ -178,6 +182,16 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		extra = append(extra, diskFlags()...)
 	}
 	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, nn, cfg.BasePort, extra, cfg.Env)
+	if cfg.Secure {
+		var hosts []string
+		for _, n := range r.cluster.nodes {
+			hosts = append(hosts, n.ip)
+		}
+		if r.cluster.sec, err = newSecure(filepath.Join(cfg.Out, "certs"), hosts); err != nil {
+			return nil, fmt.Errorf("secure run: %w", err)
+		}
+		r.cluster.extra = append(r.cluster.extra, r.cluster.sec.flags...)
+	}
 	if slices.Contains(cfg.Nemeses, "disk") {
 		unmount, err := r.cluster.mountDisks()
 		if err != nil {
@@ -193,6 +207,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	if err := r.cluster.waitReady(ctx, r.cluster.nodes, 60*time.Second); err != nil {
+		return nil, err
+	}
+	if err := r.cluster.waitLogin(ctx, r.cluster.nodes[0], 30*time.Second); err != nil {
 		return nil, err
 	}
 	if err := wl.setup(ctx, r); err != nil {
@@ -373,8 +390,14 @@ func (l *limiter) wait() bool {
 // short timeouts.
 func (r *runner) client(n *node, readLevel, writeLevel string) *redis.Client {
 	ns := r.ns
+	var tlsCfg *tls.Config
+	var user, password string
+	if sec := r.cluster.sec; sec != nil {
+		tlsCfg, user, password = sec.tls, sec.user, sec.password
+	}
 	return redis.NewClient(&redis.Options{
-		Addr: n.respAddr(), PoolSize: 1, MaxRetries: -1, Protocol: 2, ContextTimeoutEnabled: true,
+		Addr: n.respAddr(), TLSConfig: tlsCfg, Username: user, Password: password,
+		PoolSize: 1, MaxRetries: -1, Protocol: 2, ContextTimeoutEnabled: true,
 		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		OnConnect: func(ctx context.Context, cn *redis.Conn) error {
 			if err := cn.Do(ctx, "NAMESPACE", ns).Err(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -65,9 +66,7 @@ func (r *runner) createNamespaceModel(ctx context.Context, n int, model string) 
 
 // createNamespaceDef creates a namespace from its JSON definition.
 func (r *runner) createNamespaceDef(ctx context.Context, body string) error {
-	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+r.cluster.nodes[0].httpAddr()+"/v1/ns", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
+	resp, err := r.cluster.call(ctx, r.cluster.nodes[0], "POST", "/v1/ns", strings.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -89,8 +88,7 @@ type placement struct {
 }
 
 func (r *runner) placement(ctx context.Context) (*placement, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+r.cluster.nodes[0].httpAddr()+"/v1/ring?ns="+r.ns, nil)
-	resp, err := httpClient.Do(req)
+	resp, err := r.cluster.call(ctx, r.cluster.nodes[0], "GET", "/v1/ring?ns="+url.QueryEscape(r.ns), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pandodb/pando/internal/certs"
 	"github.com/pandodb/pando/ring"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -36,6 +39,11 @@ type benchConfig struct {
 	// cluster routes each key to its slot's master, as cluster-aware Redis
 	// clients do, from CLUSTER SLOTS asked of the first address.
 	cluster bool
+	// tls, if set, dials over TLS (the global --tls-ca, --tls-cert,
+	// --tls-key); user and password, if set, log in (PANDO_USER and
+	// PANDO_PASSWORD).
+	tls            *tls.Config
+	user, password string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -62,6 +70,14 @@ slot, as cluster-aware clients do, from CLUSTER SLOTS asked of the first
 			if bc.cluster && bc.pipeline != 1 {
 				return errors.New("bench: --cluster sends one command at a time per connection: leave --pipeline at 1")
 			}
+			if tlsFlags.ca != "" || tlsFlags.cert != "" {
+				cfg, err := certs.ClientConfig(tlsFlags.ca, tlsFlags.cert, tlsFlags.key)
+				if err != nil {
+					return err
+				}
+				bc.tls = cfg
+			}
+			bc.user, bc.password = os.Getenv("PANDO_USER"), os.Getenv("PANDO_PASSWORD")
 			res, err := runBench(cmd.Context(), bc)
 			if err != nil {
 				return err
@@ -108,7 +124,7 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 	var route *[ring.Slots]string
 	if bc.cluster {
 		var err error
-		if route, err = slotMasters(ctx, bc.addrs[0]); err != nil {
+		if route, err = slotMasters(ctx, bc.addrs[0], bc); err != nil {
 			return nil, err
 		}
 	}
@@ -127,7 +143,7 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 				if c, ok := conns[addr]; ok {
 					return c, nil
 				}
-				c, err := dialRESP(addr)
+				c, err := dialRESP(addr, bc.tls)
 				if err != nil {
 					return nil, err
 				}
@@ -245,8 +261,8 @@ func runBench(ctx context.Context, bc benchConfig) (*benchResult, error) {
 }
 
 // slotMasters asks addr for CLUSTER SLOTS and returns each slot's master.
-func slotMasters(ctx context.Context, addr string) (*[ring.Slots]string, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+func slotMasters(ctx context.Context, addr string, bc benchConfig) (*[ring.Slots]string, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, TLSConfig: bc.tls, Username: bc.user, Password: bc.password})
 	defer c.Close()
 	slots, err := c.ClusterSlots(ctx).Result()
 	if err != nil {
@@ -271,6 +287,9 @@ func slotMasters(ctx context.Context, addr string) (*[ring.Slots]string, error) 
 
 func setupCommands(bc benchConfig) [][]string {
 	var out [][]string
+	if bc.user != "" {
+		out = append(out, []string{"AUTH", bc.user, bc.password})
+	}
 	if bc.consistency != "" {
 		out = append(out, append([]string{"CONSISTENCY"}, strings.Fields(bc.consistency)...))
 	}
@@ -328,8 +347,15 @@ type respError string
 
 func (e respError) Error() string { return string(e) }
 
-func dialRESP(addr string) (*respConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+func dialRESP(addr string, tlsCfg *tls.Config) (*respConn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	var nc net.Conn
+	var err error
+	if tlsCfg != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", addr, tlsCfg)
+	} else {
+		nc, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -18,47 +18,49 @@ import (
 
 // nodeFlags are the settings of one node, shared by "server" and "dev".
 type nodeFlags struct {
-	configFile      string
-	dataDir         string
-	nodeID          string
-	respAddr        string
-	httpAddr        string
-	clusterAddr     string
-	gossipAddr      string
-	join            []string
-	bootstrapExpect int
-	partitions      int
-	requestTimeout  time.Duration
-	gossipProfile   string
-	gossipKeyFile   string
-	maxKey          int64
-	maxValue        int64
-	cache           int64
-	recordCache     int64
-	reapInterval    time.Duration
-	hintMaxBytes    int64
-	minFreeDisk     int64
-	tlsCert         string
-	tlsKey          string
-	tlsCA           string
-	maxDiskUsage    int64
-	hintMaxAge      time.Duration
-	readRepair      bool
-	antiEntropy     bool
-	aeInterval      time.Duration
-	aeRecords       float64
-	aeBytes         int64
-	tombstoneGrace  time.Duration
-	maxClockOffset  time.Duration
-	walSync         time.Duration
-	shutdownTimeout time.Duration
-	logLevel        string
-	logFormat       string
-	pprof           bool
-	requireAuth     bool
-	metricsAuth     bool
-	debugClock      bool
-	debugDiskFaults bool
+	configFile        string
+	dataDir           string
+	nodeID            string
+	respAddr          string
+	httpAddr          string
+	clusterAddr       string
+	gossipAddr        string
+	join              []string
+	bootstrapExpect   int
+	partitions        int
+	requestTimeout    time.Duration
+	gossipProfile     string
+	gossipKeyFile     string
+	maxKey            int64
+	maxValue          int64
+	cache             int64
+	recordCache       int64
+	reapInterval      time.Duration
+	hintMaxBytes      int64
+	minFreeDisk       int64
+	tlsCert           string
+	tlsKey            string
+	tlsCA             string
+	maxDiskUsage      int64
+	hintMaxAge        time.Duration
+	readRepair        bool
+	antiEntropy       bool
+	aeInterval        time.Duration
+	aeRecords         float64
+	aeBytes           int64
+	tombstoneGrace    time.Duration
+	maxClockOffset    time.Duration
+	walSync           time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          string
+	logFormat         string
+	pprof             bool
+	requireAuth       bool
+	metricsAuth       bool
+	adminUser         string
+	adminPasswordFile string
+	debugClock        bool
+	debugDiskFaults   bool
 }
 
 func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
@@ -99,6 +101,8 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, dataDirDefault string) {
 	fs.DurationVar(&n.shutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long a stop waits for in-flight requests")
 	fs.BoolVar(&n.pprof, "enable-pprof", false, "serve Go's profiler on the HTTP API under /debug/pprof/")
 	fs.BoolVar(&n.requireAuth, "require-auth", false, "clients must authenticate as a user of the cluster (RESP AUTH, HTTP Basic auth; see pando user) and may do only what their role allows")
+	fs.StringVar(&n.adminUser, "admin-user", "admin", "with --admin-password-file: the first admin's name")
+	fs.StringVar(&n.adminPasswordFile, "admin-password-file", "", "with --require-auth: make --admin-user an admin with the password in this file when the cluster has no user yet")
 	fs.BoolVar(&n.metricsAuth, "metrics-auth", false, "with --require-auth, /metrics needs a login too (it is open by default, like /healthz and /readyz)")
 	fs.BoolVar(&n.debugClock, "debug-clock", false, "run on a clock that POST /v1/debug/clock can move (pando verify only)")
 	fs.BoolVar(&n.debugDiskFaults, "debug-disk-faults", false, "let POST /v1/debug/disk inject disk faults into this node's storage (pando verify only)")
@@ -170,6 +174,8 @@ func (n *nodeFlags) config() (server.Config, error) {
 		Pprof:               n.pprof,
 		RequireAuth:         n.requireAuth,
 		MetricsAuth:         n.metricsAuth,
+		AdminUser:           n.adminUser,
+		AdminPasswordFile:   n.adminPasswordFile,
 		DebugClock:          n.debugClock,
 		DebugDiskFaults:     n.debugDiskFaults,
 		Version:             pandoVersion(),

@@ -27,7 +27,7 @@ healing), session (read-your-writes at R + W > N through any node), delete
 an older value), bank and counter (for later releases).
 
 Nemeses (comma-separated): partition (needs root: network namespaces and
-iptables), kill, pause, clock.
+iptables), kill, pause, clock, disk (needs root: a tmpfs per node), fsync.
 
 Example:
   pando verify --workload set --nemesis partition,kill --time 60s --out verify-run`,
@@ -66,5 +66,6 @@ Example:
 	f.StringVar(&cfg.Out, "out", "", "directory for the run (default verify-<time>)")
 	f.IntVar(&cfg.Concurrency, "concurrency", 2, "client workers per node")
 	f.IntVar(&cfg.BasePort, "base-port", 30000, "first port of the nodes on loopback (4 per node)")
+	f.BoolVar(&cfg.Secure, "secure", false, "run the nodes as in production: TLS on every listener (mutual between nodes), encrypted gossip, logins required; workers connect over TLS as an admin")
 	return cmd
 }

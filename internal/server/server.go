@@ -120,6 +120,11 @@ type Config struct {
 	// cluster (RESP AUTH, HTTP Basic auth) and checks each command's and
 	// route's permission; MetricsAuth puts /metrics behind a login too.
 	RequireAuth, MetricsAuth bool
+	// AdminPasswordFile, with RequireAuth, makes user AdminUser (default
+	// "admin") an admin with the password in the file's first line when
+	// the cluster has no user yet: the first admin of a cluster started by
+	// automation.
+	AdminUser, AdminPasswordFile string
 	// DebugClock runs the node on an adjustable clock, moved through POST
 	// /v1/debug/clock: for the verifier's clock nemesis. Never in
 	// production.
@@ -503,7 +508,9 @@ func (s *Server) Run(ctx context.Context) error {
 				"cluster", s.ClusterAddr().String(), "gossip", s.GossipAddr(), "data", s.cfg.DataDir,
 				"cluster_id", s.node.Meta().State().ClusterID)
 			if s.cfg.RequireAuth && len(s.node.Meta().State().Users) == 0 {
-				s.log.Warn("clients must authenticate and the cluster has no user yet: add the first admin on a node's machine, with pando user add NAME --role admin --password-file FILE")
+				if err := s.firstAdmin(ctx); err != nil {
+					s.log.Warn("clients must authenticate and the cluster has no user yet: add the first admin on a node's machine, with pando user add NAME --role admin --password-file FILE", "admin_password_file", err)
+				}
 			}
 		}
 	}()
