@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,17 +87,19 @@ func FuzzParseHash(f *testing.F) {
 	})
 }
 
-// TestLoginLimit: a source that failed MaxFailures times within the window
-// is refused without a check (even with the right password) until the
-// window passes; other sources are not.
+// TestLoginLimit: MaxFailures failed logins to one user from one source
+// within the window refuse that source's next logins to that user without
+// a check (even with the right password) until the window passes; other
+// users from that source, and that user from elsewhere, still log in;
+// ten times as many failures from one source refuse all its logins.
 func TestLoginLimit(t *testing.T) {
 	h, _ := Hash("pw")
-	c := &Checker{Lookup: func(n string) (User, bool) { return User{Name: n, Hash: h, Role: Read}, n == "ann" }, MaxFailures: 3, Window: time.Hour}
+	c := &Checker{Lookup: func(n string) (User, bool) { return User{Name: n, Hash: h, Role: Read}, n == "ann" || n == "bob" }, MaxFailures: 3, Window: time.Hour}
 	if err := c.Login("ann", "pw", "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ann", "nobody", "ann"} {
-		if err := c.Login(name, "wrong", "10.0.0.1"); !errors.Is(err, ErrWrongPass) {
+	for range 3 {
+		if err := c.Login("ann", "wrong", "10.0.0.1"); !errors.Is(err, ErrWrongPass) {
 			t.Fatalf("a wrong login: %v", err)
 		}
 	}
@@ -105,7 +108,16 @@ func TestLoginLimit(t *testing.T) {
 		t.Fatalf("after 3 failures: %v", err)
 	}
 	if err := c.Login("ann", "pw", "10.0.0.2"); err != nil {
-		t.Fatalf("another source: %v", err)
+		t.Fatalf("ann from another source: %v", err)
+	}
+	if err := c.Login("bob", "pw", "10.0.0.1"); err != nil {
+		t.Fatalf("another user from that source: %v", err)
+	}
+	for i := range 27 { // 30 failures from 10.0.0.1 in all
+		_ = c.Login(fmt.Sprint("user", i), "x", "10.0.0.1")
+	}
+	if err := c.Login("bob", "pw", "10.0.0.1"); !errors.Is(err, ErrTooManyAttempts) {
+		t.Fatalf("after 30 failures from one source: %v", err)
 	}
 	c.Window = time.Nanosecond // the window passed
 	if err := c.Login("ann", "pw", "10.0.0.1"); err != nil {

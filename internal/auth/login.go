@@ -26,9 +26,12 @@ type Authenticator interface {
 	User(name string) (User, bool)
 }
 
-// Checker checks logins against the users Lookup finds, refusing a
-// source (an IP address) after MaxFailures failed logins within Window
-// until the window has passed.
+// Checker checks logins against the users Lookup finds. After
+// MaxFailures failed logins to one user from one source (an IP address)
+// within Window, that source's logins to that user are refused unchecked
+// until the window has passed; after ten times as many to any users, all
+// its logins are. (Clients that share an address, as on one machine, do
+// not lock each other out over one mistyped password.)
 type Checker struct {
 	Lookup      func(name string) (User, bool)
 	MaxFailures int           // default 10
@@ -52,7 +55,8 @@ var dummy = sync.OnceValue(func() string {
 // ErrTooManyAttempts (wrapped with when to retry).
 func (c *Checker) Login(name, password, source string) error {
 	now := time.Now()
-	if wait := c.wait(source, now); wait > 0 {
+	n, _ := c.limits()
+	if wait := max(c.wait(source+"\x00"+name, n, now), c.wait(source, 10*n, now)); wait > 0 {
 		return fmt.Errorf("%w; retry in %v", ErrTooManyAttempts, wait.Round(time.Second))
 	}
 	u, ok := c.Lookup(name)
@@ -62,7 +66,8 @@ func (c *Checker) Login(name, password, source string) error {
 	}
 	match, err := Verify(hash, password)
 	if !ok || err != nil || !match {
-		c.failed(source, now)
+		c.failed(source+"\x00"+name, n, now)
+		c.failed(source, 10*n, now)
 		return ErrWrongPass
 	}
 	return nil
@@ -79,9 +84,10 @@ func (c *Checker) limits() (int, time.Duration) {
 	return n, w
 }
 
-// wait is how long source must wait before its next login is checked.
-func (c *Checker) wait(source string, now time.Time) time.Duration {
-	n, w := c.limits()
+// wait is how long key (a source, or a source and a user) must wait
+// before its next login is checked, n failures being the limit.
+func (c *Checker) wait(source string, n int, now time.Time) time.Duration {
+	_, w := c.limits()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	recent := c.recent(source, now, w)
@@ -91,8 +97,8 @@ func (c *Checker) wait(source string, now time.Time) time.Duration {
 	return recent[len(recent)-n].Add(w).Sub(now)
 }
 
-func (c *Checker) failed(source string, now time.Time) {
-	n, w := c.limits()
+func (c *Checker) failed(source string, n int, now time.Time) {
+	_, w := c.limits()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fails == nil {

@@ -455,6 +455,9 @@ func (s *Server) readyErr() error {
 	if err := s.node.eng.WriteRefusal(); err != nil {
 		return fmt.Errorf("data writes refused, reads served: %w", err)
 	}
+	if s.cfg.RequireAuth && len(s.node.Meta().State().Users) == 0 {
+		return errors.New("clients must log in and the cluster has no user yet: add the first admin on a node's machine (pando user add NAME --role admin --password-file FILE), or start the nodes with --admin-password-file")
+	}
 	return nil
 }
 
