@@ -124,3 +124,13 @@ func TestLoginLimit(t *testing.T) {
 		t.Fatalf("once the window passed: %v", err)
 	}
 }
+
+// BenchmarkVerify is the cost of one login's password check.
+func BenchmarkVerify(b *testing.B) {
+	h, _ := Hash("pw")
+	for b.Loop() {
+		if ok, err := Verify(h, "pw"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
