@@ -74,9 +74,11 @@ func callAt(addr, method, path string, header http.Header, body io.Reader, out a
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	if user := os.Getenv("PANDO_USER"); user != "" {
-		// Never a flag: a password on a command line is seen by every
-		// user of the machine.
+	// Never flags: a secret on a command line is seen by every user of
+	// the machine.
+	if token := os.Getenv("PANDO_TOKEN"); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	} else if user := os.Getenv("PANDO_USER"); user != "" {
 		req.SetBasicAuth(user, os.Getenv("PANDO_PASSWORD"))
 	}
 	client, err := apiClient()

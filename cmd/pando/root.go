@@ -28,6 +28,6 @@ the other commands talk to a node's HTTP API (--http).`,
 	root.PersistentFlags().StringVar(&tlsFlags.key, "tls-key", os.Getenv("PANDO_TLS_KEY"), "its key (env PANDO_TLS_KEY)")
 	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd(),
 		newStatusCmd(), newRingCmd(), newNSCmd(), newGetCmd(), newPutCmd(), newDelCmd(), newBenchCmd(), newVerifyCmd(),
-		newAntiEntropyCmd(), newClusterCmd(), newCertCmd(), newUserCmd())
+		newAntiEntropyCmd(), newClusterCmd(), newCertCmd(), newUserCmd(), newTokenCmd())
 	return root
 }

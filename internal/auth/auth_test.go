@@ -134,3 +134,43 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestTokens: a token's text is checked against its kept hash; a wrong
+// secret, an expired token or one of another user is refused; a token
+// logs its user in as the password of AUTH.
+func TestTokens(t *testing.T) {
+	now := time.Now()
+	tok, text, err := NewToken("ann", time.Hour, now)
+	if err != nil || tok.Validate() != nil || !strings.HasPrefix(text, "pdt_"+tok.ID+"_") || strings.Contains(tok.Hash, text[21:]) {
+		t.Fatalf("%+v %q %v", tok, text, err)
+	}
+	id, secret, ok := ParseToken(text)
+	if !ok || id != tok.ID {
+		t.Fatalf("ParseToken(%q) = %q %v", text, id, ok)
+	}
+	if err := tok.Check(secret, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Check(secret+"x", now); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("a wrong secret: %v", err)
+	}
+	if err := tok.Check(secret, now.Add(time.Hour)); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("an expired token: %v", err)
+	}
+	for _, bad := range []string{"", "pdt_", "pdt_abc_def", "ghp_" + text[4:], text + strings.Repeat("x", 40)} {
+		if _, _, ok := ParseToken(bad); ok {
+			t.Fatalf("%q parsed as a token", bad)
+		}
+	}
+	h, _ := Hash("pw")
+	c := &Checker{
+		Lookup: func(n string) (User, bool) { return User{Name: n, Hash: h, Role: Read}, n == "ann" || n == "bob" },
+		Tokens: func(i string) (Token, bool) { return tok, i == tok.ID },
+	}
+	if err := c.Login("ann", text, "10.0.0.1"); err != nil {
+		t.Fatalf("AUTH ann <token>: %v", err)
+	}
+	if err := c.Login("bob", text, "10.0.0.1"); !errors.Is(err, ErrWrongPass) {
+		t.Fatalf("ann's token for bob: %v", err)
+	}
+}

@@ -33,7 +33,10 @@ type Authenticator interface {
 // its logins are. (Clients that share an address, as on one machine, do
 // not lock each other out over one mistyped password.)
 type Checker struct {
-	Lookup      func(name string) (User, bool)
+	Lookup func(name string) (User, bool)
+	// Tokens, if set, finds bearer tokens by id: a user's token is
+	// taken as its password too (AUTH ann pdt_...).
+	Tokens      func(id string) (Token, bool)
 	MaxFailures int           // default 10
 	Window      time.Duration // default 1 minute
 
@@ -58,6 +61,16 @@ func (c *Checker) Login(name, password, source string) error {
 	n, _ := c.limits()
 	if wait := max(c.wait(source+"\x00"+name, n, now), c.wait(source, 10*n, now)); wait > 0 {
 		return fmt.Errorf("%w; retry in %v", ErrTooManyAttempts, wait.Round(time.Second))
+	}
+	if id, secret, isToken := ParseToken(password); isToken && c.Tokens != nil {
+		if t, ok := c.Tokens(id); ok && t.User == name && t.Check(secret, now) == nil {
+			if _, ok := c.Lookup(name); ok {
+				return nil
+			}
+		}
+		c.failed(source+"\x00"+name, n, now)
+		c.failed(source, 10*n, now)
+		return ErrWrongPass
 	}
 	u, ok := c.Lookup(name)
 	hash := u.Hash

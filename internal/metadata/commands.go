@@ -32,6 +32,8 @@ type command struct {
 	// exist (a change); delete_user: Name.
 	User   *auth.User `json:"user,omitempty"`
 	Create bool       `json:"create,omitempty"`
+	// put_token: the token; delete_token: Name is its id.
+	Token *auth.Token `json:"token,omitempty"`
 }
 
 const (
@@ -44,6 +46,8 @@ const (
 	opDrop            = "drop_namespace"
 	opPutUser         = "put_user"
 	opDeleteUser      = "delete_user"
+	opPutToken        = "put_token"
+	opDeleteToken     = "delete_token"
 )
 
 // stateMachine applies commands to a State and publishes each new State.
@@ -220,6 +224,30 @@ func apply(s *State, c *command) error {
 		return nil
 	case opDeleteUser:
 		delete(s.Users, c.Name) // absent: a retry
+		for id, t := range s.Tokens {
+			if t.User == c.Name {
+				delete(s.Tokens, id) // a user's tokens go with it
+			}
+		}
+		return nil
+	case opPutToken:
+		t := c.Token
+		if t == nil {
+			return fmt.Errorf("%w: no token", ErrInvalid)
+		}
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if _, ok := s.Users[t.User]; !ok {
+			return fmt.Errorf("%w: no user %s", ErrInvalid, t.User)
+		}
+		if old, ok := s.Tokens[t.ID]; ok && old.Hash != t.Hash {
+			return fmt.Errorf("%w: token %s", ErrExists, t.ID)
+		}
+		s.Tokens[t.ID] = *t
+		return nil
+	case opDeleteToken:
+		delete(s.Tokens, c.Name) // absent: a retry
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pandodb/pando/internal/auth"
 )
@@ -140,4 +141,30 @@ func FuzzUserCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTokensGoWithTheirUser: a token is recorded only for a user that
+// exists, and deleting the user revokes its tokens.
+func TestTokensGoWithTheirUser(t *testing.T) {
+	s := SingleNode("n1", 8)
+	h, _ := auth.Hash("pw")
+	tok, _, _ := auth.NewToken("ann", 0, time.Now())
+	if err := apply(s, &command{Op: opPutToken, Token: &tok}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a token of no user: %v", err)
+	}
+	if err := apply(s, &command{Op: opPutUser, User: &auth.User{Name: "ann", Hash: h, Role: auth.Read}, Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(s, &command{Op: opPutToken, Token: &tok}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Token(tok.ID); !ok {
+		t.Fatal("no token")
+	}
+	if err := apply(s, &command{Op: opDeleteUser, Name: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Token(tok.ID); ok {
+		t.Fatal("the token outlived its user")
+	}
 }

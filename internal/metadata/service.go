@@ -256,6 +256,29 @@ func (s *Service) PutUser(ctx context.Context, u auth.User, create bool) error {
 	})
 }
 
+// PutToken records a user's bearer token.
+func (s *Service) PutToken(ctx context.Context, t auth.Token) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s.change(ctx, func(st *State) (command, error) {
+		if _, ok := st.User(t.User); !ok {
+			return command{}, fmt.Errorf("%w: no user %s", ErrInvalid, t.User)
+		}
+		return command{Op: opPutToken, Token: &t}, nil
+	})
+}
+
+// DeleteToken revokes a bearer token.
+func (s *Service) DeleteToken(ctx context.Context, id string) error {
+	return s.change(ctx, func(st *State) (command, error) {
+		if _, ok := st.Token(id); !ok {
+			return command{}, fmt.Errorf("%w: no token %s", ErrInvalid, id)
+		}
+		return command{Op: opDeleteToken, Name: id}, nil
+	})
+}
+
 // DeleteUser removes a user: its next command on a connection
 // authenticated before is refused.
 func (s *Service) DeleteUser(ctx context.Context, name string) error {

@@ -182,6 +182,8 @@ type State struct {
 	Removed map[string]uint64
 	// Users are the users of the cluster (package auth), by name.
 	Users map[string]auth.User
+	// Tokens are the users' bearer tokens, by id.
+	Tokens map[string]auth.Token
 	// Index is the last applied log index.
 	Index uint64
 }
@@ -190,6 +192,12 @@ type State struct {
 func (s *State) User(name string) (auth.User, bool) {
 	u, ok := s.Users[name]
 	return u, ok
+}
+
+// Token returns a bearer token by id.
+func (s *State) Token(id string) (auth.Token, bool) {
+	t, ok := s.Tokens[id]
+	return t, ok
 }
 
 // Garbage reports whether records stored under storage name are of a
@@ -296,6 +304,10 @@ func (s *State) clone() *State {
 	if c.Users == nil {
 		c.Users = map[string]auth.User{}
 	}
+	c.Tokens = maps.Clone(s.Tokens)
+	if c.Tokens == nil {
+		c.Tokens = map[string]auth.Token{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -315,15 +327,16 @@ type snapshot struct {
 	Namespaces map[string]Namespace `json:"namespaces"`
 	Index      uint64               `json:"index"`
 	// Added after version 1 without changing it: absent, they read as zero.
-	Generations uint64               `json:"generations,omitempty"`
-	Retired     map[string]uint64    `json:"retired,omitempty"`
-	Removed     map[string]uint64    `json:"removed,omitempty"`
-	Users       map[string]auth.User `json:"users,omitempty"`
+	Generations uint64                `json:"generations,omitempty"`
+	Retired     map[string]uint64     `json:"retired,omitempty"`
+	Removed     map[string]uint64     `json:"removed,omitempty"`
+	Users       map[string]auth.User  `json:"users,omitempty"`
+	Tokens      map[string]auth.Token `json:"tokens,omitempty"`
 }
 
 func (s *State) encode() ([]byte, error) {
 	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index,
-		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed, Users: s.Users}
+		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed, Users: s.Users, Tokens: s.Tokens}
 	if s.Ring != nil {
 		snap.Ring = s.Ring.Encode()
 	}
@@ -339,7 +352,7 @@ func decodeState(b []byte) (*State, error) {
 		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
 	}
 	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index,
-		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed, Users: snap.Users}
+		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed, Users: snap.Users, Tokens: snap.Tokens}
 	if len(snap.Ring) > 0 {
 		r, err := ring.Decode(snap.Ring)
 		if err != nil {

@@ -20,11 +20,13 @@ type authenticator struct {
 
 func newAuthenticator(meta *metadata.Service) *authenticator {
 	a := &authenticator{meta: meta}
-	a.Checker = &auth.Checker{Lookup: a.User}
+	a.Checker = &auth.Checker{Lookup: a.User, Tokens: a.Token}
 	return a
 }
 
 func (a *authenticator) User(name string) (auth.User, bool) { return a.meta.State().User(name) }
+
+func (a *authenticator) Token(id string) (auth.Token, bool) { return a.meta.State().Token(id) }
 
 func (a *authenticator) NoUsers() bool { return len(a.meta.State().Users) == 0 }
 

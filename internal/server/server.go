@@ -595,6 +595,14 @@ func (v clusterView) DeleteUser(ctx context.Context, name string) error {
 	return metadataError(v.s.node.Meta().DeleteUser(ctx, name))
 }
 
+func (v clusterView) PutToken(ctx context.Context, t auth.Token) error {
+	return metadataError(v.s.node.Meta().PutToken(ctx, t))
+}
+
+func (v clusterView) DeleteToken(ctx context.Context, id string) error {
+	return metadataError(v.s.node.Meta().DeleteToken(ctx, id))
+}
+
 func metadataError(err error) error {
 	switch {
 	case err == nil:

@@ -123,6 +123,49 @@ func TestUsersAndPermissions(t *testing.T) {
 		}
 	}
 
+	// Tokens: made by rob for himself, used over HTTP and as his AUTH
+	// password; one of ann's made by rob is refused; revoked, refused.
+	asRob := []string{"PANDO_USER=rob", "PANDO_PASSWORD=rob-pw"}
+	if out, err := run(t, asRob, append([]string{"token", "create", "--user", "ann"}, http1...)...); err == nil {
+		t.Fatalf("rob made a token of ann:\n%s", out)
+	}
+	out, err = run(t, asRob, append([]string{"token", "create", "--ttl", "1h"}, http1...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	token := lines[len(lines)-1]
+	if err != nil || !strings.HasPrefix(token, "pdt_") {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	bearer := func(method, path, tok string) int {
+		r, _ := http.NewRequest(method, "http://"+nodes[1].http+path, strings.NewReader("v"))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := bearer("GET", "/v1/kv/k", token); got != 200 {
+		t.Fatalf("GET with rob's token: %d", got)
+	}
+	if got := bearer("PUT", "/v1/kv/k", token); got != 403 {
+		t.Fatalf("PUT with the reader rob's token: %d", got)
+	}
+	if got := bearer("GET", "/v1/kv/k", token[:len(token)-1]+"x"); got != 401 {
+		t.Fatalf("GET with a wrong token: %d", got)
+	}
+	if got := redisCLI("--user", "rob", "--pass", token, "GET", "k"); got != "v" {
+		t.Fatalf("redis-cli with rob's token as password: %q", got)
+	}
+	if out, err := run(t, []string{"PANDO_TOKEN=" + token}, append([]string{"token", "list"}, http1...)...); err != nil || strings.Count(out, "rob") != 1 {
+		t.Fatalf("token list with the token: %v\n%s", err, out)
+	}
+	id := strings.Split(strings.TrimPrefix(token, "pdt_"), "_")[0]
+	if out, err := run(t, asRob, append([]string{"token", "revoke", id}, http1...)...); err != nil {
+		t.Fatalf("token revoke: %v\n%s", err, out)
+	}
+	testutil.Eventually(t, "the revoked token refused on n2", func() bool { return bearer("GET", "/v1/kv/k", token) == 401 })
+
 	// A removed user is refused from its next command.
 	if out, err := run(t, asRoot, append([]string{"user", "remove", "rob"}, http1...)...); err != nil {
 		t.Fatalf("user remove: %v\n%s", err, out)
@@ -135,7 +178,7 @@ func TestUsersAndPermissions(t *testing.T) {
 	status, _ := run(t, asRoot, append([]string{"status", "--json"}, http1...)...)
 	users, _ := run(t, asRoot, append([]string{"user", "list"}, http1...)...)
 	for where, text := range map[string]string{"status": status, "user list": users, "n1's log": nodes[0].logs(), "n3's log": nodes[2].logs()} {
-		for _, secret := range []string{"r00t-pw", "ann-pw", "rob-pw", "$argon2id"} {
+		for _, secret := range []string{"r00t-pw", "ann-pw", "rob-pw", "$argon2id", token} {
 			if strings.Contains(text, secret) {
 				t.Fatalf("%s shows %q", where, secret)
 			}

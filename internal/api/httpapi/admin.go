@@ -34,6 +34,9 @@ type Cluster interface {
 	// PutUser adds (create) or changes a user; DeleteUser removes one.
 	PutUser(ctx context.Context, u auth.User, create bool) error
 	DeleteUser(ctx context.Context, name string) error
+	// PutToken records a bearer token; DeleteToken revokes one.
+	PutToken(ctx context.Context, t auth.Token) error
+	DeleteToken(ctx context.Context, id string) error
 }
 
 // Status is the answer of GET /v1/status.

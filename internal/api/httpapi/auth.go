@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,18 @@ type Authenticator interface {
 	auth.Authenticator
 	// NoUsers reports that the cluster has no user yet.
 	NoUsers() bool
+	// Token finds a bearer token by id.
+	Token(id string) (auth.Token, bool)
+}
+
+// callerKey holds, in a request's context, the user the guard let in.
+type callerKey struct{}
+
+// caller is the user a request was authenticated as; ok is false when
+// the API requires no login (then every caller may do everything).
+func caller(r *http.Request) (auth.User, bool) {
+	u, ok := r.Context().Value(callerKey{}).(auth.User)
+	return u, ok
 }
 
 // need is what a route needs.
@@ -42,24 +56,36 @@ func (s *Server) guard(need need, fn http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		name, password, ok := r.BasicAuth()
-		if !ok {
+		name, password, basic := r.BasicAuth()
+		viaToken := false
+		if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			var err error
+			if name, err = s.bearer(bearer); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="pando"`)
+				writeError(w, http.StatusUnauthorized, "unauthenticated", err.Error())
+				return
+			}
+			viaToken = true
+		}
+		if !basic && !viaToken {
 			w.Header().Set("WWW-Authenticate", `Basic realm="pando"`)
-			msg := "authentication required: HTTP Basic auth with a user of the cluster (the CLI sends PANDO_USER and PANDO_PASSWORD)"
+			msg := "authentication required: HTTP Basic auth with a user of the cluster, or a bearer token (the CLI sends PANDO_USER and PANDO_PASSWORD, or PANDO_TOKEN)"
 			if s.cfg.Auth.NoUsers() {
 				msg += "; the cluster has no user yet: add the first with pando user add NAME --role admin on a node's machine"
 			}
 			writeError(w, http.StatusUnauthorized, "unauthenticated", msg)
 			return
 		}
-		if err := s.logins.check(s.cfg.Auth, name, password, source); err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="pando"`)
-			status := http.StatusUnauthorized
-			if errors.Is(err, auth.ErrTooManyAttempts) {
-				status = http.StatusTooManyRequests
+		if !viaToken {
+			if err := s.logins.check(s.cfg.Auth, name, password, source); err != nil {
+				w.Header().Set("WWW-Authenticate", `Basic realm="pando"`)
+				status := http.StatusUnauthorized
+				if errors.Is(err, auth.ErrTooManyAttempts) {
+					status = http.StatusTooManyRequests
+				}
+				writeError(w, status, "unauthenticated", err.Error())
+				return
 			}
-			writeError(w, status, "unauthenticated", err.Error())
-			return
 		}
 		u, ok := s.cfg.Auth.User(name)
 		allowed := ok
@@ -77,8 +103,24 @@ func (s *Server) guard(need need, fn http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden", "user "+name+" has no permission for "+r.Method+" "+r.URL.Path)
 			return
 		}
-		fn(w, r)
+		fn(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, u)))
 	})
+}
+
+// bearer checks a bearer token's text and returns its user's name.
+func (s *Server) bearer(text string) (string, error) {
+	id, secret, ok := auth.ParseToken(text)
+	if !ok {
+		return "", auth.ErrBadToken
+	}
+	t, ok := s.cfg.Auth.Token(id)
+	if !ok {
+		return "", auth.ErrBadToken
+	}
+	if err := t.Check(secret, time.Now()); err != nil {
+		return "", err
+	}
+	return t.User, nil
 }
 
 // logins remembers recent successful logins, so that a client sending

@@ -157,6 +157,9 @@ func (s *Server) routes() []route {
 		add("POST /v1/users", needFirstUser, s.handleAddUser)
 		add("PUT /v1/users/{name}", needAdmin, s.handleChangeUser)
 		add("DELETE /v1/users/{name}", needAdmin, s.handleDeleteUser)
+		add("POST /v1/tokens", needLogin, s.handleCreateToken)
+		add("GET /v1/tokens", needLogin, s.handleTokens)
+		add("DELETE /v1/tokens/{id}", needLogin, s.handleRevokeToken)
 	}
 	add("GET /healthz", needNothing, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/auth"
@@ -84,6 +85,96 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, name string, cr
 // handleDeleteUser: DELETE /v1/users/{name}.
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	if err := s.cfg.Cluster.DeleteUser(r.Context(), r.PathValue("name")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// TokenRequest is the body of POST /v1/tokens: whose token (default: the
+// caller's; another user's needs admin) and how long it lasts (Go
+// duration; empty: never expires).
+type TokenRequest struct {
+	User string `json:"user,omitempty"`
+	TTL  string `json:"ttl,omitempty"`
+}
+
+// NewToken is the answer of POST /v1/tokens: the token's text, shown this
+// once, and its record.
+type NewToken struct {
+	Token  string     `json:"token"`
+	Record auth.Token `json:"record"`
+}
+
+// mayActFor reports whether the caller may manage user's tokens: its own,
+// or anyone's as an admin (or when no login is required).
+func mayActFor(r *http.Request, user string) bool {
+	c, ok := caller(r)
+	return !ok || c.Name == user || c.Allows(auth.Admin, "")
+}
+
+// handleCreateToken: POST /v1/tokens.
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	var req TokenRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, fmt.Errorf("%w: token: %v", api.ErrInvalidArgument, err))
+		return
+	}
+	if req.User == "" {
+		c, ok := caller(r)
+		if !ok {
+			fail(w, fmt.Errorf("%w: name the token's user (\"user\")", api.ErrInvalidArgument))
+			return
+		}
+		req.User = c.Name
+	}
+	if !mayActFor(r, req.User) {
+		writeError(w, http.StatusForbidden, "forbidden", "only an admin makes tokens of other users")
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		var err error
+		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
+			fail(w, fmt.Errorf("%w: ttl %q: a positive duration, as 720h", api.ErrInvalidArgument, req.TTL))
+			return
+		}
+	}
+	t, text, err := auth.NewToken(req.User, ttl, time.Now())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := s.cfg.Cluster.PutToken(r.Context(), t); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, NewToken{Token: text, Record: t.Public()})
+}
+
+// handleTokens: GET /v1/tokens lists the caller's tokens (an admin's: all),
+// without their hashes.
+func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
+	tokens := []auth.Token{}
+	for _, t := range s.cfg.Cluster.State().Tokens {
+		if mayActFor(r, t.User) {
+			tokens = append(tokens, t.Public())
+		}
+	}
+	slices.SortFunc(tokens, func(a, b auth.Token) int { return a.Created.Compare(b.Created) })
+	writeJSON(w, http.StatusOK, tokens)
+}
+
+// handleRevokeToken: DELETE /v1/tokens/{id}.
+func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.cfg.Cluster.State().Token(r.PathValue("id"))
+	if !ok || !mayActFor(r, t.User) {
+		writeError(w, http.StatusNotFound, "not_found", "no token "+r.PathValue("id")+" of yours")
+		return
+	}
+	if err := s.cfg.Cluster.DeleteToken(r.Context(), t.ID); err != nil {
 		fail(w, err)
 		return
 	}
