@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +69,9 @@ slot, as cluster-aware clients do, from CLUSTER SLOTS asked of the first
 			if bc.cluster && bc.pipeline != 1 {
 				return errors.New("bench: --cluster sends one command at a time per connection: leave --pipeline at 1")
 			}
+			if err := loadClientConfig(); err != nil {
+				return err
+			}
 			if tlsFlags.ca != "" || tlsFlags.cert != "" {
 				cfg, err := certs.ClientConfig(tlsFlags.ca, tlsFlags.cert, tlsFlags.key)
 				if err != nil {
@@ -77,7 +79,11 @@ slot, as cluster-aware clients do, from CLUSTER SLOTS asked of the first
 				}
 				bc.tls = cfg
 			}
-			bc.user, bc.password = os.Getenv("PANDO_USER"), os.Getenv("PANDO_PASSWORD")
+			user, password, token := credentials()
+			bc.user, bc.password = user, password
+			if token != "" {
+				return errors.New("bench: the Redis protocol logs in with a user and password (a token is a user's password there): set PANDO_USER and PANDO_PASSWORD=TOKEN")
+			}
 			res, err := runBench(cmd.Context(), bc)
 			if err != nil {
 				return err

@@ -61,11 +61,17 @@ type apiError struct {
 // call performs a request against --http and decodes a JSON answer into out
 // (when not nil). A JSON error body becomes the returned error.
 func call(method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
-	return callAt(httpFlag, method, path, header, body, out)
+	return callAt("", method, path, header, body, out)
 }
 
 // callAt is call against the node at addr.
 func callAt(addr, method, path string, header http.Header, body io.Reader, out any) (*http.Response, []byte, error) {
+	if err := loadClientConfig(); err != nil {
+		return nil, nil, err
+	}
+	if addr == "" {
+		addr = httpFlag // the file may have set it
+	}
 	u := apiURL(addr, path)
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
@@ -76,10 +82,11 @@ func callAt(addr, method, path string, header http.Header, body io.Reader, out a
 	}
 	// Never flags: a secret on a command line is seen by every user of
 	// the machine.
-	if token := os.Getenv("PANDO_TOKEN"); token != "" {
+	switch user, password, token := credentials(); {
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
-	} else if user := os.Getenv("PANDO_USER"); user != "" {
-		req.SetBasicAuth(user, os.Getenv("PANDO_PASSWORD"))
+	case user != "":
+		req.SetBasicAuth(user, password)
 	}
 	client, err := apiClient()
 	if err != nil {

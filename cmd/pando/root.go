@@ -26,6 +26,8 @@ the other commands talk to a node's HTTP API (--http).`,
 	root.PersistentFlags().StringVar(&tlsFlags.ca, "tls-ca", os.Getenv("PANDO_TLS_CA"), "CA certificate to trust for a node's HTTPS API; given, the API is reached over HTTPS (env PANDO_TLS_CA)")
 	root.PersistentFlags().StringVar(&tlsFlags.cert, "tls-cert", os.Getenv("PANDO_TLS_CERT"), "client certificate to present over HTTPS (env PANDO_TLS_CERT)")
 	root.PersistentFlags().StringVar(&tlsFlags.key, "tls-key", os.Getenv("PANDO_TLS_KEY"), "its key (env PANDO_TLS_KEY)")
+	root.PersistentFlags().StringVar(&clientConfigFlag, "client-config", os.Getenv("PANDO_CLIENT_CONFIG"), "YAML file of the client commands' settings (http, tls-ca, tls-cert, tls-key, user, password, token), under their flags and environment (env PANDO_CLIENT_CONFIG; default: pando/client.yaml in the user's config directory, if there)")
+	rootFlags = root.PersistentFlags()
 	root.AddCommand(newServerCmd(), newDevCmd(), newVersionCmd(),
 		newStatusCmd(), newRingCmd(), newNSCmd(), newGetCmd(), newPutCmd(), newDelCmd(), newBenchCmd(), newVerifyCmd(),
 		newAntiEntropyCmd(), newClusterCmd(), newCertCmd(), newUserCmd(), newTokenCmd())

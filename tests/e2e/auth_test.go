@@ -123,6 +123,25 @@ func TestUsersAndPermissions(t *testing.T) {
 		}
 	}
 
+	// A client config file holds the login (and the node's address); one
+	// that others may read is refused while it holds a secret.
+	cfgFile := filepath.Join(dir, "client.yaml")
+	if err := os.WriteFile(cfgFile, []byte("http: "+nodes[2].http+"\nuser: root\npassword: r00t-pw\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, nil, "user", "list", "--client-config", cfgFile); err == nil || !strings.Contains(out, "chmod 600") {
+		t.Fatalf("a readable client config with a password: %v\n%s", err, out)
+	}
+	if err := os.Chmod(cfgFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, []string{"PANDO_CLIENT_CONFIG=" + cfgFile}, "user", "list"); err != nil || !strings.Contains(out, "rob") {
+		t.Fatalf("user list through the client config: %v\n%s", err, out)
+	}
+	if out, err := run(t, []string{"PANDO_USER=rob", "PANDO_PASSWORD=rob-pw"}, "user", "list", "--client-config", cfgFile); err == nil {
+		t.Fatalf("the environment's login (a reader) does not win over the file's:\n%s", out)
+	}
+
 	// Tokens: made by rob for himself, used over HTTP and as his AUTH
 	// password; one of ann's made by rob is refused; revoked, refused.
 	asRob := []string{"PANDO_USER=rob", "PANDO_PASSWORD=rob-pw"}
