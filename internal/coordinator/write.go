@@ -263,8 +263,9 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 	}
 	var localErr atomic.Pointer[error] // this replica's own write failed
 	for round := 1; ; round++ {
+		local := wait // this round's: the next round replaces wait while this one may still run
 		acks, stale := c.replicate(ctx, pl, q.key, rec, want, func() error {
-			err := wait()
+			err := local()
 			if err != nil {
 				localErr.Store(&err)
 			}
