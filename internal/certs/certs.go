@@ -225,7 +225,24 @@ func NodeClientConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 		return nil, err
 	}
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.get(nil) }
+	// The peer must be a node too: a client certificate of the same CA
+	// does not make a server a member.
+	pool := cfg.RootCAs
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error { return verifyNode(raw, pool) }
 	return cfg, nil
+}
+
+// ProbeNode completes a TLS handshake with the node listening at addr
+// (its cluster address) under cfg (NodeClientConfig): it succeeds only if
+// that address presents a node certificate of the cluster's CA valid for
+// its host.
+func ProbeNode(addr string, cfg *tls.Config) error {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return fmt.Errorf("no node certificate of the cluster's CA at %s: %w", addr, err)
+	}
+	return conn.Close()
 }
 
 // verifyNode checks that raw is a node certificate chain signed by pool.

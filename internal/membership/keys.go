@@ -158,12 +158,19 @@ func (r *refusals) note(line string) (refusal, logNow bool, skipped int) {
 	if r.fn != nil {
 		r.fn(line)
 	}
+	logNow, skipped = r.tick()
+	return true, logNow, skipped
+}
+
+// tick counts a refusal for the log: whether to write a line now, and how
+// many refusals were not logged since the last.
+func (r *refusals) tick() (logNow bool, skipped int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if time.Since(r.logged) < 10*time.Second {
 		r.since++
-		return true, false, 0
+		return false, 0
 	}
 	skipped, r.since, r.logged = r.since, 0, time.Now()
-	return true, true, skipped
+	return true, skipped
 }

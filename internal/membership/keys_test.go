@@ -177,3 +177,48 @@ func TestGossipKeyRotation(t *testing.T) {
 		t.Fatal("encryption turned on while running")
 	}
 }
+
+// TestUnprovenNodesAreRefused: with a verifier, a node the verifier
+// refuses never becomes a member, and is counted as refused; one it
+// accepts joins (its first messages wait for the check, in the
+// background, and the join is retried).
+func TestUnprovenNodesAreRefused(t *testing.T) {
+	var checked atomic.Int64
+	verify := func(m Member) error {
+		checked.Add(1)
+		if m.ID == "evil" {
+			return fmt.Errorf("no node certificate at %s", m.ClusterAddr)
+		}
+		return nil
+	}
+	start := func(id string, join ...string) *keyed {
+		k := &keyed{}
+		m, err := New(Config{
+			NodeID: id, BindAddr: "127.0.0.1:0", Join: join, Fast: true, Verify: verify,
+			Meta:      Meta{ClusterAddr: "c-" + id},
+			OnRefused: func(string) { k.refused.Add(1) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Membership = m
+		t.Cleanup(func() { _ = m.Shutdown(time.Second) })
+		if err := m.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a := start("a")
+	b := start("b", a.LocalAddr())
+	testutil.Eventually(t, "a and b to see each other", func() bool { return a.Up("b") && b.Up("a") })
+	evil := start("evil", a.LocalAddr())
+	testutil.Eventually(t, "evil refused", func() bool { return a.refused.Load() > 0 })
+	testutil.Eventually(t, "evil checked more than once (retried)", func() bool { return checked.Load() >= 3 })
+	if _, ok := a.Member("evil"); ok {
+		t.Fatal("a counts evil")
+	}
+	if _, ok := b.Member("evil"); ok {
+		t.Fatal("b counts evil")
+	}
+	_ = evil
+}

@@ -85,7 +85,11 @@ type Config struct {
 	// goroutines).
 	Keys      [][]byte
 	OnRefused func(detail string)
-	Logger    *slog.Logger
+	// Verify, if set, must accept a node before it counts here (with TLS:
+	// its cluster address presents a node certificate of the cluster's
+	// CA); see verify.go.
+	Verify func(Member) error
+	Logger *slog.Logger
 }
 
 // Membership is a node's view of the cluster.
@@ -95,6 +99,7 @@ type Membership struct {
 	ml  *memberlist.Memberlist
 	// keyring holds the gossip keys; nil without encryption.
 	keyring *memberlist.Keyring
+	refused *refusals
 
 	metaMu sync.Mutex
 	meta   []byte
@@ -137,7 +142,11 @@ func New(cfg Config) (*Membership, error) {
 	mc.Name = cfg.NodeID
 	mc.Delegate = delegate{m}
 	mc.Events = events{m}
-	mc.Logger = log.New(logWriter{m.log, &refusals{fn: cfg.OnRefused}}, "", 0)
+	m.refused = &refusals{fn: cfg.OnRefused}
+	mc.Logger = log.New(logWriter{m.log, m.refused}, "", 0)
+	if cfg.Verify != nil {
+		mc.Alive = newVerifier(m)
+	}
 	if len(cfg.Keys) > 0 {
 		ring, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
 		if err != nil {

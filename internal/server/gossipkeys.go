@@ -13,17 +13,26 @@ import (
 	"github.com/pandodb/pando/internal/membership"
 )
 
-// gossipKeys holds the gossip keys read from --gossip-key-file, and what
-// gossip refused for want of them.
+// gossipKeys holds the gossip keys read from --gossip-key-file.
 type gossipKeys struct {
-	file    string
-	data    []byte // the file as last read
-	keys    [][]byte
-	refused prometheus.Counter
+	file string
+	data []byte // the file as last read
+	keys [][]byte
+}
+
+// newGossipRefused counts what gossip refused: messages without a key of
+// ours, and nodes that do not prove who they are.
+func newGossipRefused(reg prometheus.Registerer) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pando_gossip_refused_total",
+		Help: "Gossip refused: messages not encrypted with one of this node's gossip keys, and messages of nodes that present no node certificate of the cluster's CA.",
+	})
+	reg.MustRegister(c)
+	return c
 }
 
 // loadGossipKeys reads file; nil, nil without one.
-func loadGossipKeys(file string, reg prometheus.Registerer) (*gossipKeys, error) {
+func loadGossipKeys(file string) (*gossipKeys, error) {
 	if file == "" {
 		return nil, nil
 	}
@@ -35,12 +44,7 @@ func loadGossipKeys(file string, reg prometheus.Registerer) (*gossipKeys, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	g := &gossipKeys{file: file, data: data, keys: keys, refused: prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "pando_gossip_refused_total",
-		Help: "Gossip messages refused because they were not encrypted with one of this node's gossip keys.",
-	})}
-	reg.MustRegister(g.refused)
-	return g, nil
+	return &gossipKeys{file: file, data: data, keys: keys}, nil
 }
 
 // watch installs the keys of the file each time it changes (polled every

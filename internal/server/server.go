@@ -225,20 +225,23 @@ func (c *Config) Validate() error {
 
 // Server is a running node with its listeners.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	node     *Node
-	gossip   *membership.Membership
-	keys     *gossipKeys // nil: plaintext gossip
-	grpcT    *transport.GRPC
-	grpcSrv  *grpc.Server
-	resp     *resp.Server
-	http     *httpapi.Server
-	respLn   net.Listener
-	httpLn   net.Listener
-	rpcLn    net.Listener
-	ready    atomic.Bool
-	shutOnce sync.Once
+	cfg     Config
+	log     *slog.Logger
+	node    *Node
+	gossip  *membership.Membership
+	keys    *gossipKeys // nil: plaintext gossip
+	peerTLS *tls.Config // nodes' TLS to each other; nil without TLS
+	// gossipRefused counts what gossip refused (gossipkeys.go).
+	gossipRefused prometheus.Counter
+	grpcT         *transport.GRPC
+	grpcSrv       *grpc.Server
+	resp          *resp.Server
+	http          *httpapi.Server
+	respLn        net.Listener
+	httpLn        net.Listener
+	rpcLn         net.Listener
+	ready         atomic.Bool
+	shutOnce      sync.Once
 }
 
 // New binds every listener, opens storage and joins gossip.
@@ -326,9 +329,10 @@ func New(cfg Config) (s *Server, err error) {
 		ConstLabels: prometheus.Labels{"version": cfg.Version},
 	}, func() float64 { return 1 }))
 
-	if s.keys, err = loadGossipKeys(cfg.GossipKeyFile, reg); err != nil {
+	if s.keys, err = loadGossipKeys(cfg.GossipKeyFile); err != nil {
 		return nil, err
 	}
+	s.gossipRefused = newGossipRefused(reg)
 	var nodeClientTLS, nodeServerTLS *tls.Config
 	if cfg.TLSCert != "" {
 		if nodeClientTLS, err = certs.NodeClientConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
@@ -350,6 +354,7 @@ func New(cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
+	s.peerTLS = nodeClientTLS
 	grpcT := transport.NewGRPC(transport.GRPCConfig{Resolve: s.resolve, TLS: nodeClientTLS, Logger: cfg.Logger})
 	s.grpcT = grpcT
 	closers = append(closers, func() { grpcT.Close() })
@@ -417,12 +422,21 @@ func distinct(addrs []string) int {
 func (s *Server) startGossip(id string) (Gossip, error) {
 	var keys [][]byte
 	var refused func(string)
+	if s.keys != nil || s.peerTLS != nil {
+		refused = func(string) { s.gossipRefused.Inc() }
+	}
 	if s.keys != nil {
-		keys, refused = s.keys.keys, func(string) { s.keys.refused.Inc() }
+		keys = s.keys.keys
+	}
+	var verify func(membership.Member) error
+	if s.peerTLS != nil {
+		// A node counts only once its cluster address presents a node
+		// certificate of the cluster's CA.
+		verify = func(m membership.Member) error { return certs.ProbeNode(m.ClusterAddr, s.peerTLS) }
 	}
 	g, err := membership.New(membership.Config{
 		NodeID: id, BindAddr: s.cfg.GossipAddr, Join: s.cfg.Join, Fast: s.cfg.FastGossip, Logger: s.cfg.Logger,
-		Keys: keys, OnRefused: refused,
+		Keys: keys, OnRefused: refused, Verify: verify,
 		Meta: membership.Meta{ClusterAddr: s.rpcLn.Addr().String(), RESPAddr: s.respLn.Addr().String(), HTTPAddr: s.httpLn.Addr().String()},
 	})
 	if err != nil {

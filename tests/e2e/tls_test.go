@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +199,76 @@ func TestDevSecure(t *testing.T) {
 		t.Fatal("a plaintext client was served by dev --secure")
 	}
 	d.stop(t)
+}
+
+// TestNodesProveWhoTheyAre: in a cluster with TLS, a node that gossips
+// but presents no node certificate of the cluster's CA on its cluster
+// address (one from another CA, or a client certificate of the right CA)
+// is refused by gossip, counted and logged, and never listed.
+func TestNodesProveWhoTheyAre(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	for _, args := range [][]string{
+		{"cert", "create-ca", "--out", dir},
+		{"cert", "create-node", "node", "--ca", dir, "--out", dir},
+		{"cert", "create-client", "alice", "--ca", dir, "--out", dir},
+		{"cert", "create-ca", "--out", other},
+		{"cert", "create-node", "node", "--ca", other, "--out", other},
+	} {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("pando %v: %v\n%s", args, err, out)
+		}
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	nodes := startCluster(t, 3, "--tls-cert", filepath.Join(dir, "node.crt"), "--tls-key", filepath.Join(dir, "node.key"), "--tls-ca", ca)
+	n1gossip := nodes[0].args[slices.Index(nodes[0].args, "--gossip-addr")+1]
+	cfg, err := certs.ClientConfig(ca, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	refused := func() float64 { // n1's pando_gossip_refused_total
+		resp, err := https.Get("https://" + nodes[0].http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		for _, l := range strings.Split(readAll(t, resp.Body), "\n") {
+			if v, ok := strings.CutPrefix(l, "pando_gossip_refused_total "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		return 0
+	}
+	for i, creds := range [][3]string{
+		{filepath.Join(other, "node.crt"), filepath.Join(other, "node.key"), filepath.Join(other, "ca.crt")}, // another CA
+		{filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"), ca},                              // a client's
+	} {
+		id := fmt.Sprintf("intruder%d", i)
+		before := refused()
+		cmd := exec.Command(pandoBin, "server", "--node-id", id, "--data-dir", t.TempDir(),
+			"--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--cluster-addr", "127.0.0.1:0",
+			"--gossip-addr", "127.0.0.1:0", "--join", n1gossip, "--gossip-profile", "local",
+			"--tls-cert", creds[0], "--tls-key", creds[1], "--tls-ca", creds[2])
+		var log bytes.Buffer
+		cmd.Stderr = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Log(log.String())
+			}
+		})
+		testutil.Eventually(t, "n1 to refuse "+id, func() bool { return refused() > before })
+		out, err := run(t, nil, "status", "--http", nodes[0].http, "--tls-ca", ca)
+		if err != nil || strings.Contains(out, id) {
+			t.Fatalf("%s is listed:\n%s %v", id, out, err)
+		}
+	}
+	testutil.Eventually(t, "the refusal logged", func() bool {
+		return strings.Contains(nodes[0].logs(), "refused a node that does not prove who it is")
+	})
 }
