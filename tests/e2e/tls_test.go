@@ -242,7 +242,7 @@ func TestNodesProveWhoTheyAre(t *testing.T) {
 	}
 	for i, creds := range [][3]string{
 		{filepath.Join(other, "node.crt"), filepath.Join(other, "node.key"), filepath.Join(other, "ca.crt")}, // another CA
-		{filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"), ca},                              // a client's
+		{filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"), ca},                               // a client's
 	} {
 		id := fmt.Sprintf("intruder%d", i)
 		before := refused()
