@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,40 +106,6 @@ func TestLogFailureFailsTheEngine(t *testing.T) {
 				t.Fatalf("write after reopen: %v", err)
 			}
 		})
-	}
-}
-
-// TestCompactionOutOfSpaceRefusesWrites: a compaction that fails for want
-// of space refuses data writes like a flush does; one that succeeds
-// clears it.
-func TestCompactionOutOfSpaceRefusesWrites(t *testing.T) {
-	fs := &fullFS{FS: vfs.NewMem()}
-	e, err := Open(Config{Dir: "db", FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	for i := range 3 {
-		if err := putKey(e, fmt.Sprintf("k%d", i)); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.db.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fs.full.Store(true)
-	if err := e.db.Compact(context.Background(), []byte("a"), []byte("z"), false); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("compaction on a full disk: %v", err)
-	}
-	if !errors.Is(e.WriteRefusal(), ErrNoSpace) {
-		t.Fatalf("refusal after a failed compaction: %v", e.WriteRefusal())
-	}
-	fs.full.Store(false)
-	if err := e.db.Compact(context.Background(), []byte("a"), []byte("z"), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.WriteRefusal(); err != nil {
-		t.Fatalf("refusal after a compaction succeeded: %v", err)
 	}
 }
 
