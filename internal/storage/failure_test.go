@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -107,6 +108,47 @@ func TestLogFailureFailsTheEngine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCompactionOutOfSpaceRefusesWrites: a compaction that fails for want
+// of space refuses data writes like a flush does; a flush that succeeds
+// clears it. (The compaction is asked for in the background and never
+// waited for: after the failure, Pebble avoids its key span for a while,
+// and a manual compaction of it may wait that long.)
+func TestCompactionOutOfSpaceRefusesWrites(t *testing.T) {
+	fs := &fullFS{FS: vfs.NewMem()}
+	e, err := Open(Config{Dir: "db", FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i := range 3 {
+		if err := putKey(e, fmt.Sprintf("k%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.full.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	compacted := make(chan struct{})
+	go func() {
+		defer close(compacted)
+		_ = e.db.Compact(ctx, []byte("a"), []byte("z"), false)
+	}()
+	defer func() { cancel(); <-compacted }()
+	testutil.Eventually(t, "writes refused after a compaction failed with ENOSPC", func() bool {
+		return errors.Is(e.WriteRefusal(), ErrNoSpace) && promtest.ToFloat64(e.health.bgErrors) > 0
+	})
+	fs.full.Store(false)
+	if err := putKey(e, "z0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "writes taken again after a flush succeeded", func() bool { return e.WriteRefusal() == nil })
 }
 
 // TestFailedFlushesBackOff: Pebble retries a failed flush at once, in a
