@@ -61,11 +61,17 @@ type keyed struct {
 
 func startKeyed(t *testing.T, id string, keys [][]byte, join ...string) *keyed {
 	t.Helper()
+	return startWith(t, Config{NodeID: id, Join: join, Keys: keys})
+}
+
+// startWith starts a node of cfg on loopback with fast timings, counting
+// what it refuses.
+func startWith(t *testing.T, cfg Config) *keyed {
+	t.Helper()
 	k := &keyed{}
-	m, err := New(Config{
-		NodeID: id, BindAddr: "127.0.0.1:0", Join: join, Fast: true, Keys: keys,
-		OnRefused: func(string) { k.refused.Add(1) },
-	})
+	cfg.BindAddr, cfg.Fast = "127.0.0.1:0", true
+	cfg.OnRefused = func(string) { k.refused.Add(1) }
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,21 +198,7 @@ func TestUnprovenNodesAreRefused(t *testing.T) {
 		return nil
 	}
 	start := func(id string, join ...string) *keyed {
-		k := &keyed{}
-		m, err := New(Config{
-			NodeID: id, BindAddr: "127.0.0.1:0", Join: join, Fast: true, Verify: verify,
-			Meta:      Meta{ClusterAddr: "c-" + id},
-			OnRefused: func(string) { k.refused.Add(1) },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.Membership = m
-		t.Cleanup(func() { _ = m.Shutdown(time.Second) })
-		if err := m.Join(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return k
+		return startWith(t, Config{NodeID: id, Join: join, Verify: verify, Meta: Meta{ClusterAddr: "c-" + id}})
 	}
 	a := start("a")
 	b := start("b", a.LocalAddr())

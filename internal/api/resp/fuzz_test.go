@@ -97,6 +97,13 @@ func FuzzCommands(f *testing.F) {
 		}
 		f.Add(args[0], args[1], args[2], args[3], args[4], uint8(len(seed)))
 	}
+	fuzzDispatch(f, Config{Limits: api.Limits{MaxKeyBytes: 32, MaxValueBytes: 64}}, nil)
+}
+
+// fuzzDispatch runs each fuzzed argument vector through a server made
+// from cfg over in-memory Pebble, on a fresh connection: exactly one
+// well-formed reply, then check, if set, judges the connection and reply.
+func fuzzDispatch(f *testing.F, cfg Config, check func(t *testing.T, c *conn, args [][]byte, reply []byte)) {
 	eng, err := storage.Open(storage.Config{Dir: "fuzz", FS: vfs.NewMem()})
 	if err != nil {
 		f.Fatal(err)
@@ -108,7 +115,8 @@ func FuzzCommands(f *testing.F) {
 		f.Fatal(err)
 	}
 	kv := coordinator.Local(store)
-	srv, err := New(Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: api.Limits{MaxKeyBytes: 32, MaxValueBytes: 64}, Clock: clk, Version: "fuzz"})
+	cfg.KV, cfg.Catalog, cfg.Clock, cfg.Version = kv, coordinator.Catalog{Meta: kv.Meta()}, clk, "fuzz"
+	srv, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -128,6 +136,9 @@ func FuzzCommands(f *testing.F) {
 		got := out.Bytes()
 		if l := replyLen(got); l != len(got) {
 			t.Fatalf("%q: reply %q is not exactly one well-formed RESP value", args, got)
+		}
+		if check != nil {
+			check(t, c, args, got)
 		}
 	})
 }
@@ -165,46 +176,15 @@ func FuzzAuth(f *testing.F) {
 		}
 		f.Add(args[0], args[1], args[2], args[3], args[4], uint8(len(seed)-1))
 	}
-	eng, err := storage.Open(storage.Config{Dir: "fuzz", FS: vfs.NewMem()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer eng.Close()
-	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	store, err := replica.New(replica.Config{Engine: eng, Clock: clk})
-	if err != nil {
-		f.Fatal(err)
-	}
-	kv := coordinator.Local(store)
 	users := plainUsers{"ann": "pw", "default": "dpw"}
-	srv, err := New(Config{KV: kv, Catalog: coordinator.Catalog{Meta: kv.Meta()}, Limits: api.DefaultLimits(), Clock: clk, Version: "fuzz", Auth: users})
-	if err != nil {
-		f.Fatal(err)
-	}
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	f.Fuzz(func(t *testing.T, a0, a1, a2, a3, a4 []byte, n uint8) {
-		args := [][]byte{a0, a1, a2, a3, a4}[:1+int(n)%5]
-		if len(args[0]) == 0 {
-			return
-		}
-		var out bytes.Buffer
-		c := newConn(srv, a)
-		c.w = redcon.NewWriter(&out)
-		c.dispatch(&Command{Args: args}, time.Now())
-		_ = c.w.Flush()
-		got := out.Bytes()
-		if l := replyLen(got); l != len(got) {
-			t.Fatalf("%q: reply %q is not exactly one well-formed RESP value", args, got)
-		}
+	fuzzDispatch(f, Config{Limits: api.DefaultLimits(), Auth: users}, func(t *testing.T, c *conn, args [][]byte, got []byte) {
 		if c.user != "" {
 			pw, ok := users[c.user]
 			if !ok || !bytes.Contains(bytes.Join(args, []byte{0}), []byte(pw)) {
 				t.Fatalf("%q authenticated the connection as %q", args, c.user)
 			}
 		}
-		def, known := srv.commands[string(bytes.ToLower(args[0]))]
+		def, known := c.s.commands[string(bytes.ToLower(args[0]))]
 		if known && def.perm != permNoAuth && !bytes.HasPrefix(got, []byte("-NOAUTH")) {
 			t.Fatalf("%q before a login: %q", args, got)
 		}
