@@ -121,3 +121,26 @@ func feasible(p, m, w int) bool {
 		return ceilDiv(p, m)*w <= p
 	}
 }
+
+// Substitute returns a ring in which node with owns exactly the partitions
+// old owned, every other owner unchanged: a replacement moves one node's
+// share and nothing else. with must not own partitions in r already (the
+// window property would break) and must differ from old.
+func (r *Ring) Substitute(old, with NodeID) (*Ring, error) {
+	if old == with || with == "" {
+		return nil, fmt.Errorf("%w: replace %q with %q", ErrSubstitute, old, with)
+	}
+	if slices.Contains(r.nodes, with) {
+		return nil, fmt.Errorf("%w: %s owns partitions already", ErrSubstitute, with)
+	}
+	if !slices.Contains(r.nodes, old) {
+		return nil, fmt.Errorf("%w: %s owns no partitions", ErrSubstitute, old)
+	}
+	owners := slices.Clone(r.owners)
+	for i, o := range owners {
+		if o == old {
+			owners[i] = with
+		}
+	}
+	return newRing(owners), nil
+}

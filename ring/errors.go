@@ -14,6 +14,9 @@ var (
 	ErrDuplicateNode = errors.New("ring: duplicate node")
 	// ErrReplicas means the replication factor n is below 1.
 	ErrReplicas = errors.New("ring: n must be at least 1")
+	// ErrSubstitute means a replacement names a node that owns nothing, or
+	// one that owns partitions already.
+	ErrSubstitute = errors.New("ring: invalid substitution")
 	// ErrVersion means an encoded ring has a format version this package does
 	// not know.
 	ErrVersion = errors.New("ring: unsupported encoding version")

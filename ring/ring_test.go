@@ -690,3 +690,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestSubstitute(t *testing.T) {
+	r, err := New(16, []NodeID{"a", "b", "c", "d"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Substitute("b", "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 16 {
+		want := r.Owner(i)
+		if want == "b" {
+			want = "e"
+		}
+		if got := s.Owner(i); got != want {
+			t.Fatalf("partition %d: owner %s, want %s", i, got, want)
+		}
+	}
+	if !slices.Equal(s.Nodes(), []NodeID{"a", "c", "d", "e"}) {
+		t.Fatalf("nodes %v", s.Nodes())
+	}
+	for _, bad := range [][2]NodeID{{"b", "b"}, {"b", "c"}, {"x", "e"}, {"b", ""}} {
+		if _, err := r.Substitute(bad[0], bad[1]); !errors.Is(err, ErrSubstitute) {
+			t.Errorf("Substitute(%s, %s) = %v, want ErrSubstitute", bad[0], bad[1], err)
+		}
+	}
+}

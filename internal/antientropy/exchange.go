@@ -29,8 +29,9 @@ type Peer interface {
 type Local interface {
 	// Record returns this replica's encoded record of key, nil if none.
 	Record(ns string, key []byte) ([]byte, error)
-	// Merge folds a peer's encoded record into this replica's, durably.
-	Merge(ns string, key, record []byte) error
+	// Merge folds a peer's encoded records of keys into this replica's,
+	// durably, as one commit.
+	Merge(ns string, keys, records [][]byte) error
 	// Settle settles key's record if its RecordHash is still hash and no
 	// sibling is stamped after cutoff (Unix µs): a record of tombstones is
 	// purged from disk, any other loses the version vector entries of its
@@ -250,10 +251,12 @@ func mergeWhole(ctx context.Context, trees *Trees, local Local, id ID, b int, re
 	if err := budget.Wait(ctx, len(recs), size); err != nil {
 		return err
 	}
-	for _, e := range recs {
-		if err := local.Merge(id.NS, e.Key, e.Record); err != nil {
-			return err
-		}
+	keys, records := make([][]byte, len(recs)), make([][]byte, len(recs))
+	for i, e := range recs {
+		keys[i], records[i] = e.Key, e.Record
+	}
+	if err := local.Merge(id.NS, keys, records); err != nil {
+		return err
 	}
 	res.Pulled += len(recs)
 	res.Bytes += size
@@ -288,19 +291,25 @@ func repair(ctx context.Context, local Local, peer Peer, ns string, pull [][]byt
 		if err != nil {
 			return fmt.Errorf("reading %d records from the peer: %w", len(pull), err)
 		}
+		var keys, records [][]byte
+		size := 0
 		for i, rec := range recs {
-			if rec == nil {
-				continue
+			if rec != nil {
+				keys, records = append(keys, pull[i]), append(records, rec)
+				size += len(pull[i]) + len(rec)
 			}
-			if err := budget.Wait(ctx, 1, len(rec)); err != nil {
-				return err
-			}
-			if err := local.Merge(ns, pull[i], rec); err != nil {
-				return err
-			}
-			res.Pulled++
-			res.Bytes += len(pull[i]) + len(rec)
 		}
+		if len(keys) == 0 {
+			return nil
+		}
+		if err := budget.Wait(ctx, len(keys), size); err != nil {
+			return err
+		}
+		if err := local.Merge(ns, keys, records); err != nil {
+			return err
+		}
+		res.Pulled += len(keys)
+		res.Bytes += size
 	}
 	return nil
 }

@@ -38,13 +38,8 @@ func (s *side) Record(ns string, key []byte) ([]byte, error) {
 	return replica.AppendRecord(nil, &rec), nil
 }
 
-func (s *side) Merge(ns string, key, record []byte) error {
-	var rec replica.Record
-	if err := replica.DecodeRecord(record, &rec); err != nil {
-		return err
-	}
-	_, err := s.store.Merge(ns, key, rec.Set)
-	return err
+func (s *side) Merge(ns string, keys, records [][]byte) error {
+	return s.store.MergeEncoded(ns, keys, records)
 }
 
 func (s *side) Settle(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {

@@ -48,6 +48,10 @@ func (c *Coordinator) AntiEntropyPlan() []antientropy.Task {
 					t.Away = append(t.Away, r)
 				}
 			}
+			// A node that gains the partition in a move under way pulls it
+			// by itself (the move's transfers), and is not compared with;
+			// while it may lack a tombstone, none is purged.
+			t.Away = append(t.Away, st.Pending(ns, p)...)
 			if len(t.Peers)+len(t.Away) > 0 {
 				tasks = append(tasks, t)
 			}
@@ -69,13 +73,8 @@ func (l aeLocal) Record(ns string, key []byte) ([]byte, error) {
 	return replica.AppendRecord(nil, &rec), nil
 }
 
-func (l aeLocal) Merge(ns string, key, record []byte) error {
-	var rec replica.Record
-	if err := replica.DecodeRecord(record, &rec); err != nil {
-		return err
-	}
-	_, err := l.c.store.Merge(ns, key, rec.Set)
-	return err
+func (l aeLocal) Merge(ns string, keys, records [][]byte) error {
+	return l.c.store.MergeEncoded(ns, keys, records)
 }
 
 func (l aeLocal) Settle(ns string, key []byte, hash uint64, cutoff int64) (bool, int64, error) {

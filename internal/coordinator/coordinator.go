@@ -252,7 +252,17 @@ type placement struct {
 	// namespace with a sloppy quorum (nil otherwise): they keep hints for
 	// replicas that do not take a write.
 	fallbacks []string
+	// pending are the nodes that replicate the key in the ring a move
+	// under way switches to, and not in the current one
+	// (metadata.State.Pending): writes reach them too.
+	pending []string
 }
+
+// blockFor is how many replicas must acknowledge a write at level w: w,
+// and during a move one more for each pending replica, so that w of the
+// current replicas and w of the next ones hold it whichever answer (as
+// Cassandra counts pending endpoints, CASSANDRA-833).
+func (pl placement) blockFor(w int) int { return w + len(pl.pending) }
 
 // placeSynced places a key, and if its namespace is unknown here, first
 // catches the metadata up with the cluster (a namespace created through
@@ -289,19 +299,28 @@ func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (plac
 	h := storage.Hash(store, key)
 	p := st.Ring.Partition(h)
 	n := st.Replicas(ns)
-	pl := placement{ns: ns, store: store, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n)}
+	pl := placement{ns: ns, store: store, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n), pending: st.Pending(ns, p)}
 	if ns.SloppyQuorum {
 		pl.fallbacks = st.Ring.Preference(p, st.Ring.NumNodes())[n:]
+		if len(pl.pending) > 0 {
+			// A pending replica takes the write itself; it is no fallback.
+			pl.fallbacks = slices.DeleteFunc(slices.Clone(pl.fallbacks), func(f string) bool { return slices.Contains(pl.pending, f) })
+		}
 	}
 	return pl, nil
 }
 
 // upFallbacks returns the fallbacks that gossip believes up.
-func (c *Coordinator) upFallbacks(pl placement) []string {
+func (c *Coordinator) upFallbacks(pl placement) []string { return c.upOf(pl.fallbacks) }
+
+// upPending returns the pending replicas that gossip believes up.
+func (c *Coordinator) upPending(pl placement) []string { return c.upOf(pl.pending) }
+
+func (c *Coordinator) upOf(nodes []string) []string {
 	var out []string
-	for _, f := range pl.fallbacks {
-		if c.up(f) {
-			out = append(out, f)
+	for _, n := range nodes {
+		if c.up(n) {
+			out = append(out, n)
 		}
 	}
 	return out

@@ -67,8 +67,9 @@ func (c *Coordinator) coordinateUpdate(ctx context.Context, pl placement, q *wri
 			go func() { _ = wait() }()
 			return res, nil
 		}
-		if acks, _ := c.await(ctx, rep, q.w, wait); acks < q.w {
-			return res, unavailableWrite(acks, q.w)
+		need := pl.blockFor(q.w)
+		if acks, _ := c.await(ctx, rep, need, wait); acks < need {
+			return res, unavailableWrite(acks, need)
 		}
 		return res, nil
 	}

@@ -123,11 +123,11 @@ func (c *Coordinator) write(ctx context.Context, pl placement, q *writeReq) (wri
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	cands := c.candidates(pl.pref)
-	if len(cands) == 0 || len(cands)+len(c.upFallbacks(pl)) < q.w {
+	if up := len(cands) + len(c.upPending(pl)); len(cands) == 0 || up+len(c.upFallbacks(pl)) < pl.blockFor(q.w) {
 		// As Cassandra does: refuse before writing when the level cannot be
 		// met by the replicas (and, for a sloppy quorum, fallbacks) known to
 		// be up.
-		return writeResult{}, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, len(cands), q.w)
+		return writeResult{}, fmt.Errorf("%w: %d of %d required replicas are up; nothing was written", api.ErrUnavailable, up, pl.blockFor(q.w))
 	}
 	if q.decides() && len(cands) < q.r {
 		return writeResult{}, unavailableRead(len(cands), q.r)
@@ -257,9 +257,10 @@ const maxWriteRounds = 3
 // read at R would return. After maxWriteRounds it is left as it is: the
 // writes it did not see stay as siblings.
 func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec replica.Record, wait func() error) error {
-	want := q.w
+	need := pl.blockFor(q.w)
+	want := need
 	if q.blind() {
-		want = max(q.r, q.w)
+		want = pl.blockFor(max(q.r, q.w))
 	}
 	var localErr atomic.Pointer[error] // this replica's own write failed
 	for round := 1; ; round++ {
@@ -271,11 +272,11 @@ func (c *Coordinator) settle(ctx context.Context, pl placement, q *writeReq, rec
 			}
 			return err
 		})
-		if acks < q.w {
+		if acks < need {
 			if p := localErr.Load(); p != nil && isDiskErr(*p) {
 				return diskErr(*p) // why this write failed, rather than a count
 			}
-			return unavailableWrite(acks, q.w)
+			return unavailableWrite(acks, need)
 		}
 		if !q.blind() || len(stale) == 0 || round == maxWriteRounds || sabotage.Is("local-writes") {
 			return nil
@@ -448,12 +449,13 @@ type replication struct {
 // applies it and holds rec; any other is sent rec (flushReplication).
 // Hints always keep rec.
 func (c *Coordinator) sendOut(pl placement, key []byte, rec replica.Record, up *nodepb.TypeUpdate) *replication {
-	others := make([]string, 0, len(pl.pref))
+	others := make([]string, 0, len(pl.pref)+len(pl.pending))
 	for _, r := range pl.pref {
 		if r != c.self {
 			others = append(others, r)
 		}
 	}
+	others = append(others, pl.pending...) // never self: this node replicates the key now
 	r := &replication{
 		req:    &nodepb.ReplicateRequest{Namespace: pl.store, Key: key, Record: replica.AppendRecord(nil, &rec), SentMicros: c.store.NowMicro()},
 		others: len(others),

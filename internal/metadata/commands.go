@@ -3,6 +3,7 @@ package metadata
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,15 @@ type command struct {
 	Create bool       `json:"create,omitempty"`
 	// put_token: the token; delete_token: Name is its id.
 	Token *auth.Token `json:"token,omitempty"`
+	// stage: the change; moved: the move's ID, the partition, and the
+	// node that has it (Name).
+	// commit: the staged changes it commits.
+	Change    *Change  `json:"change,omitempty"`
+	Changes   []Change `json:"changes,omitempty"`
+	Move      uint64   `json:"move,omitempty"`
+	Partition int      `json:"partition,omitempty"`
+	// throttle: bytes per second, 0 for no bound.
+	Rate int64 `json:"rate,omitempty"`
 }
 
 const (
@@ -48,6 +58,12 @@ const (
 	opDeleteUser      = "delete_user"
 	opPutToken        = "put_token"
 	opDeleteToken     = "delete_token"
+	opStage           = "stage"
+	opClearStaged     = "clear_staged"
+	opCommit          = "commit"
+	opMoved           = "moved"
+	opMoveReady       = "move_ready"
+	opThrottle        = "throttle"
 )
 
 // stateMachine applies commands to a State and publishes each new State.
@@ -136,7 +152,15 @@ func apply(s *State, c *command) error {
 			return fmt.Errorf("%w: %s is not a member", ErrInvalid, c.Name)
 		}
 		if owned := len(s.Ring.PartitionsOf(m.ID)); owned > 0 {
-			return fmt.Errorf("%w: %s owns %d partitions; a member is removed only once it owns none", ErrInvalid, m.ID, owned)
+			return fmt.Errorf("%w: %s owns %d partitions; a member is removed only once it owns none (pando cluster leave or replace hands them off)", ErrInvalid, m.ID, owned)
+		}
+		if s.Move != nil && len(s.Move.Next.PartitionsOf(m.ID)) > 0 {
+			return fmt.Errorf("%w: %s takes partitions in move %d, under way", ErrInvalid, m.ID, s.Move.ID)
+		}
+		for _, st := range s.Staged {
+			if st.Node == m.ID || st.With == m.ID {
+				return fmt.Errorf("%w: %s is named by the staged change %q (pando cluster clear drops it)", ErrInvalid, m.ID, st)
+			}
 		}
 		delete(s.Members, m.ID)
 		s.Removed[m.ID] = m.RaftID
@@ -248,6 +272,34 @@ func apply(s *State, c *command) error {
 		return nil
 	case opDeleteToken:
 		delete(s.Tokens, c.Name) // absent: a retry
+		return nil
+	case opStage:
+		if c.Change == nil {
+			return fmt.Errorf("%w: no change", ErrInvalid)
+		}
+		return s.stage(*c.Change)
+	case opClearStaged:
+		s.Staged = nil
+		return nil
+	case opCommit:
+		if s.Move != nil && slices.Equal(s.Move.Changes, c.Changes) {
+			return nil // a retry
+		}
+		if len(c.Changes) > 0 && !slices.Equal(s.Staged, c.Changes) {
+			return fmt.Errorf("%w: the staged changes changed since they were read (now %v); nothing was committed", ErrInvalid, s.Staged)
+		}
+		return s.commit(s.Index)
+	case opMoved:
+		s.moved(c.Move, c.Partition, c.Name)
+		return nil
+	case opMoveReady:
+		s.ready(c.Move, c.Name)
+		return nil
+	case opThrottle:
+		if c.Rate < 0 {
+			return fmt.Errorf("%w: a throttle of %d bytes per second", ErrInvalid, c.Rate)
+		}
+		s.MoveThrottle = c.Rate
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)

@@ -696,3 +696,69 @@ func (s *Service) resolve(raftID uint64) (string, bool) {
 	}
 	return "", false
 }
+
+// Stage stages an ownership change: it moves nothing until Commit. A join
+// admits the node first if it is a candidate (see Admit).
+func (s *Service) Stage(ctx context.Context, c Change) error {
+	if c.Kind == ChangeJoin {
+		if _, ok := s.State().Members[c.Node]; !ok {
+			if err := s.Admit(ctx, c.Node); err != nil && !errors.Is(err, ErrExists) {
+				return err
+			}
+		}
+	}
+	return s.change(ctx, func(st *State) (command, error) {
+		return command{Op: opStage, Change: &c}, nil
+	})
+}
+
+// ClearStaged drops the staged changes.
+func (s *Service) ClearStaged(ctx context.Context) error {
+	return s.change(ctx, func(*State) (command, error) { return command{Op: opClearStaged}, nil })
+}
+
+// Commit commits the staged changes as a move and returns it: from now on
+// writes reach the replicas of both rings, and each node that gains a
+// partition pulls it; the ring switches when the last one has.
+func (s *Service) Commit(ctx context.Context) (*Move, error) {
+	var staged []Change
+	err := s.change(ctx, func(st *State) (command, error) {
+		if _, err := st.NextRing(st.Staged); err != nil {
+			return command{}, err
+		}
+		staged = st.Staged
+		return command{Op: opCommit, Changes: staged}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := s.State()
+	if st.Move != nil && slices.Equal(st.Move.Changes, staged) {
+		return st.Move, nil
+	}
+	return &Move{ID: st.LastMove, Changes: staged}, nil // switched already: nothing to move
+}
+
+// Moved reports that node holds partition of move id; the last report of a
+// move switches the ring.
+func (s *Service) Moved(ctx context.Context, id uint64, partition int, node string) error {
+	return s.change(ctx, func(*State) (command, error) {
+		return command{Op: opMoved, Move: id, Partition: partition, Name: node}, nil
+	})
+}
+
+// MoveReady reports that this node writes to both rings of move id.
+func (s *Service) MoveReady(ctx context.Context, id uint64) error {
+	return s.change(ctx, func(*State) (command, error) {
+		return command{Op: opMoveReady, Move: id, Name: s.cfg.Self.ID}, nil
+	})
+}
+
+// SetThrottle bounds the bytes per second each node pulls in transfers (0:
+// no bound); nodes apply it to transfers under way.
+func (s *Service) SetThrottle(ctx context.Context, bytesPerSecond int64) error {
+	if bytesPerSecond < 0 {
+		return fmt.Errorf("%w: a throttle of %d bytes per second", ErrInvalid, bytesPerSecond)
+	}
+	return s.change(ctx, func(*State) (command, error) { return command{Op: opThrottle, Rate: bytesPerSecond}, nil })
+}

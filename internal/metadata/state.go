@@ -184,6 +184,15 @@ type State struct {
 	Users map[string]auth.User
 	// Tokens are the users' bearer tokens, by id.
 	Tokens map[string]auth.Token
+	// Staged are the ownership changes staged and not yet committed.
+	Staged []Change
+	// Move is the committed ownership change whose data is moving (nil
+	// when none is); LastMove is the ID of the last one that finished.
+	Move     *Move
+	LastMove uint64
+	// MoveThrottle bounds the bytes per second each node pulls in
+	// transfers (0: no bound).
+	MoveThrottle int64
 	// Index is the last applied log index.
 	Index uint64
 }
@@ -332,11 +341,16 @@ type snapshot struct {
 	Removed     map[string]uint64     `json:"removed,omitempty"`
 	Users       map[string]auth.User  `json:"users,omitempty"`
 	Tokens      map[string]auth.Token `json:"tokens,omitempty"`
+	Staged      []Change              `json:"staged,omitempty"`
+	Move        *Move                 `json:"move,omitempty"`
+	LastMove    uint64                `json:"last_move,omitempty"`
+	Throttle    int64                 `json:"move_throttle,omitempty"`
 }
 
 func (s *State) encode() ([]byte, error) {
 	snap := snapshot{Version: 1, ClusterID: s.ClusterID, Partitions: s.Partitions, Members: s.Members, Namespaces: s.Namespaces, Index: s.Index,
-		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed, Users: s.Users, Tokens: s.Tokens}
+		Generations: s.Generations, Retired: s.Retired, Removed: s.Removed, Users: s.Users, Tokens: s.Tokens,
+		Staged: s.Staged, Move: s.Move, LastMove: s.LastMove, Throttle: s.MoveThrottle}
 	if s.Ring != nil {
 		snap.Ring = s.Ring.Encode()
 	}
@@ -352,7 +366,8 @@ func decodeState(b []byte) (*State, error) {
 		return nil, fmt.Errorf("metadata: snapshot version %d is newer than this binary reads (1)", snap.Version)
 	}
 	s := &State{ClusterID: snap.ClusterID, Partitions: snap.Partitions, Members: snap.Members, Namespaces: snap.Namespaces, Index: snap.Index,
-		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed, Users: snap.Users, Tokens: snap.Tokens}
+		Generations: snap.Generations, Retired: snap.Retired, Removed: snap.Removed, Users: snap.Users, Tokens: snap.Tokens,
+		Staged: snap.Staged, Move: snap.Move, LastMove: snap.LastMove, MoveThrottle: snap.Throttle}
 	if len(snap.Ring) > 0 {
 		r, err := ring.Decode(snap.Ring)
 		if err != nil {

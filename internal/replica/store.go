@@ -377,6 +377,27 @@ func (s *Store) Merge(ns string, key []byte, incoming dvv.Set) (Record, error) {
 	})
 }
 
+// MergeEncoded is Merge of many keys' encoded records (AppendRecord's),
+// as one synced commit.
+func (s *Store) MergeEncoded(ns string, keys, records [][]byte) error {
+	incoming := make([]dvv.Set, len(records))
+	for i, b := range records {
+		var rec Record
+		if err := DecodeRecord(b, &rec); err != nil {
+			return err
+		}
+		incoming[i] = rec.Set
+	}
+	_, err := s.UpdateMany(ns, keys, func(i int, cur Record, found bool) (Record, bool, error) {
+		merged := Record{Set: dvv.Sync(cur.Set, incoming[i])}
+		if found && sameRecord(AppendRecord(nil, &merged), AppendRecord(nil, &cur)) {
+			return cur, false, nil
+		}
+		return merged, true, nil
+	})
+	return err
+}
+
 // Purge deletes every record of namespace ns (a storage name) with one
 // range deletion: for a namespace generation that a truncation or a drop
 // retired, which nothing reads or writes any more. Unsynced: a purge lost

@@ -17,6 +17,7 @@ import (
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/raftgroup"
+	"github.com/pandodb/pando/internal/rebalance"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
@@ -110,6 +111,7 @@ type Node struct {
 	coord         *coordinator.Coordinator
 	ae            *antientropy.Runner // nil when off
 	manualAE      bool
+	moves         *rebalance.Runner
 	strong        *strong.Host
 	strongSender  *raftgroup.Sender
 	log           *slog.Logger
@@ -244,6 +246,13 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	n = &Node{ID: id, eng: eng, store: store, meta: meta, hints: hints, coord: coord, log: log, purgeInterval: purge, manualAE: cfg.ManualAntiEntropy,
 		strong: strongHost, strongSender: strongSender}
+	n.moves, err = rebalance.New(rebalance.Config{
+		Self: id, Meta: meta, Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Up: coord.Up,
+		Grace: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if !cfg.DisableAntiEntropy {
 		n.ae, err = antientropy.NewRunner(antientropy.Config{
 			PurgeGrace: grace + 2*cfg.MaxClockOffset, Now: cfg.Clock.Now,
@@ -362,6 +371,9 @@ func (n *Node) Strong() *strong.Host { return n.strong }
 // AntiEntropy is the node's anti-entropy runner, or nil when it runs none.
 func (n *Node) AntiEntropy() *antientropy.Runner { return n.ae }
 
+// Moves returns the node's part in moving partitions.
+func (n *Node) Moves() *rebalance.Runner { return n.moves }
+
 // Hints is the node's hint store, or nil when it keeps none.
 func (n *Node) Hints() *handoff.Store { return n.hints }
 
@@ -396,6 +408,8 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.ae.Run(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.moves.Run(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); runStrong(ctx, n.ID, n.meta, n.strong, n.eng, n.log) }()
 	err := n.meta.Run(ctx)

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/api"
+	"github.com/pandodb/pando/internal/clock"
+	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/storage"
+	"github.com/pandodb/pando/internal/testutil"
+	"github.com/pandodb/pando/quorum"
+)
+
+// writer writes keys at QUORUM through random nodes until stopped, each
+// key once, and remembers those acknowledged.
+type writer struct {
+	mu    sync.Mutex
+	acked map[string]string
+	stop  chan struct{}
+	done  sync.WaitGroup
+}
+
+func (s *sim) startWriter(prefix string, via ...string) *writer {
+	wr := &writer{acked: map[string]string{}, stop: make(chan struct{})}
+	for g := range 4 {
+		wr.done.Add(1)
+		go func() {
+			defer wr.done.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-wr.stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("%s-%d-%d", prefix, g, i)
+				kv := s.kv(via[rand.IntN(len(via))])
+				if _, err := kv.Put(bg, "default", []byte(key), []byte("v"+key), api.PutOptions{Write: w(quorum.Quorum)}); err != nil {
+					continue // not acknowledged: nothing promised
+				}
+				wr.mu.Lock()
+				wr.acked[key] = "v" + key
+				wr.mu.Unlock()
+			}
+		}()
+	}
+	return wr
+}
+
+// halt stops the writer and returns what it had acknowledged.
+func (wr *writer) halt() map[string]string {
+	close(wr.stop)
+	wr.done.Wait()
+	return wr.acked
+}
+
+// join starts a node that joins the running cluster as a candidate.
+func (s *sim) join(id string) {
+	s.t.Helper()
+	s.start(id, s.t.TempDir(), clock.NewOffset(0))
+	testutil.Eventually(s.t, id+" a candidate", func() bool {
+		return slices.Contains(s.nodes["n1"].node.Meta().Candidates(), id)
+	})
+}
+
+// move stages changes through n1, commits them and waits until the ring
+// has switched on every node.
+func (s *sim) move(changes ...metadata.Change) *metadata.Move {
+	s.t.Helper()
+	meta := s.nodes["n1"].node.Meta()
+	for _, c := range changes {
+		if err := meta.Stage(bg, c); err != nil {
+			s.t.Fatalf("stage %v: %v", c, err)
+		}
+	}
+	m, err := meta.Commit(bg)
+	if err != nil {
+		s.t.Fatalf("commit: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, sn := range s.nodes {
+		if sn.cancel == nil {
+			continue
+		}
+		for st := sn.node.Meta().State(); st.Move != nil || st.LastMove < m.ID; st = sn.node.Meta().State() {
+			if time.Now().After(deadline) {
+				for _, o := range s.nodes {
+					if o.cancel != nil {
+						s.t.Logf("%s's part: %+v", o.id, o.node.Moves().Status())
+					}
+				}
+				s.t.Fatalf("move %d not finished on %s: transfers left %+v", m.ID, sn.id, st.Remaining())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return m
+}
+
+// onReplicas waits until every key of want is held, with its value, by
+// every replica the ring gives it, and checks QUORUM reads through via.
+func (s *sim) onReplicas(want map[string]string, via string) {
+	s.t.Helper()
+	st := s.nodes[via].node.Meta().State()
+	def, _ := st.Namespace("default")
+	byNode := map[string]map[string]string{}
+	for k, v := range want {
+		for _, id := range st.Ring.Preference(st.Ring.Partition(storage.Hash("default", []byte(k))), st.Replicas(def)) {
+			if byNode[id] == nil {
+				byNode[id] = map[string]string{}
+			}
+			byNode[id][k] = v
+		}
+	}
+	for id, keys := range byNode {
+		var wrong []string
+		testutil.Eventually(s.t, fmt.Sprintf("%s to hold its %d keys", id, len(keys)), func() bool {
+			wrong = s.holds(id, keys)
+			return len(wrong) == 0
+		})
+	}
+	for k, v := range want {
+		got, err := s.kv(via).Get(bg, "default", []byte(k), r(quorum.Quorum))
+		if err != nil || string(got.Value) != v {
+			s.t.Fatalf("QUORUM read of %s through %s: %+v %v, want %q", k, via, got, err, v)
+		}
+	}
+}
+
+func balanced(t *testing.T, st *metadata.State, nodes ...string) {
+	t.Helper()
+	p := st.Ring.Partitions()
+	if got := st.Ring.Nodes(); !slices.Equal(got, nodes) {
+		t.Fatalf("owners %v, want %v", got, nodes)
+	}
+	for _, id := range nodes {
+		if n := len(st.Ring.PartitionsOf(id)); n < p/len(nodes) || n > (p+len(nodes)-1)/len(nodes) {
+			t.Fatalf("%s owns %d of %d partitions on %d nodes", id, n, p, len(nodes))
+		}
+	}
+}
+
+// TestGrowAndShrinkUnderWrites: 3 nodes grow to 5 and shrink back to 3
+// while writes go on through every node; read repair and anti-entropy are
+// off, so only the move's dual writes and transfers place data. Every
+// acknowledged write is then on each of its replicas in the new ring and
+// read back at QUORUM, the ring is balanced, and the nodes that left own
+// nothing and are removed for good.
+func TestGrowAndShrinkUnderWrites(t *testing.T) {
+	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableAntiEntropy, c.DisableReadRepair = true, true })
+	before := s.startWriter("before", "n1", "n2", "n3")
+	testutil.Eventually(t, "some writes", func() bool { before.mu.Lock(); defer before.mu.Unlock(); return len(before.acked) > 300 })
+	s.join("n4")
+	s.join("n5")
+	during := s.startWriter("grow", "n1", "n2", "n3", "n4", "n5")
+	s.move(metadata.Change{Kind: metadata.ChangeJoin, Node: "n4"}, metadata.Change{Kind: metadata.ChangeJoin, Node: "n5"})
+	want := before.halt()
+	for k, v := range during.halt() {
+		want[k] = v
+	}
+	balanced(t, s.nodes["n1"].node.Meta().State(), "n1", "n2", "n3", "n4", "n5")
+	s.onReplicas(want, "n5")
+	t.Logf("grown to 5 with %d acknowledged writes", len(want))
+
+	shrink := s.startWriter("shrink", "n1", "n2", "n3")
+	s.move(metadata.Change{Kind: metadata.ChangeLeave, Node: "n4"}, metadata.Change{Kind: metadata.ChangeLeave, Node: "n5"})
+	for k, v := range shrink.halt() {
+		want[k] = v
+	}
+	balanced(t, s.nodes["n1"].node.Meta().State(), "n1", "n2", "n3")
+	s.onReplicas(want, "n2")
+	for _, id := range []string{"n4", "n5"} {
+		s.down(id)
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		err := s.nodes["n1"].node.Meta().Remove(ctx, id)
+		cancel()
+		if err != nil {
+			t.Fatalf("remove %s after it left: %v", id, err)
+		}
+	}
+	t.Logf("shrunk to 3 with %d acknowledged writes", len(want))
+}
