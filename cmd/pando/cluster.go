@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
+
+	"github.com/pandodb/pando/internal/metadata"
 
 	"github.com/spf13/cobra"
 )
@@ -14,28 +13,33 @@ import (
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Decide who is a member: admit candidate nodes, remove dead members",
+		Short: "Decide who is a member and who owns what: join, leave, replace, plan, commit, wait",
 		Long: `A node started with --join against a running cluster is a candidate: it
 gossips with the cluster, but it is not a member, holds nothing and serves
 nothing until an operator admits it with "pando cluster join". "pando status"
-lists candidates.`,
+lists candidates.
+
+Ownership changes are staged (join, leave, replace), shown before anything
+moves (plan), applied through the metadata log (commit), and followed to
+their end (wait). During a move every write reaches both the current and
+the next owners, and the ring switches only once the new owners hold the
+data.`,
 	}
 	join := &cobra.Command{
 		Use:   "join NODE",
-		Short: "Admit a candidate node (up in gossip, started with --join) as a member",
-		Long: `Admit a candidate node as a member of the cluster. It joins the metadata
-group as a learner and votes when the group needs a voter (the group keeps
-three voters from three members, five from five). It owns no partitions
-yet: partitions stay with the nodes that own them.`,
+		Short: "Admit a candidate node (up in gossip, started with --join) and stage its share of the partitions",
+		Long: `Admit a candidate node as a member of the cluster, and stage its share of
+the partitions. Admitted, it joins the metadata group as a learner and votes
+when the group needs a voter (the group keeps three voters from three
+members, five from five), and serves requests. It owns partitions once the
+staged changes are committed ("pando cluster plan", "pando cluster commit")
+and the move is done ("pando cluster wait").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, _ := json.Marshal(map[string]string{"node": args[0]})
-			h := http.Header{"Content-Type": {"application/json"}}
-			if _, _, err := call("POST", "/v1/cluster/members", h, bytes.NewReader(body), nil); err != nil {
+			if err := admit(cmd.OutOrStdout(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "admitted %s as a member\n", args[0])
-			return nil
+			return stage(cmd.OutOrStdout(), metadata.Change{Kind: metadata.ChangeJoin, Node: args[0]})
 		},
 	}
 	remove := &cobra.Command{
@@ -54,6 +58,6 @@ machine that comes back joins afresh, with an empty data directory.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(join, remove)
+	cmd.AddCommand(join, remove, newLeaveCmd(), newReplaceCmd(), newClearCmd(), newPlanCmd(), newCommitCmd(), newWaitCmd(), newThrottleCmd())
 	return cmd
 }

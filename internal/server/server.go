@@ -399,7 +399,7 @@ func New(cfg Config) (s *Server, err error) {
 	}
 	s.http, err = httpapi.New(httpapi.Config{
 		KV: kv, Limits: cfg.Limits, Clock: cfg.Clock, Metrics: metrics, Gatherer: reg, Logger: cfg.Logger,
-		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, DebugClock: debugClock, DebugDisk: debugDisk(cfg.diskFaults), Catalog: coordinator.Catalog{Meta: s.node.Meta()},
+		Ready: s.readyErr, Pprof: cfg.Pprof, Cluster: clusterView{s}, Moves: clusterView{s}, DebugClock: debugClock, DebugDisk: debugDisk(cfg.diskFaults), Catalog: coordinator.Catalog{Meta: s.node.Meta()},
 		Auth: httpAuth, MetricsAuth: cfg.MetricsAuth,
 	})
 	if err != nil {

@@ -180,8 +180,9 @@ func TestClusterKillDuringQuorumWrites(t *testing.T) {
 // TestCandidateAdmittedAndRemoved: a node started with --join against a
 // running cluster is a candidate, not a member: it is listed as such, and
 // does not serve, until `pando cluster join` admits it; then it serves
-// every key (owning none). Stopped, it is removed for good with `pando
-// cluster remove`, and a member that owns partitions is never removed.
+// every key (owning none until its staged join is committed). Stopped, it
+// is removed for good with `pando cluster remove` once no staged change
+// names it, and a member that owns partitions is never removed.
 func TestCandidateAdmittedAndRemoved(t *testing.T) {
 	nodes := startCluster(t, 3)
 	n1 := nodes[0].http
@@ -227,6 +228,12 @@ func TestCandidateAdmittedAndRemoved(t *testing.T) {
 		out, err := run(t, nil, "status", "--http", n1)
 		return err == nil && regexp.MustCompile(`(?m)^n4\s+(down|stopped)\s`).MatchString(out)
 	})
+	if out, err := run(t, nil, "cluster", "remove", "n4", "--http", n1); err == nil || !strings.Contains(out, "staged change") {
+		t.Fatalf("removing a member a staged join names: %v\n%s", err, out)
+	}
+	if out, err := run(t, nil, "cluster", "clear", "--http", n1); err != nil {
+		t.Fatalf("pando cluster clear: %v\n%s", err, out)
+	}
 	if out, err := run(t, nil, "cluster", "remove", "n4", "--http", n1); err != nil || !strings.Contains(out, "removed n4") {
 		t.Fatalf("pando cluster remove n4: %v\n%s", err, out)
 	}
@@ -241,4 +248,100 @@ func TestCandidateAdmittedAndRemoved(t *testing.T) {
 		}
 		return strings.Contains(out3, "owns")
 	})
+}
+
+// TestScaleOutWithTheCLI: a fourth node joins a running cluster with
+// `pando cluster join`, `plan` shows what moves before anything does,
+// `commit` and `wait` move its share to it while a client keeps writing;
+// then every key written is read through it, it owns a balanced share,
+// and `leave` hands everything back, after which it is removed for good.
+func TestScaleOutWithTheCLI(t *testing.T) {
+	nodes := startCluster(t, 3)
+	n1 := nodes[0].http
+	c1 := nodes[0].client(t)
+	written := 0
+	for ; written < 500; written++ {
+		if err := c1.Set(ctx, fmt.Sprint("before:", written), written, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n4 := &node{t: t, dataDir: t.TempDir(), args: []string{
+		"--node-id", "n4", "--join", nodes[0].args[slices.Index(nodes[0].args, "--gossip-addr")+1],
+		"--gossip-profile", "local", "--request-timeout", "2s",
+	}}
+	started := make(chan struct{})
+	go func() { defer close(started); n4.start(nil) }()
+	testutil.Eventually(t, "n4 a candidate", func() bool {
+		out, err := run(t, nil, "status", "--http", n1)
+		return err == nil && regexp.MustCompile(`(?m)^n4\s+up\s+candidate\s`).MatchString(out)
+	})
+	if out, err := run(t, nil, "cluster", "join", "n4", "--http", n1); err != nil || !strings.Contains(out, "staged: join n4") {
+		t.Fatalf("pando cluster join n4: %v\n%s", err, out)
+	}
+	<-started
+	out, err := run(t, nil, "cluster", "plan", "--http", n1)
+	if err != nil || !regexp.MustCompile(`(?m)^n4\s+0\s+16\s+\d+`).MatchString(out) || !strings.Contains(out, "partition copies move") {
+		t.Fatalf("pando cluster plan:\n%s %v", out, err)
+	}
+	if out, err := run(t, nil, "cluster", "commit", "--http", n1); err != nil || !strings.Contains(out, "committed move") {
+		t.Fatalf("pando cluster commit: %v\n%s", err, out)
+	}
+	stop := make(chan struct{})
+	writes := make(chan int)
+	go func() {
+		i := 0
+		defer func() { writes <- i }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := c1.Set(ctx, fmt.Sprint("during:", i), i, 0).Err(); err != nil {
+				t.Errorf("SET during the move: %v", err)
+				return
+			}
+		}
+	}()
+	if out, err := run(t, nil, "cluster", "wait", "--timeout", "60s", "--http", n1); err != nil || !strings.Contains(out, "has finished") {
+		t.Fatalf("pando cluster wait: %v\n%s", err, out)
+	}
+	close(stop)
+	during := <-writes
+	out, err = run(t, nil, "status", "--http", n1)
+	if err != nil || !regexp.MustCompile(`(?m)^n4\s+up\s+\w+\s+16\s`).MatchString(out) {
+		t.Fatalf("status after the move (n4 owning 16 of 64):\n%s %v", out, err)
+	}
+	c4 := n4.client(t)
+	for i := range written {
+		if v, err := c4.Get(ctx, fmt.Sprint("before:", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET before:%d through n4: %d %v", i, v, err)
+		}
+	}
+	for i := range during {
+		if v, err := c4.Get(ctx, fmt.Sprint("during:", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET during:%d through n4: %d %v", i, v, err)
+		}
+	}
+	t.Logf("%d writes before the move and %d during it, all read through n4", written, during)
+	if out, err := run(t, nil, "cluster", "leave", "n4", "--http", n1); err != nil {
+		t.Fatalf("pando cluster leave n4: %v\n%s", err, out)
+	}
+	if out, err := run(t, nil, "cluster", "commit", "--http", n1); err != nil {
+		t.Fatalf("pando cluster commit: %v\n%s", err, out)
+	}
+	if out, err := run(t, nil, "cluster", "wait", "--timeout", "60s", "--http", n1); err != nil {
+		t.Fatalf("pando cluster wait: %v\n%s", err, out)
+	}
+	n4.stop()
+	testutil.Eventually(t, "n4 removed once down", func() bool {
+		out, err := run(t, nil, "cluster", "remove", "n4", "--http", n1)
+		return err == nil && strings.Contains(out, "removed n4")
+	})
+	c3 := nodes[2].client(t)
+	for i := range during {
+		if v, err := c3.Get(ctx, fmt.Sprint("during:", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET during:%d through n3 after n4 left: %d %v", i, v, err)
+		}
+	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// Cluster, if set, serves the admin endpoints (/v1/status, /v1/ring,
 	// /v1/ns).
 	Cluster Cluster
+	// Moves serves the ownership routes (/v1/cluster/staged, plan,
+	// commit, move, throttle); nil leaves them out.
+	Moves Moves
 	// DebugClock, if set, serves POST /v1/debug/clock, which moves the
 	// node's clock: for the verifier's clock nemesis only.
 	DebugClock *clock.Offset
@@ -153,6 +156,16 @@ func (s *Server) routes() []route {
 		add("PUT /v1/antientropy", needAdmin, s.handleAntiEntropy)
 		add("POST /v1/cluster/members", needAdmin, s.handleAdmit)
 		add("DELETE /v1/cluster/members/{node}", needAdmin, s.handleRemove)
+	}
+	if s.cfg.Moves != nil {
+		add("POST /v1/cluster/staged", needAdmin, s.handleStage)
+		add("DELETE /v1/cluster/staged", needAdmin, s.handleClearStaged)
+		add("GET /v1/cluster/plan", needLogin, s.handlePlan)
+		add("POST /v1/cluster/commit", needAdmin, s.handleCommit)
+		add("GET /v1/cluster/move", needLogin, s.handleMove)
+		add("PUT /v1/cluster/throttle", needAdmin, s.handleThrottle)
+	}
+	if s.cfg.Cluster != nil {
 		add("GET /v1/users", needAdmin, s.handleUsers)
 		add("POST /v1/users", needFirstUser, s.handleAddUser)
 		add("PUT /v1/users/{name}", needAdmin, s.handleChangeUser)
