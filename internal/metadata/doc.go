@@ -16,9 +16,12 @@
 // Joining later: membership is decided, not assumed. A node that sees a
 // cluster in gossip is a candidate: it waits, and is not counted anywhere,
 // until an operator admits it (Admit: pando cluster join NODE). The leader
-// then adds it to the Raft group as a learner. Admitted members own no
-// partitions yet: moving data to a new owner is the rebalancing work of a
-// later release, and until then the ring stays as the founders made it.
+// then adds it to the Raft group as a learner. An admitted member owns no
+// partitions until an ownership change gives it some (move.go): operators
+// stage joins, leaves and replacements, a commit fixes the next ring as a
+// Move, each member reports itself ready once it writes to both rings,
+// each node that gains a partition reports it copied (package rebalance),
+// and the last report switches the ring at one log index everywhere.
 // Liveness never changes ownership.
 //
 // Voters: the leader keeps VoterTarget of the members voting (every

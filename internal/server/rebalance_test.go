@@ -29,6 +29,10 @@ type writer struct {
 
 func (s *sim) startWriter(prefix string, via ...string) *writer {
 	wr := &writer{acked: map[string]string{}, stop: make(chan struct{})}
+	kvs := make([]api.KV, len(via)) // resolved now: s.nodes changes as nodes join
+	for i, id := range via {
+		kvs[i] = s.kv(id)
+	}
 	for g := range 4 {
 		wr.done.Add(1)
 		go func() {
@@ -40,7 +44,7 @@ func (s *sim) startWriter(prefix string, via ...string) *writer {
 				default:
 				}
 				key := fmt.Sprintf("%s-%d-%d", prefix, g, i)
-				kv := s.kv(via[rand.IntN(len(via))])
+				kv := kvs[rand.IntN(len(kvs))]
 				if _, err := kv.Put(bg, "default", []byte(key), []byte("v"+key), api.PutOptions{Write: w(quorum.Quorum)}); err != nil {
 					continue // not acknowledged: nothing promised
 				}
