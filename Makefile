@@ -70,6 +70,8 @@ verify-short: build
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
 	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
 	bin/pando verify --workload sadd --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 10 --out $$(mktemp -d)/sadd
+	bin/pando verify --workload set --nemesis membership,kill --time $(VERIFY_TIME) --base-port 29000 --seed 1 --out $$(mktemp -d)/set-membership
+	bin/pando verify --workload session --nemesis membership,kill --time $(VERIFY_TIME) --base-port 29000 --seed 14 --out $$(mktemp -d)/session-membership
 
 # Long runs, as docs/verification.md reports them.
 verify-long: build
@@ -86,3 +88,5 @@ verify-long: build
 	bin/pando verify --nodes 5 --workload hincrby --nemesis partition,kill,pause,clock --time 10m --seed 111 --out verify-long/hincrby
 	bin/pando verify --nodes 5 --workload hset --nemesis partition,kill,pause,clock --time 10m --seed 112 --out verify-long/hset
 	bin/pando verify --nodes 5 --workload strong-incr --nemesis partition,kill,pause,clock --time 10m --seed 113 --out verify-long/strong-incr
+	bin/pando verify --nodes 5 --workload set --nemesis membership,partition,kill --time 10m --seed 114 --out verify-long/set-membership
+	bin/pando verify --nodes 5 --workload session --nemesis membership,partition,kill,pause --time 10m --seed 115 --out verify-long/session-membership

@@ -63,12 +63,13 @@ func (c *cluster) node(id string) *node {
 	return nil
 }
 
-// newCluster lays out n nodes under dir: on loopback with distinct ports, or
-// in network namespaces (one IP each) when netns is set.
-func newCluster(bin, dir string, n int, ns *netnsNet, basePort int, extra, env []string) *cluster {
+// newCluster lays out n nodes under dir, and spares more that are not
+// among the founders: on loopback with distinct ports, or in network
+// namespaces (one IP each) when netns is set.
+func newCluster(bin, dir string, n, spares int, ns *netnsNet, basePort int, extra, env []string) *cluster {
 	c := &cluster{bin: bin, net: ns, extra: extra, env: env}
 	var join []string
-	for i := range n {
+	for i := range n + spares {
 		nd := &node{c: c, id: fmt.Sprintf("n%d", i+1), dataDir: filepath.Join(dir, "nodes", fmt.Sprintf("n%d", i+1))}
 		if ns != nil {
 			nd.ip, nd.netns = ns.ip(i), ns.name(i)
@@ -79,7 +80,9 @@ func newCluster(bin, dir string, n int, ns *netnsNet, basePort int, extra, env [
 			nd.ports = nodePorts{resp: b, http: b + 1, cluster: b + 2, gossip: b + 3}
 		}
 		nd.logPath = filepath.Join(dir, "nodes", nd.id+".log")
-		join = append(join, nd.gossipAddr())
+		if i < n { // a spare joins later, as a candidate
+			join = append(join, nd.gossipAddr())
+		}
 		c.nodes = append(c.nodes, nd)
 	}
 	c.join = strings.Join(join, ",")

@@ -18,13 +18,14 @@ type fault struct {
 	Detail string        `json:"detail"`
 
 	nodes  []int           // nodes it acts on
+	pick   int             // membership: which change
 	cuts   map[[2]int]bool // partition links
 	clock  time.Duration   // clock offset
 	strobe bool
 }
 
 // nemeses are the fault kinds.
-var nemeses = []string{"partition", "kill", "pause", "clock", "disk", "fsync"}
+var nemeses = []string{"partition", "kill", "pause", "clock", "disk", "fsync", "membership"}
 
 // schedule draws the run's faults from the seed: after a quiet first tenth,
 // one fault at a time, each held for 2 to 8 seconds (at most a fifth of the
@@ -59,6 +60,8 @@ func schedule(seed uint64, kinds []string, total time.Duration, n int, maxClock 
 			case "fsync":
 				f.Detail += " log fsync fails, then SIGKILL"
 			}
+		case "membership":
+			f.pick, f.Detail = rng.IntN(1<<20), "join, replace or leave"
 		case "clock":
 			node := rng.IntN(n)
 			f.nodes = []int{node}
@@ -187,6 +190,12 @@ func (r *runner) apply(f *fault) {
 		err = r.cluster.nodes[f.nodes[0]].fillDisk()
 	case "fsync":
 		err = r.cluster.nodes[f.nodes[0]].failFsync()
+	case "membership":
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var change string
+		change, err = r.cluster.changeMembership(ctx, f.pick)
+		cancel()
+		f.Detail = change
 	}
 	if err != nil {
 		r.logf("nemesis %s %s: %v", f.Kind, f.Detail, err)
@@ -237,6 +246,11 @@ func (r *runner) heal(f *fault) {
 		err = r.cluster.nodes[f.nodes[0]].setClock(0)
 	case "disk":
 		err = r.cluster.nodes[f.nodes[0]].freeDisk()
+	case "membership":
+		// The fault lasts as long as its move: a bounded wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		err = r.cluster.waitMoved(ctx, 90*time.Second)
+		cancel()
 	}
 	if err != nil {
 		r.logf("healing %s %s: %v", f.Kind, f.Detail, err)

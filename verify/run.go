@@ -115,6 +115,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if slices.Contains(c.Nemeses, "membership") && slices.Contains([]string{"register", "bank", "strong-incr"}, c.Workload) {
+		return fmt.Errorf("the membership nemesis moves eventual namespaces only: workload %s is strong, and moving a strong partition's Raft group is not built yet", c.Workload)
+	}
 	if c.Time <= 0 || c.Rate <= 0 {
 		return errors.New("--time and --rate must be positive")
 	}
@@ -167,9 +170,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer hist.close()
 	r := &runner{cfg: cfg, hist: hist, wl: wl, ns: "verify_" + cfg.Workload, log: cfg.Log}
 
+	spares := 0
+	if slices.Contains(cfg.Nemeses, "membership") {
+		spares = 2
+	}
 	var nn *netnsNet
 	if slices.Contains(cfg.Nemeses, "partition") {
-		if nn, err = newNetnsNet(cfg.Nodes); err != nil {
+		if nn, err = newNetnsNet(cfg.Nodes + spares); err != nil {
 			return nil, err
 		}
 		defer nn.Close()
@@ -181,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if slices.Contains(cfg.Nemeses, "disk") {
 		extra = append(extra, diskFlags()...)
 	}
-	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, nn, cfg.BasePort, extra, cfg.Env)
+	r.cluster = newCluster(cfg.Binary, cfg.Out, cfg.Nodes, spares, nn, cfg.BasePort, extra, cfg.Env)
 	if cfg.Secure {
 		var hosts []string
 		for _, n := range r.cluster.nodes {
@@ -201,16 +208,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer r.cluster.stopAll()
 	r.logf("starting %d nodes (%s), workload %s, nemeses %v, seed %d", cfg.Nodes, layoutName(nn), cfg.Workload, cfg.Nemeses, cfg.Seed)
-	for _, n := range r.cluster.nodes {
+	founders := r.cluster.nodes[:cfg.Nodes]
+	for _, n := range founders {
 		if err := r.cluster.start(n); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.cluster.waitReady(ctx, r.cluster.nodes, 60*time.Second); err != nil {
+	if err := r.cluster.waitReady(ctx, founders, 60*time.Second); err != nil {
 		return nil, err
 	}
 	if err := r.cluster.waitLogin(ctx, r.cluster.nodes[0], 30*time.Second); err != nil {
 		return nil, err
+	}
+	if spares > 0 {
+		if err := r.cluster.startSpares(ctx, r.cluster.nodes[cfg.Nodes:]); err != nil {
+			return nil, err
+		}
 	}
 	if err := wl.setup(ctx, r); err != nil {
 		return nil, fmt.Errorf("workload setup: %w", err)

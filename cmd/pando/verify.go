@@ -59,7 +59,7 @@ Example:
 	f := cmd.Flags()
 	f.IntVar(&cfg.Nodes, "nodes", 3, "cluster size")
 	f.StringVar(&cfg.Workload, "workload", "set", "set, durability, register, convergence, session, delete, ttl, bank or counter")
-	f.StringVar(&nemeses, "nemesis", "", "faults to inject: partition, kill, pause, clock, disk, fsync (comma-separated)")
+	f.StringVar(&nemeses, "nemesis", "", "faults to inject: partition, kill, pause, clock, disk, fsync, membership (comma-separated)")
 	f.DurationVar(&cfg.Time, "time", 60*time.Second, "how long the workload runs")
 	f.IntVar(&cfg.Rate, "rate", 200, "operations per second, all workers together")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the fault schedule and of the workers")

@@ -697,14 +697,14 @@ func (s *Service) resolve(raftID uint64) (string, bool) {
 	return "", false
 }
 
-// Stage stages an ownership change: it moves nothing until Commit. A join
-// admits the node first if it is a candidate (see Admit).
+// Stage stages an ownership change: it moves nothing until Commit. The
+// node a join or a replacement gives partitions is admitted first if it is
+// a candidate (see Admit).
 func (s *Service) Stage(ctx context.Context, c Change) error {
-	if c.Kind == ChangeJoin {
-		if _, ok := s.State().Members[c.Node]; !ok {
-			if err := s.Admit(ctx, c.Node); err != nil && !errors.Is(err, ErrExists) {
-				return err
-			}
+	gains := map[string]string{ChangeJoin: c.Node, ChangeReplace: c.With}[c.Kind]
+	if _, ok := s.State().Members[gains]; gains != "" && !ok {
+		if err := s.Admit(ctx, gains); err != nil && !errors.Is(err, ErrExists) {
+			return err
 		}
 	}
 	return s.change(ctx, func(st *State) (command, error) {

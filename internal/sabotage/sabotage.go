@@ -45,6 +45,9 @@
 //	fsync-ignored  acknowledge a write whose write-ahead log fsync failed,
 //	               and go on as if it had not (set under the fsync
 //	               nemesis: lost or under-replicated)
+//	move-no-copy   a node that gains a partition in a move reports it
+//	               copied without copying anything (set and session under
+//	               the membership nemesis: lost, stale reads)
 package sabotage
 
 import "sync/atomic"

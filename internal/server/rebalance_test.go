@@ -255,3 +255,34 @@ func TestTransferResumes(t *testing.T) {
 		t.Fatalf("pulled %d+%d bytes for a share of %d: finished ranges were sent again", before, after, whole)
 	}
 }
+
+// TestReplaceADeadNode: n3 dies; writes go on; a new node n4 replaces it
+// with exactly its partitions, copied from the replicas that are left;
+// every acknowledged write is then on all three replicas of the new ring,
+// and n3 is removed for good.
+func TestReplaceADeadNode(t *testing.T) {
+	s := newSimWith(t, 3, func(c *NodeConfig) { c.DisableAntiEntropy, c.DisableReadRepair = true, true })
+	before := s.startWriter("alive", "n1", "n2", "n3")
+	testutil.Eventually(t, "some writes", func() bool { before.mu.Lock(); defer before.mu.Unlock(); return len(before.acked) > 300 })
+	want := before.halt()
+	owned := s.nodes["n1"].node.Meta().State().Ring.PartitionsOf("n3")
+	s.down("n3")
+	dead := s.startWriter("dead", "n1", "n2")
+	testutil.Eventually(t, "writes with n3 down", func() bool { dead.mu.Lock(); defer dead.mu.Unlock(); return len(dead.acked) > 300 })
+	s.join("n4")
+	s.move(metadata.Change{Kind: metadata.ChangeReplace, Node: "n3", With: "n4"})
+	for k, v := range dead.halt() {
+		want[k] = v
+	}
+	st := s.nodes["n1"].node.Meta().State()
+	if got := st.Ring.PartitionsOf("n4"); !slices.Equal(got, owned) {
+		t.Fatalf("n4 owns %v; n3 owned %v", got, owned)
+	}
+	s.onReplicas(want, "n4")
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	if err := s.nodes["n1"].node.Meta().Remove(ctx, "n3"); err != nil {
+		t.Fatalf("removing the replaced node: %v", err)
+	}
+	t.Logf("%d acknowledged writes on n1, n2 and n4 after n4 replaced n3", len(want))
+}

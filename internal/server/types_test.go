@@ -213,6 +213,12 @@ func TestRetriedIncrementCountsOnce(t *testing.T) {
 	s.update("n2", "hits", "k", api.Op{Kind: api.OpIncrement, Delta: 1})
 	s.faults.Heal()
 	s.settled("hits", "k", func(v api.Value) bool { return v.Counter == 6 })
+	// The retry below reads at R=1, n3's own copy: wait for the read
+	// repair of the reads above to reach it (it runs after they answer).
+	testutil.Eventually(t, "n3's own copy to hold 6", func() bool {
+		v, err := s.types("n3").Value(bg, "hits", []byte("k"), api.ReadOptions{R: quorum.One})
+		return err == nil && v.Counter == 6
+	})
 	res, err := s.types("n3").Update(bg, "hits", []byte("k"), api.Op{Kind: api.OpIncrement, Delta: 5}, withID)
 	if err != nil || res.N != 6 {
 		t.Fatalf("a retry after healing: %v %v, want 6", res, err)
