@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,7 +86,11 @@ slot, as cluster-aware clients do, from CLUSTER SLOTS asked of the first
 			if token != "" {
 				return errors.New("bench: the Redis protocol logs in with a user and password (a token is a user's password there): set PANDO_USER and PANDO_PASSWORD=TOKEN")
 			}
-			res, err := runBench(cmd.Context(), bc)
+			// Ctrl-C (SIGINT) ends the measurement early; what was
+			// measured is printed.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			res, err := runBench(ctx, bc)
 			if err != nil {
 				return err
 			}

@@ -206,11 +206,19 @@ func Exchange(ctx context.Context, trees *Trees, local Local, node string, peer 
 		if len(lists) != len(asks) {
 			return res, fmt.Errorf("listing buckets of %s: %d answers for %d buckets", id, len(lists), len(asks))
 		}
+		// The chunk's records are merged in one commit, and the keys it
+		// pulls read in one call: a whole partition copied into an empty
+		// replica (a move) costs a commit per chunk of buckets, not per
+		// bucket.
+		var whole []Entry
+		var pulls [][]byte
 		for i, a := range asks {
 			if a.Whole {
-				if err := mergeWhole(ctx, trees, local, id, a.Bucket, lists[i].Records, budget, &res); err != nil {
-					return res, err
+				if len(lists[i].Records) == 0 {
+					res.Stale++ // their hash said records, their storage none
+					trees.Recompute(id, a.Bucket)
 				}
+				whole = append(whole, lists[i].Records...)
 				continue
 			}
 			for _, kh := range lists[i].Hashes {
@@ -229,19 +237,21 @@ func Exchange(ctx context.Context, trees *Trees, local Local, node string, peer 
 				trees.Recompute(id, a.Bucket)
 				continue
 			}
-			if err := repair(ctx, local, peer, id.NS, pull, budget, &res); err != nil {
-				return res, err
-			}
+			pulls = append(pulls, pull...)
+		}
+		if err := mergeWhole(ctx, local, id, whole, budget, &res); err != nil {
+			return res, err
+		}
+		if err := repair(ctx, local, peer, id.NS, pulls, budget, &res); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
 }
 
-// mergeWhole merges the records of a bucket this replica held nothing of.
-func mergeWhole(ctx context.Context, trees *Trees, local Local, id ID, b int, recs []Entry, budget *Budget, res *Result) error {
+// mergeWhole merges records of buckets this replica held nothing of.
+func mergeWhole(ctx context.Context, local Local, id ID, recs []Entry, budget *Budget, res *Result) error {
 	if len(recs) == 0 {
-		res.Stale++ // their hash said records, their storage none
-		trees.Recompute(id, b)
 		return nil
 	}
 	size := 0
