@@ -6,7 +6,8 @@
 # commits and waits for the move, with the copy throttle at THROTTLE
 # (bytes per second per receiving node; 0: none) while `pando bench` keeps
 # QUORUM reads and writes going. Prints the move's time and throughput and
-# the foreground p99 before and during the move.
+# the foreground p99 before, during and after the move (right after the
+# load, "before" also pays for the compaction of what was just loaded).
 #
 # Settings (environment): SIZE_MB=1024 VALUE=4096 THROTTLE=0 CLIENTS=20
 # BASE_PORT=26200 (the nodes use BASE_PORT .. BASE_PORT+15).
@@ -96,3 +97,5 @@ bytes=$(curl -s "http://127.0.0.1:$((BASE + 13))/metrics" | awk '$1=="pando_reba
 echo "move: $bytes bytes to n4 in $secs s ($(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.1f", b / s / 1048576}') MiB/s), throttle $THROTTLE"
 echo "foreground during the move:"
 summary <"$WORK/fg.txt"
+echo "foreground after the move (10 s):"
+foreground 10s | summary

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/certs"
+	"github.com/pandodb/pando/internal/metadata"
 	"github.com/spf13/cobra"
 )
 
@@ -149,6 +151,8 @@ type statusView struct {
 		Refused   string `json:"writes_refused"`
 		FreeBytes uint64 `json:"free_bytes"`
 	} `json:"disk"`
+	Staged []metadata.Change   `json:"staged"`
+	Move   *httpapi.MoveStatus `json:"move"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -189,6 +193,12 @@ func newStatusCmd() *cobra.Command {
 					fmt.Fprintf(out, " %s %d", id, st.HintsPending[id])
 				}
 				fmt.Fprint(out, "\n\n")
+			}
+			if m := st.Move; m != nil {
+				fmt.Fprintf(out, "%s (pando cluster wait follows it)\n\n", progressLine(*m, ""))
+			}
+			if len(st.Staged) > 0 {
+				fmt.Fprintf(out, "staged, not committed: %d change(s) (pando cluster plan shows them)\n\n", len(st.Staged))
 			}
 			if d := st.Disk; d != nil && d.Refused != "" {
 				fmt.Fprintf(out, "DISK on %s: data writes refused, reads served: %s\n\n", st.Node, d.Refused)

@@ -195,8 +195,10 @@ func newWaitCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
-			deadline := time.Now().Add(timeout)
+			start := time.Now()
+			deadline := start.Add(timeout)
 			var last string
+			firstDone := -1 // copies done when this command first looked
 			for {
 				var st httpapi.MoveStatus
 				if _, _, err := call("GET", "/v1/cluster/move", nil, nil, &st); err != nil {
@@ -206,10 +208,13 @@ func newWaitCmd() *cobra.Command {
 					fmt.Fprintf(w, "no move under way; the last one (%d) has finished\n", st.LastMove)
 					return nil
 				}
-				line := progressLine(st)
-				if line != last {
-					fmt.Fprintln(w, line)
-					last = line
+				if firstDone < 0 {
+					firstDone = st.Transfers - st.Remaining
+				}
+				// A line each time a copy finishes or what it waits for changes.
+				if key := progressLine(st, ""); key != last {
+					fmt.Fprintln(w, progressLine(st, eta(st, firstDone, time.Since(start))))
+					last = key
 				}
 				if timeout > 0 && time.Now().After(deadline) {
 					return fmt.Errorf("move %d still under way after %v: %d of %d copies left", st.Move, timeout, st.Remaining, st.Transfers)
@@ -222,7 +227,18 @@ func newWaitCmd() *cobra.Command {
 	return cmd
 }
 
-func progressLine(st httpapi.MoveStatus) string {
+// eta estimates the time left from the rate of copies done since the
+// command started ("" until one is).
+func eta(st httpapi.MoveStatus, firstDone int, elapsed time.Duration) string {
+	done := st.Transfers - st.Remaining - firstDone
+	if done <= 0 || st.Remaining == 0 {
+		return ""
+	}
+	left := time.Duration(float64(elapsed) / float64(done) * float64(st.Remaining))
+	return "about " + left.Round(time.Second).String() + " left"
+}
+
+func progressLine(st httpapi.MoveStatus, eta string) string {
 	done := st.Transfers - st.Remaining
 	const width = 30
 	filled := 0
@@ -231,6 +247,9 @@ func progressLine(st httpapi.MoveStatus) string {
 	}
 	bar := "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 	line := fmt.Sprintf("move %d %s %d/%d copies", st.Move, bar, done, st.Transfers)
+	if eta != "" {
+		line += ", " + eta
+	}
 	if st.Node.Waiting != "" {
 		line += "; waiting for " + st.Node.Waiting
 	}

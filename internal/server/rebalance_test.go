@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -78,15 +79,22 @@ func (s *sim) join(id string) {
 func (s *sim) move(changes ...metadata.Change) *metadata.Move {
 	s.t.Helper()
 	meta := s.nodes["n1"].node.Meta()
-	for _, c := range changes {
-		if err := meta.Stage(bg, c); err != nil {
-			s.t.Fatalf("stage %v: %v", c, err)
+	// A change is refused while the metadata group has no quorum (a dead
+	// voter being replaced, an election): an operator tries again.
+	retry := func(what string, f func() error) {
+		s.t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for err := f(); err != nil; err = f() {
+			if !errors.Is(err, metadata.ErrNoQuorum) || time.Now().After(deadline) {
+				s.t.Fatalf("%s: %v", what, err)
+			}
 		}
 	}
-	m, err := meta.Commit(bg)
-	if err != nil {
-		s.t.Fatalf("commit: %v", err)
+	for _, c := range changes {
+		retry(fmt.Sprint("stage ", c), func() error { return meta.Stage(bg, c) })
 	}
+	var m *metadata.Move
+	retry("commit", func() (err error) { m, err = meta.Commit(bg); return err })
 	deadline := time.Now().Add(60 * time.Second)
 	for _, sn := range s.nodes {
 		if sn.cancel == nil {

@@ -687,5 +687,10 @@ func (v clusterView) Status(ctx context.Context) httpapi.Status {
 	for _, name := range st.NamespaceNames() {
 		out.Namespaces = append(out.Namespaces, st.Namespaces[name])
 	}
+	out.Staged = st.Staged
+	if st.Move != nil {
+		m := v.MoveStatus(ctx)
+		out.Move = &m
+	}
 	return out
 }

@@ -279,6 +279,9 @@ func TestScaleOutWithTheCLI(t *testing.T) {
 		t.Fatalf("pando cluster join n4: %v\n%s", err, out)
 	}
 	<-started
+	if out, err := run(t, nil, "status", "--http", n1); err != nil || !strings.Contains(out, "staged, not committed: 1 change") {
+		t.Fatalf("status with a join staged:\n%s %v", out, err)
+	}
 	out, err := run(t, nil, "cluster", "plan", "--http", n1)
 	if err != nil || !regexp.MustCompile(`(?m)^n4\s+0\s+16\s+\d+`).MatchString(out) || !strings.Contains(out, "partition copies move") {
 		t.Fatalf("pando cluster plan:\n%s %v", out, err)

@@ -56,6 +56,10 @@ type Status struct {
 	// Disk is the asked node's disk: free space, and whether it refuses
 	// data writes and why.
 	Disk *storage.DiskStatus `json:"disk,omitempty"`
+	// Staged are the ownership changes staged, not yet committed; Move,
+	// the move under way, if any.
+	Staged []metadata.Change `json:"staged,omitempty"`
+	Move   *MoveStatus       `json:"move,omitempty"`
 }
 
 // NodeStatus is one node in Status.
