@@ -209,6 +209,24 @@ A flag on the command line wins over the environment, which wins over the file.`
 			}
 			ctx, stop := signalContext()
 			defer stop()
+			// SIGHUP: read the certificates and gossip keys again now.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						if err := server.Reload(); err != nil {
+							cfg.Logger.Error("SIGHUP: a certificate did not load; the one in use is kept", "err", err)
+						} else {
+							cfg.Logger.Info("SIGHUP: certificates and gossip keys read again")
+						}
+					}
+				}
+			}()
 			return server.Supervise(ctx, cfg)
 		},
 	}

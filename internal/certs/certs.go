@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"weak"
 )
 
 // DefaultHosts are the names a node certificate carries when none are
@@ -173,8 +174,8 @@ func Pool(file string) (*x509.CertPool, error) {
 // present one signed by it (clients without one are let in: users and
 // passwords decide what they may do).
 func ServerConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
-	r := &reloader{cert: certFile, key: keyFile}
-	if err := r.load(); err != nil {
+	r, err := newReloader(certFile, keyFile)
+	if err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}
@@ -216,8 +217,8 @@ func NodeServerConfig(certFile, keyFile, caFile string, refused func(reason stri
 // NodeClientConfig is the TLS configuration nodes call each other with:
 // this node's certificate, and the CA a peer's must chain to.
 func NodeClientConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
-	r := &reloader{cert: certFile, key: keyFile}
-	if err := r.load(); err != nil {
+	r, err := newReloader(certFile, keyFile)
+	if err != nil {
 		return nil, err
 	}
 	cfg, err := ClientConfig(caFile, "", "")
@@ -295,7 +296,8 @@ func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 }
 
 // reloader serves a certificate and key from files, loaded again when
-// either file is replaced or rewritten (looked at once a second at most). A renewed pair that does not load is logged by the caller's
+// either file is replaced or rewritten (looked at once a second at most),
+// or on Reload. A renewed pair that does not load is logged by the caller's
 // handshake failing; the previous pair stays in use.
 type reloader struct {
 	cert, key string
@@ -304,6 +306,51 @@ type reloader struct {
 	pair    *tls.Certificate
 	files   [2]os.FileInfo // of the pair loaded
 	checked time.Time
+}
+
+// reloaders are the pairs in use in this process, for Reload; weak, so
+// that the pairs of a listener gone (a node reopened) are let go.
+var reloaders struct {
+	mu  sync.Mutex
+	all []weak.Pointer[reloader]
+}
+
+func newReloader(certFile, keyFile string) (*reloader, error) {
+	r := &reloader{cert: certFile, key: keyFile}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	reloaders.mu.Lock()
+	reloaders.all = append(reloaders.all, weak.Make(r))
+	reloaders.mu.Unlock()
+	return r, nil
+}
+
+// Reload loads every certificate and key pair in use in this process again
+// from its files, now rather than at the first handshake after a change
+// (what SIGHUP does). A pair that does not load keeps the one in use; the
+// errors are returned.
+func Reload() error {
+	var all []*reloader
+	reloaders.mu.Lock()
+	live := reloaders.all[:0]
+	for _, p := range reloaders.all {
+		if r := p.Value(); r != nil {
+			all, live = append(all, r), append(live, p)
+		}
+	}
+	reloaders.all = live
+	reloaders.mu.Unlock()
+	var errs []error
+	for _, r := range all {
+		r.mu.Lock()
+		r.checked = time.Now()
+		if err := r.load(); err != nil {
+			errs = append(errs, err)
+		}
+		r.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 func (r *reloader) load() error {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pandodb/pando/internal/certs"
 	"github.com/pandodb/pando/internal/membership"
 )
 
@@ -47,10 +49,36 @@ func loadGossipKeys(file string) (*gossipKeys, error) {
 	return &gossipKeys{file: file, data: data, keys: keys}, nil
 }
 
+// reloads is closed and replaced at each Reload.
+var reloads = struct {
+	mu sync.Mutex
+	c  chan struct{}
+}{c: make(chan struct{})}
+
+func reloadRequested() <-chan struct{} {
+	reloads.mu.Lock()
+	defer reloads.mu.Unlock()
+	return reloads.c
+}
+
+// Reload reads the certificates and the gossip keys of every node of the
+// process from their files now, as SIGHUP asks; both are also read again
+// within a second of a change to their files. A certificate that does not
+// load is returned as an error and the one in use kept; gossip keys that
+// do not parse are logged, the keys in use kept.
+func Reload() error {
+	err := certs.Reload()
+	reloads.mu.Lock()
+	close(reloads.c)
+	reloads.c = make(chan struct{})
+	reloads.mu.Unlock()
+	return err
+}
+
 // watch installs the keys of the file each time it changes (polled every
-// interval), until ctx ends: the rotation steps of membership/keys.go are
-// edits of the file on every node. A file that does not parse is logged
-// and ignored, the keys in use kept.
+// interval, and at once on Reload), until ctx ends: the rotation steps of
+// membership/keys.go are edits of the file on every node. A file that
+// does not parse is logged and ignored, the keys in use kept.
 func (g *gossipKeys) watch(ctx context.Context, m *membership.Membership, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -60,6 +88,7 @@ func (g *gossipKeys) watch(ctx context.Context, m *membership.Membership, interv
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-reloadRequested():
 		}
 		data, err := os.ReadFile(g.file)
 		if err != nil || bytes.Equal(data, g.data) || bytes.Equal(data, failed) {
