@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pandodb/pando/internal/testutil"
 )
 
 func leaf(t *testing.T, file string) *x509.Certificate {
@@ -222,22 +224,8 @@ func TestReloadNow(t *testing.T) {
 	if err := CreateNode("n1", nil, other, other); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"n1.crt", "n1.key"} {
-		st, err := os.Stat(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(other, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(filepath.Join(dir, f), st.ModTime(), st.ModTime()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.OverwriteKeepingTimes(t, other, dir, "n1.crt", "n1.key")
+
 	// Reload reports every pair of the process; this test's must load.
 	if err := Reload(); err != nil && strings.Contains(err.Error(), dir) {
 		t.Fatal(err)
