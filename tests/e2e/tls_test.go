@@ -204,8 +204,8 @@ func TestDevSecure(t *testing.T) {
 
 // TestNodesProveWhoTheyAre: in a cluster with TLS, a node that gossips
 // but presents no node certificate of the cluster's CA on its cluster
-// address (one from another CA, or a client certificate of the right CA)
-// is refused by gossip, counted and logged, and never listed.
+// address (one from another CA, a client certificate of the right CA, or
+// none at all) is refused by gossip, counted and logged, and never listed.
 func TestNodesProveWhoTheyAre(t *testing.T) {
 	dir, other := t.TempDir(), t.TempDir()
 	for _, args := range [][]string{
@@ -244,13 +244,17 @@ func TestNodesProveWhoTheyAre(t *testing.T) {
 	for i, creds := range [][3]string{
 		{filepath.Join(other, "node.crt"), filepath.Join(other, "node.key"), filepath.Join(other, "ca.crt")}, // another CA
 		{filepath.Join(dir, "alice.crt"), filepath.Join(dir, "alice.key"), ca},                               // a client's
+		{}, // none: a plaintext node
 	} {
 		id := fmt.Sprintf("intruder%d", i)
 		before := refused()
-		cmd := exec.Command(pandoBin, "server", "--node-id", id, "--data-dir", t.TempDir(),
+		args := []string{"server", "--node-id", id, "--data-dir", t.TempDir(),
 			"--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--cluster-addr", "127.0.0.1:0",
-			"--gossip-addr", "127.0.0.1:0", "--join", n1gossip, "--gossip-profile", "local",
-			"--tls-cert", creds[0], "--tls-key", creds[1], "--tls-ca", creds[2])
+			"--gossip-addr", "127.0.0.1:0", "--join", n1gossip, "--gossip-profile", "local"}
+		if creds[0] != "" {
+			args = append(args, "--tls-cert", creds[0], "--tls-key", creds[1], "--tls-ca", creds[2])
+		}
+		cmd := exec.Command(pandoBin, args...)
 		var log bytes.Buffer
 		cmd.Stderr = &log
 		if err := cmd.Start(); err != nil {
