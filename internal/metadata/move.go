@@ -333,3 +333,30 @@ func (s *State) finishMove() {
 	s.LastMove = s.Move.ID
 	s.Move = nil
 }
+
+// Moving returns a copy of s with changes staged and committed as a move
+// at log index id, as the metadata log applies them: for tests of the
+// parts that follow a move.
+func (s *State) Moving(id uint64, changes ...Change) (*State, error) {
+	c := s.clone()
+	c.Index = id
+	for _, ch := range changes {
+		if err := c.stage(ch); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.commit(id); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// WithReady returns a copy of s in which nodes are ready for the move
+// under way (see Move.Ready): for tests.
+func (s *State) WithReady(nodes ...string) *State {
+	c := s.clone()
+	for _, n := range nodes {
+		c.ready(c.Move.ID, n)
+	}
+	return c
+}

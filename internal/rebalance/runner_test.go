@@ -1,0 +1,91 @@
+package rebalance
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pandodb/pando/internal/antientropy"
+	"github.com/pandodb/pando/internal/metadata"
+)
+
+// fakeMeta serves a fixed state and records what the runner reports.
+type fakeMeta struct {
+	st    *metadata.State
+	mu    sync.Mutex
+	ready []uint64
+	moved []int
+}
+
+func (m *fakeMeta) State() *metadata.State   { return m.st }
+func (m *fakeMeta) Changed() <-chan struct{} { return make(chan struct{}) }
+func (m *fakeMeta) MoveReady(_ context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ready = append(m.ready, id)
+	return nil
+}
+func (m *fakeMeta) Moved(_ context.Context, _ uint64, p int, _ string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.moved = append(m.moved, p)
+	return nil
+}
+
+// unused stands for the exchange's parts in steps that must not reach an
+// exchange: calling it panics.
+type unused struct{ antientropy.Local }
+
+func runner(t *testing.T, meta *fakeMeta, up func(string) bool) *Runner {
+	t.Helper()
+	r, err := New(Config{
+		Self: "n1", Meta: meta, Up: up, Grace: time.Millisecond,
+		Trees: antientropy.NewTrees(nil, func() antientropy.Layout { return antientropy.Layout{Partitions: 16} }),
+		Local: unused{}, Peer: func(string) antientropy.Peer { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// n4 leaves a cluster of four: n1 gains partitions from it.
+func leaving(t *testing.T) *metadata.State {
+	t.Helper()
+	st, err := metadata.FixedCluster([]string{"n1", "n2", "n3", "n4"}, 16).Moving(7, metadata.Change{Kind: metadata.ChangeLeave, Node: "n4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestReadyBeforeCopying: a member first reports itself ready (after the
+// grace); no copy starts while a member that is up is not ready; one that
+// is down does not hold the copies back.
+func TestReadyBeforeCopying(t *testing.T) {
+	st := leaving(t)
+	meta := &fakeMeta{st: st}
+	r := runner(t, meta, func(string) bool { return true })
+	if err := r.step(context.Background(), st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(meta.ready) != 1 || meta.ready[0] != 7 {
+		t.Fatalf("ready reports %v, want one for move 7", meta.ready)
+	}
+	meta.st = st.WithReady("n1", "n2", "n3")
+	if err := r.step(context.Background(), meta.st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(meta.moved) != 0 || !strings.Contains(r.Status().Waiting, "n4") {
+		t.Fatalf("with n4 up and not ready: moved %v, waiting %q", meta.moved, r.Status().Waiting)
+	}
+	// n4 down, and only n1 of the current replicas up: a copy needs a
+	// majority of them, and says so.
+	r = runner(t, meta, func(n string) bool { return n == "n1" })
+	err := r.step(context.Background(), meta.st, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "majority") || len(meta.moved) != 0 {
+		t.Fatalf("a copy with one replica up: %v, moved %v", err, meta.moved)
+	}
+}
