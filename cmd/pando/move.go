@@ -27,10 +27,9 @@ func postJSON(method, path string, body, out any) error {
 	return err
 }
 
-// stage stages one change and prints the plan it makes.
+// stage stages one change.
 func stage(w io.Writer, c metadata.Change) error {
-	var p httpapi.Plan
-	if err := postJSON("POST", "/v1/cluster/staged", c, &p); err != nil {
+	if err := postJSON("POST", "/v1/cluster/staged", c, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "staged: %s\n", c)

@@ -300,28 +300,33 @@ func (s *State) commit(index uint64) error {
 // moved records a transfer of move id as done, and switches the ring once
 // none is left.
 func (s *State) moved(id uint64, partition int, to string) {
-	if s.Move == nil || s.Move.ID != id {
-		return // a retry, or a report of a move that finished
+	if s.setIn(id, func(m *Move) *map[string]bool { return &m.Done }, TransferKey(partition, to)) {
+		s.finishMove()
 	}
-	m := *s.Move
-	m.Done = maps.Clone(m.Done)
-	m.Done[TransferKey(partition, to)] = true
-	s.Move = &m
-	s.finishMove()
 }
 
 // ready records that node writes to both rings of move id.
 func (s *State) ready(id uint64, node string) {
-	if s.Move == nil || s.Move.ID != id || s.Move.Ready[node] {
-		return
+	s.setIn(id, func(m *Move) *map[string]bool { return &m.Ready }, node)
+}
+
+// setIn sets key in the set of move id that field picks, on a copy of the
+// move (a published State is never changed), and reports whether it did:
+// not for a move that is not the one under way (a retry, or a report of a
+// move that finished).
+func (s *State) setIn(id uint64, field func(*Move) *map[string]bool, key string) bool {
+	if s.Move == nil || s.Move.ID != id {
+		return false
 	}
 	m := *s.Move
-	m.Ready = maps.Clone(m.Ready)
-	if m.Ready == nil {
-		m.Ready = map[string]bool{}
+	set := field(&m)
+	*set = maps.Clone(*set)
+	if *set == nil {
+		*set = map[string]bool{}
 	}
-	m.Ready[node] = true
+	(*set)[key] = true
 	s.Move = &m
+	return true
 }
 
 // finishMove switches to the next ring when no transfer is left.
