@@ -82,6 +82,7 @@ type Config struct {
 	// when it is up: a leader that is not it hands leadership back once
 	// it is caught up, so that an election lost under load or while it
 	// was down does not leave the group led elsewhere for good.
+	// SetPreferredLeader changes it.
 	PreferredLeader uint64
 	// SnapshotEvery is how many applied entries between snapshots (default
 	// 1000).
@@ -124,6 +125,7 @@ type Group struct {
 	props    chan proposal
 	confs    chan confProposal
 	reads    chan uint64
+	reconfs  chan reconfReq
 	wakes    chan struct{}
 	done     chan struct{}
 	stopped  atomic.Bool
@@ -139,7 +141,8 @@ type Group struct {
 	appliedCond *sync.Cond // broadcast when applied moves
 	appliedAt   uint64     // applied, readable under mu
 
-	status atomic.Pointer[Status]
+	status    atomic.Pointer[Status]
+	preferred atomic.Uint64 // the preferred leader (Config.PreferredLeader)
 
 	// Owned by the Run goroutine.
 	confState *pb.ConfState
@@ -214,12 +217,14 @@ func Open(cfg Config) (*Group, error) {
 		props:    make(chan proposal, 256),
 		confs:    make(chan confProposal, 16),
 		reads:    make(chan uint64, 64),
+		reconfs:  make(chan reconfReq),
 		wakes:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan result{},
 		reported: make(chan struct{}, 1),
 	}
 	g.appliedCond = sync.NewCond(&g.mu)
+	g.preferred.Store(cfg.PreferredLeader)
 	ms, _, err := g.store.load()
 	if err != nil {
 		return nil, err
@@ -615,6 +620,9 @@ func (g *Group) Run(ctx context.Context) error {
 			if err := g.rn.ProposeConfChange(c.cc); err != nil {
 				g.notify(c.id, result{err: g.dropped(err)})
 			}
+		case r := <-g.reconfs:
+			g.busy()
+			r.reply <- g.planReconfig(r.want)
 		case <-g.wakes:
 			g.busy()
 		case <-g.reported:
@@ -635,7 +643,7 @@ func (g *Group) Run(ctx context.Context) error {
 // back to catch up), then once per election timeout until it is. Raft refuses proposals for at most an election timeout
 // during a transfer; one that fails leaves this member leading.
 func (g *Group) maybeHandBack() {
-	pref := g.cfg.PreferredLeader
+	pref := g.preferred.Load()
 	if pref == 0 || pref == g.cfg.ID || g.rn.BasicStatus().RaftState != raft.StateLeader {
 		g.leadTicks = 0
 		return

@@ -126,7 +126,7 @@ func (g *Group) shouldQuiesce() bool {
 	if g.idleTicks++; g.idleTicks < quiesceAfter {
 		return false
 	}
-	if pref := g.cfg.PreferredLeader; pref != 0 && pref != g.cfg.ID && g.isVoter(pref) {
+	if pref := g.preferred.Load(); pref != 0 && pref != g.cfg.ID && g.isVoter(pref) {
 		return false // maybeHandBack needs the ticks
 	}
 	caughtUp := true

@@ -135,7 +135,9 @@ func (h *Host) Quiesced() (quiesced, groups int) {
 
 // Open starts this node's member of group, bootstrapping the group with
 // voters if the member has no state yet: every founding member opens it
-// with the same voters. Opening a running group does nothing.
+// with the same voters. With no voters, a member without state waits to
+// be added to a running group (Reconfigure on its leader), which sends it
+// the log or a snapshot. Opening a running group does nothing.
 //
 // The first voter is the group's preferred leader: it stands for election
 // after 10 to 20 ticks without a leader, the others after 20 to 40, so it
@@ -173,7 +175,7 @@ func (h *Host) Open(group uint64, voters []uint64) error {
 	if err != nil {
 		return err
 	}
-	if !g.HasState() {
+	if !g.HasState() && len(voters) > 0 {
 		if err := g.Bootstrap(voters); err != nil {
 			return fmt.Errorf("strong: bootstrapping group %d: %w", group, err)
 		}
@@ -267,6 +269,26 @@ func outcome(group uint64, err error) error {
 		return fmt.Errorf("%w (group %d): %w", ErrNoQuorum, group, err)
 	}
 	return err
+}
+
+// Reconfigure takes the next step toward a group whose voters are exactly
+// want, if this node's member leads it, and reports whether the group is
+// there (raftgroup.Group.Reconfigure). ErrNotMember if this node runs no
+// member of the group, raftgroup.ErrNotLeader if its member does not lead.
+func (h *Host) Reconfigure(ctx context.Context, group uint64, want []uint64) (bool, error) {
+	p, err := h.member(group)
+	if err != nil {
+		return false, err
+	}
+	return p.g.Reconfigure(ctx, want)
+}
+
+// Prefer makes id the preferred leader of this node's member of group (see
+// Open), as the partition's first replica changes with the ring.
+func (h *Host) Prefer(group, id uint64) {
+	if p, err := h.member(group); err == nil {
+		p.g.SetPreferredLeader(id)
+	}
 }
 
 // Status is the Raft status of this node's member of group.
