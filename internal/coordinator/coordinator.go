@@ -246,8 +246,12 @@ type placement struct {
 	// store is the name the namespace's records are stored and replicated
 	// under (metadata.Namespace.StorageName: the name and generation).
 	store string
-	// pref is the preference list: the n replicas.
-	pref []string
+	// pref is the preference list: the n replicas. For a strong
+	// namespace it is the replicas a request tries, best first
+	// (metadata.State.StrongServers: during a move, those of both rings),
+	// and staying counts its first ones that stay in the partition's group.
+	pref    []string
+	staying int
 	// fallbacks are the nodes after pref in the ring's order, for a
 	// namespace with a sloppy quorum (nil otherwise): they keep hints for
 	// replicas that do not take a write.
@@ -300,6 +304,9 @@ func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (plac
 	p := st.Ring.Partition(h)
 	n := st.Replicas(ns)
 	pl := placement{ns: ns, store: store, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n), pending: st.Pending(ns, p)}
+	if ns.Model == metadata.Strong {
+		pl.pref, pl.staying = st.StrongServers(ns, p)
+	}
 	if ns.SloppyQuorum {
 		pl.fallbacks = st.Ring.Preference(p, st.Ring.NumNodes())[n:]
 		if len(pl.pending) > 0 {

@@ -24,9 +24,10 @@ const maxDeleteAttempts = 16
 
 // strongPartition is the way to pl's partition group: this node's member
 // of it, or, on a node that holds none, the replicas' members through the
-// node protocol.
+// node protocol. During a move, a node whose member is joining the group
+// or leaving it forwards to one that stays.
 func (c *Coordinator) strongPartition(pl placement) (strongTarget, error) {
-	t := strongTarget{c: c, pl: pl, group: strong.GroupID(pl.ns.Generation, pl.partition), local: slices.Contains(pl.pref, c.self)}
+	t := strongTarget{c: c, pl: pl, group: strong.GroupID(pl.ns.Generation, pl.partition), local: slices.Contains(pl.pref[:pl.staying], c.self)}
 	if t.local && c.cfg.Strong == nil {
 		return strongTarget{}, fmt.Errorf("%w: this node serves no strong namespaces", api.ErrUnavailable)
 	}

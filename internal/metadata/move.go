@@ -119,6 +119,52 @@ func (s *State) Pending(ns Namespace, p int) []string {
 	return gained(s.Ring.Preference(p, s.Replicas(ns)), s.Move.Next.Preference(p, s.NextReplicas(ns)))
 }
 
+// Gains returns the nodes that replicate partition p of ns in the next
+// ring and not in the current one, whatever ns's model: for a strong
+// namespace, the nodes its partition's Raft group adds. Nil when no move
+// is under way.
+func (s *State) Gains(ns Namespace, p int) []string {
+	if s.Move == nil {
+		return nil
+	}
+	return gained(s.Ring.Preference(p, s.Replicas(ns)), s.Move.Next.Preference(p, s.NextReplicas(ns)))
+}
+
+// GroupReplicas returns the nodes that the Raft group of partition p of
+// strong namespace ns should have as voters: its replicas in the next ring
+// during a move, else in the current one. The first is the group's
+// preferred leader.
+func (s *State) GroupReplicas(ns Namespace, p int) []string {
+	if s.Move != nil {
+		return s.Move.Next.Preference(p, s.NextReplicas(ns))
+	}
+	return s.Ring.Preference(p, s.Replicas(ns))
+}
+
+// StrongServers lists, for a request to partition p of strong namespace ns,
+// the replicas to try, best first, and how many of the first ones stay in
+// the partition's group through the move under way. Outside a move they
+// are the partition's replicas, all staying. During one, the replicas of
+// both rings: first those in both, then those the group gains (a learner
+// until it has caught up), last those it loses, which the group may
+// already have removed (their member, unaware, would wait for entries
+// that no longer reach it).
+func (s *State) StrongServers(ns Namespace, p int) (servers []string, staying int) {
+	cur := s.Ring.Preference(p, s.Replicas(ns))
+	if s.Move == nil {
+		return cur, len(cur)
+	}
+	next := s.Move.Next.Preference(p, s.NextReplicas(ns))
+	for _, n := range cur {
+		if slices.Contains(next, n) {
+			servers = append(servers, n)
+		}
+	}
+	staying = len(servers)
+	servers = append(servers, gained(cur, next)...)
+	return append(servers, gained(next, cur)...), staying
+}
+
 func gained(cur, next []string) []string {
 	var out []string
 	for _, n := range next {
@@ -130,17 +176,16 @@ func gained(cur, next []string) []string {
 }
 
 // Transfers lists what moving from the current ring to next costs: for
-// each partition, each node that replicates it in next (for any eventual
-// namespace) and not now, with the current replicas it pulls from.
+// each partition, each node that replicates it in next (for any namespace)
+// and not now, with the current replicas it pulls from. The node pulls the
+// partition of each eventual namespace, and waits until the Raft group of
+// each strong one has it as a voter and has only the replicas of next.
 func (s *State) Transfers(next *ring.Ring) []Transfer {
 	var out []Transfer
 	for p := range s.Ring.Partitions() {
 		seen := map[string]int{} // node -> index in out
 		for _, name := range s.NamespaceNames() {
 			ns := s.Namespaces[name]
-			if ns.Model == Strong {
-				continue
-			}
 			cur := s.Ring.Preference(p, s.Replicas(ns))
 			for _, to := range gained(cur, next.Preference(p, min(ns.N, next.NumNodes()))) {
 				i, ok := seen[to]
@@ -207,14 +252,20 @@ func (s *State) NextRing(changes []Change) (*ring.Ring, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%w: the staged changes leave no node owning partitions", ErrInvalid)
 	}
-	if !reclaim {
-		return r, nil
+	if reclaim {
+		next, err := r.Reclaim(nodes, TargetN)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		r = next
 	}
-	next, err := r.Reclaim(nodes, TargetN)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	for _, name := range s.NamespaceNames() {
+		ns := s.Namespaces[name]
+		if have, would := s.Replicas(ns), min(ns.N, r.NumNodes()); ns.Model == Strong && would < have {
+			return nil, fmt.Errorf("%w: strong namespace %s would keep %d replicas of each partition instead of %d (a smaller Raft group survives fewer failures); join a node first, or replace this one", ErrInvalid, name, would, have)
+		}
 	}
-	return next, nil
+	return r, nil
 }
 
 // checkChange says whether c can apply to a ring whose owners are nodes
@@ -281,11 +332,6 @@ func (s *State) stage(c Change) error {
 func (s *State) commit(index uint64) error {
 	if s.Move != nil {
 		return fmt.Errorf("%w: move %d is still under way (pando cluster wait follows it)", ErrInvalid, s.Move.ID)
-	}
-	for _, name := range s.NamespaceNames() {
-		if s.Namespaces[name].Model == Strong {
-			return fmt.Errorf("%w: namespace %s is strong, and moving a strong partition's Raft group is not built yet; nothing was committed", ErrUnsupported, name)
-		}
 	}
 	next, err := s.NextRing(s.Staged)
 	if err != nil {

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -148,7 +149,7 @@ func TestReplace(t *testing.T) {
 
 // TestStagingRefusals: what cannot apply is refused when staged, with the
 // staged changes unchanged; a commit of a plan that changed since is
-// refused; strong namespaces refuse a commit.
+// refused; so is a change that would shrink a strong namespace's groups.
 func TestStagingRefusals(t *testing.T) {
 	s := FixedCluster([]string{"n1", "n2", "n3"}, 16)
 	addMember(t, s, "n4", 4)
@@ -188,10 +189,58 @@ func TestStagingRefusals(t *testing.T) {
 	if err := apply(s, create); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(s, &command{Op: opCommit, Changes: s.Staged}); !errors.Is(err, ErrUnsupported) || s.Move != nil {
-		t.Fatalf("a commit with a strong namespace: %v", err)
-	}
 	if err := apply(s, &command{Op: opClearStaged}); err != nil || len(s.Staged) != 0 {
 		t.Fatalf("clear: %v, staged %v", err, s.Staged)
+	}
+	if err := stage(Change{Kind: ChangeLeave, Node: "n1"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "strong namespace bank would keep 2 replicas") {
+		t.Fatalf("a leave that shrinks a strong namespace's groups: %v", err)
+	}
+}
+
+// TestStrongPartitionsMove: a move of a cluster with a strong namespace
+// lists its partitions' new replicas as transfers, names the voters each
+// group should have, and orders the replicas a request tries: those that
+// stay, those joining, those leaving.
+func TestStrongPartitionsMove(t *testing.T) {
+	s := FixedCluster([]string{"n1", "n2", "n3"}, 16)
+	addMember(t, s, "n4", 4)
+	create := &command{Op: opCreateNamespace, Namespace: &Namespace{Name: "bank", N: 3, Model: Strong, Type: Bytes, MaxSiblings: 1}}
+	if err := apply(s, create); err != nil {
+		t.Fatal(err)
+	}
+	bank := s.Namespaces["bank"]
+	moving, err := s.Moving(100, Change{Kind: ChangeReplace, Node: "n2", With: "n4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trs := moving.Transfers(moving.Move.Next)
+	if len(trs) != 16 {
+		t.Fatalf("%d transfers; n4 takes all 16 partitions of n2", len(trs))
+	}
+	for _, tr := range trs {
+		if tr.To != "n4" {
+			t.Fatalf("transfer %+v: only n4 gains", tr)
+		}
+		if got := moving.Gains(bank, tr.Partition); !slices.Equal(got, []string{"n4"}) {
+			t.Fatalf("partition %d gains %v", tr.Partition, got)
+		}
+		if moving.Pending(bank, tr.Partition) != nil {
+			t.Fatalf("partition %d: a strong partition has pending replicas for dual writes", tr.Partition)
+		}
+		servers, staying := moving.StrongServers(bank, tr.Partition)
+		if staying != 2 || len(servers) != 4 || servers[2] != "n4" || servers[3] != "n2" || slices.Contains(servers[:2], "n2") {
+			t.Fatalf("partition %d: servers %v, %d staying", tr.Partition, servers, staying)
+		}
+		want := moving.Move.Next.Preference(tr.Partition, 3)
+		if got := moving.GroupReplicas(bank, tr.Partition); !slices.Equal(got, want) {
+			t.Fatalf("partition %d: group replicas %v, want the next ring's %v", tr.Partition, got, want)
+		}
+	}
+	finish(t, moving)
+	for p := range moving.Ring.Partitions() {
+		servers, staying := moving.StrongServers(bank, p)
+		if !slices.Equal(servers, moving.Ring.Preference(p, 3)) || staying != 3 {
+			t.Fatalf("after the move, partition %d: servers %v, %d staying", p, servers, staying)
+		}
 	}
 }
