@@ -62,8 +62,8 @@ NEMESIS_DISK := $(shell [ "$$(id -u)" = 0 ] && echo ,disk)
 verify-short: build
 	bin/pando verify --secure --workload set --nemesis $(NEMESES_ALL)kill,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 1 --out $$(mktemp -d)/set
 	bin/pando verify --workload durability --nemesis kill,fsync --time $(VERIFY_TIME) --base-port 29000 --seed 2 --out $$(mktemp -d)/durability
-	bin/pando verify --workload register --nemesis $(NEMESES_ALL)kill,pause,fsync --time $(VERIFY_TIME) --base-port 29000 --seed 3 --out $$(mktemp -d)/register
-	bin/pando verify --workload bank --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 8 --out $$(mktemp -d)/bank
+	bin/pando verify --workload register --nemesis $(NEMESES_ALL)membership,kill,pause,fsync --time $(VERIFY_TIME) --base-port 29000 --seed 3 --out $$(mktemp -d)/register
+	bin/pando verify --workload bank --nemesis $(NEMESES_ALL)membership,kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 8 --out $$(mktemp -d)/bank
 	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 29000 --seed 4 --out $$(mktemp -d)/convergence
 	bin/pando verify --secure --workload session --nemesis $(NEMESES_ALL)kill,pause,clock,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 5 --out $$(mktemp -d)/session
 	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 6 --out $$(mktemp -d)/delete

@@ -115,9 +115,6 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if slices.Contains(c.Nemeses, "membership") && slices.Contains([]string{"register", "bank", "strong-incr"}, c.Workload) {
-		return fmt.Errorf("the membership nemesis moves eventual namespaces only: workload %s is strong, and moving a strong partition's Raft group is not built yet", c.Workload)
-	}
 	if c.Time <= 0 || c.Rate <= 0 {
 		return errors.New("--time and --rate must be positive")
 	}

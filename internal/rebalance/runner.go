@@ -11,7 +11,9 @@ import (
 
 	"github.com/pandodb/pando/internal/antientropy"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/raftgroup"
 	"github.com/pandodb/pando/internal/sabotage"
+	"github.com/pandodb/pando/internal/strong"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -34,6 +36,10 @@ type Config struct {
 	Peer  func(node string) antientropy.Peer
 	// Up reports whether gossip believes a node up.
 	Up func(node string) bool
+	// Group is the Raft status of this node's member of a strong
+	// partition's group (strong.Host.Status); nil on a node that serves
+	// no strong namespaces.
+	Group func(group uint64) (raftgroup.Status, error)
 	// Grace is how long after applying a commit a node waits before it
 	// reports ready: a request's timeout, after which every write it
 	// placed with the current ring alone has finished or failed.
@@ -216,6 +222,10 @@ func (r *Runner) step(ctx context.Context, st *metadata.State, readyAt time.Time
 		if t.To != r.cfg.Self {
 			continue
 		}
+		if why := r.joining(st, t.Partition); why != "" {
+			r.setStatus(func(s *Status) { s.Waiting = why })
+			continue // asked again at the next tick
+		}
 		if err := r.transfer(ctx, st, t.Partition); err != nil {
 			r.transfers.WithLabelValues("failed").Inc()
 			return err
@@ -231,6 +241,38 @@ func (r *Runner) step(ctx context.Context, st *metadata.State, readyAt time.Time
 		}
 	}
 	return nil
+}
+
+// joining says which Raft group of partition p, of a strong namespace in
+// which this node gains it, is not yet made of the next ring's replicas
+// alone with this node a voter (the group's leader adds it as a learner,
+// promotes it once caught up, and removes the replicas the next ring
+// drops); "" once none is left. The data comes with Raft's log or a
+// snapshot, never copied behind its back.
+func (r *Runner) joining(st *metadata.State, p int) string {
+	for _, name := range st.NamespaceNames() {
+		ns := st.Namespaces[name]
+		if ns.Model != metadata.Strong || !slices.Contains(st.Gains(ns, p), r.cfg.Self) {
+			continue
+		}
+		group := strong.GroupID(ns.Generation, p)
+		want := make([]uint64, 0, ns.N)
+		for _, id := range st.Move.Next.Preference(p, st.NextReplicas(ns)) {
+			want = append(want, metadata.RaftID(id))
+		}
+		slices.Sort(want)
+		if r.cfg.Group == nil {
+			return fmt.Sprintf("partition %d of strong namespace %s: this node runs no strong partitions", p, name)
+		}
+		rs, err := r.cfg.Group(group)
+		if err != nil {
+			return fmt.Sprintf("partition %d of strong namespace %s: its raft group is not open here yet", p, name)
+		}
+		if !slices.Equal(rs.Voters, want) || len(rs.Learners) > 0 {
+			return fmt.Sprintf("partition %d of strong namespace %s: its raft group has voters %v and learners %v, moving to %v", p, name, rs.Voters, rs.Learners, want)
+		}
+	}
+	return ""
 }
 
 // transfer pulls partition p of every eventual namespace in which this node

@@ -248,7 +248,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		strong: strongHost, strongSender: strongSender}
 	n.moves, err = rebalance.New(rebalance.Config{
 		Self: id, Meta: meta, Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Up: coord.Up,
-		Grace: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
+		Group: strongHost.Status, Grace: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err
@@ -410,8 +410,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); n.moves.Run(ctx) }()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); runStrong(ctx, n.ID, n.meta, n.strong, n.eng, n.log) }()
+	go func() { defer wg.Done(); reconfigureStrong(ctx, n.ID, n.meta, n.strong, n.log) }()
 	err := n.meta.Run(ctx)
 	wg.Wait()
 	n.strong.Close()

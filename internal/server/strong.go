@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/pandodb/pando/internal/metadata"
 	"github.com/pandodb/pando/internal/storage"
@@ -13,11 +14,17 @@ import (
 // runStrong keeps this node a member of the Raft group of every partition
 // of a strong namespace it replicates: at start and after every metadata
 // change, it opens the groups it should be in and is not yet. A group's
-// voters are the partition's replicas when the group is first opened
-// (members change with the ring only through scale-out, a later release).
-// The partition's first replica is the group's preferred leader (see
-// strong.Host.Open), so each node leads about as many partitions as it is
-// first replica of.
+// founding voters are the partition's replicas when the group is first
+// opened. During a move, a node that the next ring makes a replica opens
+// its member empty, and the group's leader adds it (reconfigureStrong). The
+// first of the replicas the group should have (metadata's GroupReplicas)
+// is its preferred leader (see strong.Host.Open), so each node leads about
+// as many partitions as it is first replica of.
+//
+// A group this node runs and no longer replicates once a move has
+// finished is stopped and its data deleted: the move finished only once
+// the group's members were the next ring's replicas (see
+// rebalance.Runner), so the group no longer counts this member.
 //
 // The groups of a strong namespace that was dropped or truncated (its
 // generation retired) are stopped and their data deleted, here and on
@@ -35,41 +42,47 @@ func runStrong(ctx context.Context, self string, meta *metadata.Service, host *s
 				swept = sweepGroups(st, eng, log)
 			}
 			for _, g := range host.Groups() {
-				if retiredGroup(st, g) {
-					if err := host.Drop(g); err != nil {
-						log.Error("cannot delete a retired strong partition's group", "group", g, "err", err)
-						continue
-					}
-					delete(opened, g)
-					log.Info("deleted the raft group of a dropped or truncated strong namespace's partition", "group", g)
+				why := ""
+				switch {
+				case retiredGroup(st, g):
+					why = "deleted the raft group of a dropped or truncated strong namespace's partition"
+				case opened[g] && !replicatesGroup(st, self, g):
+					why = "deleted the raft group of a strong partition this node no longer replicates"
+				default:
+					continue
 				}
+				if err := host.Drop(g); err != nil {
+					log.Error("cannot delete a strong partition's raft group", "group", g, "err", err)
+					continue
+				}
+				delete(opened, g)
+				log.Info(why, "group", g)
 			}
 			for _, ns := range st.Namespaces {
 				if ns.Model != metadata.Strong {
 					continue
 				}
-				n := st.Replicas(ns)
 				for p := range st.Ring.Partitions() {
-					pref := st.Ring.Preference(p, n)
-					if !slices.Contains(pref, self) {
-						continue
-					}
-					voters := make([]uint64, len(pref))
-					for i, id := range pref {
-						voters[i] = metadata.RaftID(id)
-					}
 					group := strong.GroupID(ns.Generation, p)
-					if opened[group] {
+					cur := st.Ring.Preference(p, st.Replicas(ns))
+					var voters []uint64 // none: a member that joins a running group
+					switch {
+					case slices.Contains(cur, self):
+						voters = raftIDs(cur)
+					case !slices.Contains(st.Gains(ns, p), self):
 						continue
 					}
-					if err := host.Open(group, voters); err != nil {
-						if !failed[group] {
-							failed[group] = true
-							log.Error("cannot open a strong partition's raft group", "namespace", ns.Name, "partition", p, "err", err)
+					if !opened[group] {
+						if err := host.Open(group, voters); err != nil {
+							if !failed[group] {
+								failed[group] = true
+								log.Error("cannot open a strong partition's raft group", "namespace", ns.Name, "partition", p, "err", err)
+							}
+							continue
 						}
-						continue
+						opened[group] = true
 					}
-					opened[group] = true
+					host.Prefer(group, metadata.RaftID(st.GroupReplicas(ns, p)[0]))
 				}
 			}
 		}
@@ -77,6 +90,82 @@ func runStrong(ctx context.Context, self string, meta *metadata.Service, host *s
 		case <-ctx.Done():
 			return
 		case <-changed:
+		}
+	}
+}
+
+func raftIDs(nodes []string) []uint64 {
+	ids := make([]uint64, len(nodes))
+	for i, id := range nodes {
+		ids[i] = metadata.RaftID(id)
+	}
+	return ids
+}
+
+// groupOf returns the strong namespace and the partition of group, if a
+// strong namespace of st has it.
+func groupOf(st *metadata.State, group uint64) (metadata.Namespace, int, bool) {
+	gen := strong.GroupGeneration(group)
+	for _, ns := range st.Namespaces {
+		if ns.Generation == gen && ns.Model == metadata.Strong {
+			return ns, int(group - strong.GroupID(gen, 0)), true
+		}
+	}
+	return metadata.Namespace{}, 0, false
+}
+
+// replicatesGroup reports whether self replicates group's partition in the
+// current ring or in the next one of a move under way. A group of no
+// strong namespace st knows is not its business (see retiredGroup).
+func replicatesGroup(st *metadata.State, self string, group uint64) bool {
+	ns, p, ok := groupOf(st, group)
+	if !ok {
+		return true
+	}
+	return slices.Contains(st.Ring.Preference(p, st.Replicas(ns)), self) || slices.Contains(st.Gains(ns, p), self)
+}
+
+// reconfigureStrong, twice a second, steps each strong group this node
+// leads toward the voters metadata wants it to have (GroupReplicas), one
+// single-member change at a time (strong.Host.Reconfigure): during a move
+// it adds the next ring's new replicas as learners, promotes them once
+// caught up, then removes the replicas the next ring drops. Before a step
+// it reads the metadata linearizably, so that a leader whose metadata lags
+// never undoes a move's changes.
+func reconfigureStrong(ctx context.Context, self string, meta *metadata.Service, host *strong.Host, log *slog.Logger) {
+	selfID := metadata.RaftID(self)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	want := func(group uint64) []uint64 {
+		st := meta.State()
+		ns, p, ok := groupOf(st, group)
+		if !ok || !st.Initialized() {
+			return nil
+		}
+		return raftIDs(st.GroupReplicas(ns, p))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, group := range host.Groups() {
+			rs, err := host.Status(group)
+			w := want(group)
+			if err != nil || rs.Leader != selfID || w == nil || len(rs.Learners) == 0 && slices.Equal(rs.Voters, slices.Sorted(slices.Values(w))) {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := meta.Sync(sctx); err == nil {
+				if w = want(group); w != nil {
+					_, err = host.Reconfigure(sctx, group, w)
+				}
+			}
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				log.Debug("changing a strong partition's raft group", "group", group, "err", err)
+			}
 		}
 	}
 }
