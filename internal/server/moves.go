@@ -54,9 +54,6 @@ func (v clusterView) Plan(context.Context) httpapi.Plan {
 		p.Error = metadataError(err).Error()
 		return p
 	}
-	if strong := strongNamespace(st); strong != "" {
-		p.Error = "namespace " + strong + " is strong, and moving a strong partition's Raft group is not built yet: a commit is refused"
-	}
 	p.Next = owned(next.Owners())
 	p.Transfers = st.Transfers(next)
 	// Estimate: the transfers times this node's disk use per partition
@@ -99,13 +96,4 @@ func owned(owners []string) map[string]int {
 		out[o]++
 	}
 	return out
-}
-
-func strongNamespace(st *metadata.State) string {
-	for _, name := range st.NamespaceNames() {
-		if st.Namespaces[name].Model == metadata.Strong {
-			return name
-		}
-	}
-	return ""
 }
