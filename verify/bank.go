@@ -192,5 +192,6 @@ func (bankWorkload) check(ctx context.Context, r *runner) checkResult {
 	}
 	res.stats["balance reads checked"] = reads
 	res.stats["transfers that moved money"] = moved
+	r.serving(ctx, &res)
 	return res
 }

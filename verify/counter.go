@@ -244,5 +244,8 @@ func (w *counterWorkload) check(ctx context.Context, r *runner) checkResult {
 	res.stats["indeterminate"] = maybe
 	res.stats["failed"] = failed
 	res.stats["retries"] = int(w.retries.Load())
+	if w.strong {
+		r.serving(ctx, &res)
+	}
 	return res
 }

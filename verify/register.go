@@ -156,6 +156,7 @@ func (w *registerWorkload) check(ctx context.Context, r *runner) checkResult {
 	default:
 		res.violations = append(res.violations, "linearizability check timed out: undecided")
 	}
+	r.serving(ctx, &res)
 	return res
 }
 

@@ -117,8 +117,10 @@ func (r *runner) placement(ctx context.Context) (*placement, error) {
 	return p, nil
 }
 
-func (p *placement) of(key string) []string {
-	return p.replicas[storage.Hash(p.ns, []byte(key))>>p.shift]
+func (p *placement) of(key string) []string { return p.replicas[p.partition(key)] }
+
+func (p *placement) partition(key string) int {
+	return int(storage.Hash(p.ns, []byte(key)) >> p.shift)
 }
 
 // do runs one recorded operation.

@@ -134,6 +134,12 @@ func (s *Service) notify() {
 	s.changeMu.Unlock()
 }
 
+// Replayed returns a channel closed once State includes every change this
+// node had applied before it was restarted (raftgroup.Group.Replayed): a
+// node acts on what the metadata says it owns only from then on, never on
+// the older snapshot it starts from.
+func (s *Service) Replayed() <-chan struct{} { return s.group.Replayed() }
+
 // Sync waits until this node's metadata includes every change the cluster
 // had committed when Sync was called (a Raft ReadIndex). Use it before
 // concluding that something, a namespace say, does not exist.

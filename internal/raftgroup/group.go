@@ -141,6 +141,11 @@ type Group struct {
 	appliedCond *sync.Cond // broadcast when applied moves
 	appliedAt   uint64     // applied, readable under mu
 
+	// replayed is closed once the state machine has applied replayTo, the
+	// commit index this member had persisted when it was opened.
+	replayed chan struct{}
+	replayTo uint64
+
 	status    atomic.Pointer[Status]
 	preferred atomic.Uint64 // the preferred leader (Config.PreferredLeader)
 
@@ -242,10 +247,14 @@ func Open(cfg Config) (*Group, error) {
 		g.snapIndex = g.applied
 		g.appliedAt = g.applied
 	}
-	_, cs, err := ms.InitialState()
+	hs, cs, err := ms.InitialState()
 	if err != nil {
 		return nil, err
 	}
+	// What this member knew committed when it stopped: the state machine
+	// has caught up with its own past once it has applied that far.
+	g.replayTo, g.replayed = hs.GetCommit(), make(chan struct{})
+	g.noteReplayed()
 	g.confState = proto.Clone(cs).(*pb.ConfState)
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:              cfg.ID,
@@ -510,6 +519,24 @@ func (g *Group) readIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
+// Replayed returns a channel closed once the state machine has applied
+// every entry this member knew to be committed when it was opened: from
+// then on, what the machine holds is no older than what this node had
+// acted on before a restart (the snapshot it starts from may be).
+func (g *Group) Replayed() <-chan struct{} { return g.replayed }
+
+// noteReplayed closes replayed once applied has reached replayTo; in the
+// Run goroutine, or in Open.
+func (g *Group) noteReplayed() {
+	select {
+	case <-g.replayed:
+	default:
+		if g.applied >= g.replayTo {
+			close(g.replayed)
+		}
+	}
+}
+
 // Status returns the latest summary.
 func (g *Group) Status() Status { return *g.status.Load() }
 
@@ -734,6 +761,7 @@ func (g *Group) handleReady() error {
 			g.appliedCond.Broadcast()
 		}
 		g.mu.Unlock()
+		g.noteReplayed()
 		g.rn.Advance(rd)
 		if err := g.maybeSnapshot(); err != nil {
 			return err

@@ -48,6 +48,13 @@
 //	move-no-copy   a node that gains a partition in a move reports it
 //	               copied without copying anything (set and session under
 //	               the membership nemesis: lost, stale reads)
+//	move-no-raft   a node that gains a strong partition in a move reports
+//	               it done without waiting for the partition's Raft group
+//	               to have it as a voter and only the next ring's
+//	               replicas, so the ring switches and the replicas that
+//	               left delete members the group still counts (register
+//	               under the membership nemesis: partitions that do not
+//	               answer after healing)
 package sabotage
 
 import "sync/atomic"

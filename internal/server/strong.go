@@ -31,6 +31,14 @@ import (
 // every member, and the same at start for groups left on disk by a drop
 // that happened while this node was down.
 func runStrong(ctx context.Context, self string, meta *metadata.Service, host *strong.Host, eng *storage.Engine, log *slog.Logger) {
+	// The metadata a restarted node starts from is its last snapshot:
+	// it could name this node a replica of a partition it has left and
+	// deleted, and opening that group would bootstrap it anew.
+	select {
+	case <-ctx.Done():
+		return
+	case <-meta.Replayed():
+	}
 	failed := map[uint64]bool{} // logged once each
 	opened := map[uint64]bool{}
 	swept := false
