@@ -36,6 +36,9 @@ type Config struct {
 	Peer  func(node string) antientropy.Peer
 	// Up reports whether gossip believes a node up.
 	Up func(node string) bool
+	// Purge deletes this node's records of a namespace (a storage name)
+	// in a range of positions (replica.Store.PurgeRange).
+	Purge func(ns string, from, to uint64, toEnd bool) error
 	// Group is the Raft status of this node's member of a strong
 	// partition's group (strong.Host.Status); nil on a node that serves
 	// no strong namespaces.
@@ -60,6 +63,7 @@ type Runner struct {
 
 	mu     sync.Mutex
 	status Status
+	purged uint64 // the move whose gained partitions this node has purged
 
 	bytes     prometheus.Counter
 	records   prometheus.Counter
@@ -84,8 +88,8 @@ type Status struct {
 
 // New returns a runner.
 func New(cfg Config) (*Runner, error) {
-	if cfg.Meta == nil || cfg.Trees == nil || cfg.Local == nil || cfg.Peer == nil || cfg.Up == nil {
-		return nil, errors.New("rebalance: config needs Meta, Trees, Local, Peer and Up")
+	if cfg.Meta == nil || cfg.Trees == nil || cfg.Local == nil || cfg.Peer == nil || cfg.Up == nil || cfg.Purge == nil {
+		return nil, errors.New("rebalance: config needs Meta, Trees, Local, Peer, Up and Purge")
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = time.Second
@@ -197,6 +201,12 @@ func (r *Runner) mine(st *metadata.State) []int {
 func (r *Runner) step(ctx context.Context, st *metadata.State, readyAt time.Time) error {
 	m := st.Move
 	if _, member := st.Members[r.cfg.Self]; member && !m.Ready[r.cfg.Self] {
+		if r.purged != m.ID {
+			if err := r.purgeGained(st); err != nil {
+				return err
+			}
+			r.purged = m.ID
+		}
 		if wait := time.Until(readyAt); wait > 0 {
 			r.setStatus(func(s *Status) { s.Waiting = "writes placed with the current ring to finish" })
 			select {
@@ -238,6 +248,31 @@ func (r *Runner) step(ctx context.Context, st *metadata.State, readyAt time.Time
 		r.log.Info("pulled a partition", "move", m.ID, "partition", t.Partition)
 		if r.cfg.Meta.State().Move == nil {
 			return nil
+		}
+	}
+	return nil
+}
+
+// purgeGained deletes this node's records of the partitions of eventual
+// namespaces it gains in the move under way, before it reports ready. What
+// it holds of them is from an earlier time it replicated them: stale, and
+// dangerous, since the replicas may since have purged the tombstone of a
+// deletion whose value this copy still has, which would come back. What
+// it deletes that is not stale are writes of this move sent to it early,
+// each also on W current replicas, from which the copies begin only once
+// every member is ready.
+func (r *Runner) purgeGained(st *metadata.State) error {
+	for _, name := range st.NamespaceNames() {
+		ns := st.Namespaces[name]
+		for p := range st.Ring.Partitions() {
+			if !slices.Contains(st.Pending(ns, p), r.cfg.Self) {
+				continue
+			}
+			lo, hi, last := st.Ring.Range(p)
+			if err := r.cfg.Purge(ns.StorageName(), lo, hi, last); err != nil {
+				return fmt.Errorf("clearing partition %d of %s before pulling it: %w", p, name, err)
+			}
+			r.cfg.Trees.Forget(antientropy.ID{NS: ns.StorageName(), Partition: p})
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package rebalance
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,10 @@ type fakeMeta struct {
 	mu    sync.Mutex
 	ready []uint64
 	moved []int
+	// purged lists the ranges purged (namespace and start), and readyAt
+	// how many had been when the first ready report came.
+	purged  []string
+	readyAt int
 }
 
 func (m *fakeMeta) State() *metadata.State   { return m.st }
@@ -24,6 +30,9 @@ func (m *fakeMeta) Changed() <-chan struct{} { return make(chan struct{}) }
 func (m *fakeMeta) MoveReady(_ context.Context, id uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.ready) == 0 {
+		m.readyAt = len(m.purged)
+	}
 	m.ready = append(m.ready, id)
 	return nil
 }
@@ -44,6 +53,12 @@ func runner(t *testing.T, meta *fakeMeta, up func(string) bool) *Runner {
 		Self: "n1", Meta: meta, Up: up, Grace: time.Millisecond,
 		Trees: antientropy.NewTrees(nil, func() antientropy.Layout { return antientropy.Layout{Partitions: 16} }),
 		Local: unused{}, Peer: func(string) antientropy.Peer { return nil },
+		Purge: func(ns string, from, _ uint64, _ bool) error {
+			meta.mu.Lock()
+			defer meta.mu.Unlock()
+			meta.purged = append(meta.purged, fmt.Sprintf("%s@%016x", ns, from))
+			return nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +88,18 @@ func TestReadyBeforeCopying(t *testing.T) {
 	}
 	if len(meta.ready) != 1 || meta.ready[0] != 7 {
 		t.Fatalf("ready reports %v, want one for move 7", meta.ready)
+	}
+	// Before it reported ready, n1 cleared what it might hold of each
+	// partition it gains: stale records of a time it replicated them.
+	var gains []string
+	for _, tr := range st.Remaining() {
+		if tr.To == "n1" {
+			lo, _, _ := st.Ring.Range(tr.Partition)
+			gains = append(gains, fmt.Sprintf("default@%016x", lo))
+		}
+	}
+	if len(gains) == 0 || !slices.Equal(meta.purged, gains) || meta.readyAt != len(gains) {
+		t.Fatalf("purged %v (%d before reporting ready); n1 gains %v", meta.purged, meta.readyAt, gains)
 	}
 	meta.st = st.WithReady("n1", "n2", "n3")
 	if err := r.step(context.Background(), meta.st, time.Now()); err != nil {

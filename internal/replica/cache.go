@@ -154,3 +154,16 @@ func (c *recordCache) invalidate(h uint64, dataKey []byte) {
 	}
 	s.mu.Unlock()
 }
+
+// clear drops every entry and makes in-flight misses discard what they
+// read.
+func (c *recordCache) clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.epoch++
+		clear(s.m)
+		s.bytes = 0
+		s.mu.Unlock()
+	}
+}

@@ -102,6 +102,8 @@ func (s *Store) Settleable(ns string, key []byte, same func(record []byte) bool)
 func (s *Store) Settle(ns string, key []byte, same func(record []byte) bool, cutoff int64) (done bool, youngest int64, err error) {
 	h := storage.Hash(ns, key)
 	dataKey := storage.DataKeyHashed(nil, ns, h, key)
+	s.purging.RLock()
+	defer s.purging.RUnlock()
 	st := s.lockFor(h)
 	st.Lock()
 	defer st.Unlock()

@@ -71,15 +71,17 @@ func (s *Store) ReapOnce() (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		s.purging.RLock()
 		mu := s.lockFor(h)
 		mu.Lock()
+		unlock := func() { mu.Unlock(); s.purging.RUnlock() }
 		if _, queued := mu.pending[string(w.dataKey)]; queued {
-			mu.Unlock()
+			unlock()
 			continue // a write is on its way; a later pass looks again
 		}
 		rec, found, err := s.read(h, w.dataKey, false)
 		if err != nil {
-			mu.Unlock()
+			unlock()
 			return 0, err
 		}
 		b := s.eng.NewBatch()
@@ -101,7 +103,7 @@ func (s *Store) ReapOnce() (int, error) {
 		// Unsynced: a reclaim lost in a crash is redone from the index. The
 		// stripe lock orders it against every other write of the key.
 		err = s.eng.Commit(b, false)
-		mu.Unlock()
+		unlock()
 		if err != nil {
 			return 0, err
 		}

@@ -76,6 +76,9 @@ type Store struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	locks   [stripes]stripe
+	// purging is held for reading by every writer while it holds
+	// stripes, and for writing by PurgeRange.
+	purging sync.RWMutex
 	cache   *recordCache // nil when disabled
 	hits    prometheus.Counter
 	misses  prometheus.Counter
@@ -294,6 +297,7 @@ func (s *Store) UpdateManyAsync(ns string, keys [][]byte, fn func(i int, cur Rec
 	// Lock stripes in order, once each, so concurrent batches never deadlock.
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
+	s.purging.RLock()
 	for _, i := range idx {
 		s.locks[i].Lock()
 	}
@@ -301,6 +305,7 @@ func (s *Store) UpdateManyAsync(ns string, keys [][]byte, fn func(i int, cur Rec
 		for _, i := range idx {
 			s.locks[i].Unlock()
 		}
+		s.purging.RUnlock()
 	}
 	out := make([]Record, len(keys))
 	b := s.eng.NewBatch()
@@ -408,6 +413,28 @@ func (s *Store) Purge(ns string) error {
 	b := s.eng.NewBatch()
 	b.DeleteRange(lo, hi)
 	return s.eng.Commit(b, false)
+}
+
+// PurgeRange deletes every record of namespace ns (a storage name) whose
+// position is in [from, to) (to the end of position space if toEnd): the
+// copy of a partition this node no longer replicates, which a node must
+// not keep until it gains the partition again, when its stale records
+// would come back (a deletion whose tombstone the replicas have since
+// purged, say). Writes wait while it runs: it follows every write queued
+// before it, and no write builds on a record it deletes. Synced.
+func (s *Store) PurgeRange(ns string, from, to uint64, toEnd bool) error {
+	s.purging.Lock()
+	defer s.purging.Unlock()
+	lo, hi := storage.DataSpan(ns, from)
+	if !toEnd {
+		_, hi = storage.DataSpanTo(ns, to)
+	}
+	b := s.eng.NewBatch()
+	b.DeleteRange(lo, hi)
+	if s.cache != nil {
+		b.OnCommit(func(error) { s.cache.clear() })
+	}
+	return s.eng.Commit(b, true)
 }
 
 // Records calls fn with the key and encoded record of every record of

@@ -276,3 +276,77 @@ func onDisk(t *testing.T, eng *storage.Engine, dataKey []byte) []Sibling {
 	}
 	return rec.Siblings()
 }
+
+// TestPurgeRange: a purge deletes exactly the records of one namespace
+// whose positions are in its range, from storage and the cache alike; a
+// write that follows it builds on nothing it deleted, also while writers
+// run during it.
+func TestPurgeRange(t *testing.T) {
+	s, _, _ := newStore(t, 1<<20)
+	mid := uint64(1) << 63
+	var in, out []string
+	for i := range 400 {
+		k := fmt.Sprintf("k%d", i)
+		if _, err := s.Update("ns", []byte(k), overwrite("n1", []byte("old"), 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update("other", []byte(k), overwrite("n1", []byte("old"), 0)); err != nil {
+			t.Fatal(err)
+		}
+		if storage.Hash("ns", []byte(k)) < mid {
+			in = append(in, k)
+		} else {
+			out = append(out, k)
+		}
+		value(t, s, k) // cached
+	}
+	// Writers of the keys outside the range go on through the purge.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := out[(i*2+g)%len(out)]
+				if _, err := s.Update("ns", []byte(k), overwrite("n1", []byte("new"), 0)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	if err := s.PurgeRange("ns", 0, mid, false); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	for _, k := range in {
+		if v, ok := value(t, s, k); ok {
+			t.Fatalf("%s in the purged range still reads %q", k, v)
+		}
+		// A write after the purge builds on nothing: one sibling, its own.
+		r, err := s.Update("ns", []byte(k), overwrite("n2", []byte("fresh"), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Set.Len() != 1 || r.Set.Context().Get("n1") != 0 {
+			t.Fatalf("%s: the write after the purge built on a purged record: %+v", k, r.Set)
+		}
+	}
+	for _, k := range out {
+		if v, ok := value(t, s, k); !ok || (v != "old" && v != "new") {
+			t.Fatalf("%s outside the range reads %q %v", k, v, ok)
+		}
+	}
+	for _, k := range append(in, out...) {
+		if _, found, _ := s.Read("other", []byte(k)); !found {
+			t.Fatalf("%s of another namespace was purged", k)
+		}
+	}
+}

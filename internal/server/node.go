@@ -248,7 +248,7 @@ func OpenNode(cfg NodeConfig) (n *Node, err error) {
 		strong: strongHost, strongSender: strongSender}
 	n.moves, err = rebalance.New(rebalance.Config{
 		Self: id, Meta: meta, Trees: trees, Local: coord.AntiEntropyLocal(), Peer: coord.AntiEntropyPeer, Up: coord.Up,
-		Group: strongHost.Status, Grace: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
+		Purge: store.PurgeRange, Group: strongHost.Status, Grace: cfg.RequestTimeout, Logger: log, Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err

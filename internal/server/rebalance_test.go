@@ -294,3 +294,63 @@ func TestReplaceADeadNode(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes on n1, n2 and n4 after n4 replaced n3", len(want))
 }
+
+// TestARegainedPartitionBringsNothingBack: n4 replaces n1, which keeps its
+// old copy of every partition; every key is then deleted and, once n2, n3
+// and n4 all hold the tombstones and the grace has passed, the tombstones
+// leave their disks. When n1 takes its partitions back, its old copy must
+// not come with it: a node clears what it holds of a partition before it
+// gains it again, and no deleted key reads back.
+func TestARegainedPartitionBringsNothingBack(t *testing.T) {
+	const grace = time.Hour
+	s := newSimWith(t, 3, func(c *NodeConfig) {
+		c.DisableHints, c.DisableReadRepair = true, true
+		c.ManualAntiEntropy = true // rounds run when the test says
+		c.HintMaxAge, c.TombstoneGrace = grace, grace
+	})
+	const keys = 300
+	deleted := map[string]string{}
+	for i := range keys {
+		k := fmt.Sprint("k", i)
+		if _, err := s.kv("n1").Put(bg, "default", []byte(k), []byte(k), api.PutOptions{Write: w(quorum.All)}); err != nil {
+			t.Fatal(err)
+		}
+		deleted[k] = ""
+	}
+	s.join("n4")
+	s.move(metadata.Change{Kind: metadata.ChangeReplace, Node: "n1", With: "n4"})
+	if tombs, all := s.tombstones("n1"); all != keys || tombs != 0 {
+		t.Fatalf("n1 holds %d records (%d tombstones) after it was replaced; want its old copy of all %d", all, tombs, keys)
+	}
+	for k := range deleted {
+		if _, _, err := s.kv("n2").Delete(bg, "default", []byte(k), w(quorum.All)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ahead := time.Duration(0)
+	owners := []string{"n2", "n3", "n4"}
+	testutil.Eventually(t, "the tombstones to leave n2, n3 and n4", func() bool {
+		ahead += grace
+		for _, id := range s.nodes {
+			id.clock.Set(ahead)
+		}
+		left := 0
+		for _, id := range owners {
+			s.nodes[id].node.AntiEntropy().Round(bg)
+		}
+		for _, id := range owners {
+			tombs, _ := s.tombstones(id)
+			left += tombs
+		}
+		return left == 0
+	})
+	s.move(metadata.Change{Kind: metadata.ChangeReplace, Node: "n4", With: "n1"})
+	if wrong := s.holds("n1", deleted); len(wrong) > 0 {
+		t.Fatalf("n1 took its partitions back with %d deleted keys, e.g. %s", len(wrong), wrong[0])
+	}
+	for k := range deleted {
+		if e, err := s.kv("n3").Get(bg, "default", []byte(k), r(quorum.All)); err == nil && len(e.Value) > 0 {
+			t.Fatalf("%s was deleted, and reads back %q at ALL once n1 is a replica again", k, e.Value)
+		}
+	}
+}
