@@ -71,11 +71,11 @@ const stripes = 1024
 
 // Store is one node's copy of the keys it replicates.
 type Store struct {
-	cfg     Config
-	eng     *storage.Engine
-	clock   clock.Clock
-	log     *slog.Logger
-	locks   [stripes]stripe
+	cfg   Config
+	eng   *storage.Engine
+	clock clock.Clock
+	log   *slog.Logger
+	locks [stripes]stripe
 	// purging is held for reading by every writer while it holds
 	// stripes, and for writing by PurgeRange.
 	purging sync.RWMutex
