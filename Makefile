@@ -66,7 +66,7 @@ verify-short: build
 	bin/pando verify --workload bank --nemesis $(NEMESES_ALL)membership,kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 8 --out $$(mktemp -d)/bank
 	bin/pando verify --workload convergence --nemesis $(NEMESES_ALL)kill --time $(VERIFY_TIME) --base-port 29000 --seed 4 --out $$(mktemp -d)/convergence
 	bin/pando verify --secure --workload session --nemesis $(NEMESES_ALL)kill,pause,clock,fsync$(NEMESIS_DISK) --time $(VERIFY_TIME) --base-port 29000 --seed 5 --out $$(mktemp -d)/session
-	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 6 --out $$(mktemp -d)/delete
+	bin/pando verify --workload delete --nemesis $(NEMESES_ALL)membership,kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 16 --out $$(mktemp -d)/delete
 	bin/pando verify --workload ttl --nemesis $(NEMESES_ALL)kill,clock --time $(VERIFY_TIME) --base-port 29000 --seed 7 --out $$(mktemp -d)/ttl
 	bin/pando verify --workload counter --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 9 --out $$(mktemp -d)/counter
 	bin/pando verify --workload sadd --nemesis $(NEMESES_ALL)kill,pause --time $(VERIFY_TIME) --base-port 29000 --seed 10 --out $$(mktemp -d)/sadd
@@ -77,11 +77,11 @@ verify-short: build
 verify-long: build
 	bin/pando verify --nodes 5 --secure --workload set --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 101 --out verify-long/set
 	bin/pando verify --nodes 5 --workload durability --nemesis kill,fsync --time 10m --seed 102 --out verify-long/durability
-	bin/pando verify --nodes 5 --workload register --nemesis partition,kill,pause,clock,fsync --time 10m --seed 103 --out verify-long/register
-	bin/pando verify --nodes 5 --workload bank --nemesis partition,kill,pause,clock,fsync --time 10m --seed 108 --out verify-long/bank
+	bin/pando verify --nodes 5 --workload register --nemesis membership,partition,kill,pause,clock,fsync --time 10m --seed 103 --out verify-long/register
+	bin/pando verify --nodes 5 --workload bank --nemesis membership,partition,kill,pause,clock,fsync --time 10m --seed 108 --out verify-long/bank
 	bin/pando verify --nodes 5 --workload convergence --nemesis partition,kill,pause,clock --time 10m --seed 104 --out verify-long/convergence
 	bin/pando verify --nodes 5 --secure --workload session --nemesis partition,kill,pause,clock,disk,fsync --time 10m --seed 105 --out verify-long/session
-	bin/pando verify --nodes 5 --workload delete --nemesis partition,kill,pause,clock --time 10m --seed 106 --out verify-long/delete
+	bin/pando verify --nodes 5 --workload delete --nemesis membership,partition,kill,pause,clock --time 10m --seed 106 --out verify-long/delete
 	bin/pando verify --nodes 5 --workload ttl --nemesis partition,kill,pause,clock --time 10m --seed 107 --out verify-long/ttl
 	bin/pando verify --nodes 5 --workload counter --nemesis partition,kill,pause,clock --time 10m --seed 109 --out verify-long/counter
 	bin/pando verify --nodes 5 --workload sadd --nemesis partition,kill,pause,clock --time 10m --seed 110 --out verify-long/sadd
