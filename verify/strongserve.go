@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -11,8 +12,8 @@ import (
 // elect a leader and answer, whatever the faults did to its members
 // (crashes, partitions, moves that changed them). After healing it writes
 // a probe key into every partition through the first node and reads each
-// back through every node, asking again for up to 30 s (elections after the
-// faults). A partition that never answers, or answers another value, is a
+// back through every node, asking again for up to 30 s in all (elections
+// after the faults). A partition that never answers, or answers another value, is a
 // violation. It returns the violations and how many partitions answered.
 func (r *runner) strongServes(ctx context.Context) ([]string, int) {
 	place, err := r.placement(ctx)
@@ -29,16 +30,19 @@ func (r *runner) strongServes(ctx context.Context) ([]string, int) {
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	errTimeUp := errors.New("the probe's 30 s ran out before it was asked")
 	retry := func(op func(ctx context.Context) error) error {
-		for {
-			cctx, cancel := opContext(ctx)
-			err := op(cctx)
+		err := errTimeUp
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			err = op(cctx)
 			cancel()
-			if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-				return err
+			if err == nil {
+				return nil
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		return err
 	}
 	var violations []string
 	bad := map[int]bool{}

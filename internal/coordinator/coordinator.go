@@ -13,6 +13,7 @@ import (
 	"github.com/pandodb/pando/internal/api"
 	"github.com/pandodb/pando/internal/handoff"
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/replica"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/transport"
@@ -306,6 +307,9 @@ func (c *Coordinator) place(st *metadata.State, nsName string, key []byte) (plac
 	pl := placement{ns: ns, store: store, n: n, partition: p, hash: h, pref: st.Ring.Preference(p, n), pending: st.Pending(ns, p)}
 	if ns.Model == metadata.Strong {
 		pl.pref, pl.staying = st.StrongServers(ns, p)
+	}
+	if sabotage.Is("move-no-dual") {
+		pl.pending = nil // writes of a move reach the current replicas only
 	}
 	if ns.SloppyQuorum {
 		pl.fallbacks = st.Ring.Preference(p, st.Ring.NumNodes())[n:]

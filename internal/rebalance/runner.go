@@ -21,6 +21,9 @@ import (
 type Meta interface {
 	State() *metadata.State
 	Changed() <-chan struct{}
+	// Replayed is closed once State includes every change this node had
+	// applied before a restart (metadata.Service.Replayed).
+	Replayed() <-chan struct{}
 	// MoveReady reports this node ready for transfers of move id.
 	MoveReady(ctx context.Context, id uint64) error
 	// Moved reports that node holds partition of move id.
@@ -149,6 +152,14 @@ func (r *Runner) Run(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.Retry)
 	defer tick.Stop()
 	go r.throttle(ctx)
+	// A restarted node's metadata starts from its last snapshot, which
+	// may predate its own reports: acting on it would clear partitions it
+	// had already pulled and reported.
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.cfg.Meta.Replayed():
+	}
 	for {
 		changed := r.cfg.Meta.Changed()
 		st := r.cfg.Meta.State()

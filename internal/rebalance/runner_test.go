@@ -25,8 +25,12 @@ type fakeMeta struct {
 	readyAt int
 }
 
-func (m *fakeMeta) State() *metadata.State   { return m.st }
-func (m *fakeMeta) Changed() <-chan struct{} { return make(chan struct{}) }
+func (m *fakeMeta) State() *metadata.State    { return m.st }
+func (m *fakeMeta) Changed() <-chan struct{}  { return make(chan struct{}) }
+func (m *fakeMeta) Replayed() <-chan struct{} { return closed }
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func (m *fakeMeta) MoveReady(_ context.Context, id uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -48,13 +48,16 @@
 //	move-no-copy   a node that gains a partition in a move reports it
 //	               copied without copying anything (set and session under
 //	               the membership nemesis: lost, stale reads)
-//	move-no-raft   a node that gains a strong partition in a move reports
-//	               it done without waiting for the partition's Raft group
-//	               to have it as a voter and only the next ring's
-//	               replicas, so the ring switches and the replicas that
-//	               left delete members the group still counts (register
-//	               under the membership nemesis: partitions that do not
-//	               answer after healing)
+//	move-no-dual   writes during a move reach the current replicas only,
+//	               not the nodes the next ring adds (session under the
+//	               membership nemesis, anti-entropy off: older values
+//	               read after the switch)
+//	move-no-raft   strong partitions move behind Raft's back: their
+//	               groups never change members, and a node that gains one
+//	               reports it done at once, so the ring switches and the
+//	               replicas that left delete members the group still
+//	               counts (register under the membership nemesis:
+//	               partitions that do not answer after healing)
 package sabotage
 
 import "sync/atomic"

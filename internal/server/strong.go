@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pandodb/pando/internal/metadata"
+	"github.com/pandodb/pando/internal/sabotage"
 	"github.com/pandodb/pando/internal/storage"
 	"github.com/pandodb/pando/internal/strong"
 )
@@ -157,6 +158,9 @@ func reconfigureStrong(ctx context.Context, self string, meta *metadata.Service,
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if sabotage.Is("move-no-raft") {
+			continue // the groups keep their members whatever the ring says
 		}
 		for _, group := range host.Groups() {
 			rs, err := host.Status(group)

@@ -265,6 +265,28 @@ func TestScaleOutWithTheCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A strong namespace moves too, through its partitions' Raft groups.
+	if out, err := run(t, nil, "ns", "create", "bank", "--model", "strong", "--http", n1); err != nil {
+		t.Fatalf("pando ns create bank: %v\n%s", err, out)
+	}
+	s1 := nodes[0].nsClient(t, "bank")
+	strongSet := func(i int) error {
+		// A SET is idempotent: one answered UNAVAILABLE (a group electing)
+		// or UNKNOWN is sent again.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := s1.Set(ctx, fmt.Sprint("acct:", i), i, 0).Err()
+			if err == nil || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i := range 100 {
+		if err := strongSet(i); err != nil {
+			t.Fatalf("SET acct:%d in strong namespace bank: %v", i, err)
+		}
+	}
 	n4 := &node{t: t, dataDir: t.TempDir(), args: []string{
 		"--node-id", "n4", "--join", nodes[0].args[slices.Index(nodes[0].args, "--gossip-addr")+1],
 		"--gossip-profile", "local", "--request-timeout", "2s",
@@ -304,6 +326,12 @@ func TestScaleOutWithTheCLI(t *testing.T) {
 				t.Errorf("SET during the move: %v", err)
 				return
 			}
+			if i%20 == 0 {
+				if err := strongSet(100 + i/20); err != nil {
+					t.Errorf("SET in strong namespace bank during the move: %v", err)
+					return
+				}
+			}
 		}
 	}()
 	if out, err := run(t, nil, "cluster", "wait", "--timeout", "60s", "--http", n1); err != nil || !strings.Contains(out, "has finished") {
@@ -326,7 +354,13 @@ func TestScaleOutWithTheCLI(t *testing.T) {
 			t.Fatalf("GET during:%d through n4: %d %v", i, v, err)
 		}
 	}
-	t.Logf("%d writes before the move and %d during it, all read through n4", written, during)
+	s4 := n4.nsClient(t, "bank")
+	for i := range 100 + (during+19)/20 {
+		if v, err := s4.Get(ctx, fmt.Sprint("acct:", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET acct:%d in strong namespace bank through n4: %d %v", i, v, err)
+		}
+	}
+	t.Logf("%d writes before the move and %d during it, all read through n4, with %d strong keys", written, during, 100+(during+19)/20)
 	if out, err := run(t, nil, "cluster", "leave", "n4", "--http", n1); err != nil {
 		t.Fatalf("pando cluster leave n4: %v\n%s", err, out)
 	}

@@ -167,6 +167,16 @@ func (n *node) client(t *testing.T) *redis.Client {
 	return c
 }
 
+// nsClient is client whose connections use namespace ns.
+func (n *node) nsClient(t *testing.T, ns string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: n.resp, MaxRetries: -1, OnConnect: func(ctx context.Context, cn *redis.Conn) error {
+		return cn.Do(ctx, "NAMESPACE", ns).Err()
+	}})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // run executes the pando binary with args and returns its combined output
 // and exit error.
 func run(t *testing.T, env []string, args ...string) (string, error) {
