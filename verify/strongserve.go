@@ -12,7 +12,7 @@ import (
 // elect a leader and answer, whatever the faults did to its members
 // (crashes, partitions, moves that changed them). After healing it writes
 // a probe key into every partition through the first node and reads each
-// back through every node, asking again for up to 30 s in all (elections
+// back through every node, asking again for up to 20 s in all (elections
 // after the faults). A partition that never answers, or answers another value, is a
 // violation. It returns the violations and how many partitions answered.
 func (r *runner) strongServes(ctx context.Context) ([]string, int) {
@@ -29,8 +29,8 @@ func (r *runner) strongServes(ctx context.Context) ([]string, int) {
 			left--
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	errTimeUp := errors.New("the probe's 30 s ran out before it was asked")
+	deadline := time.Now().Add(20 * time.Second)
+	errTimeUp := errors.New("the probe's 20 s ran out before it was asked")
 	retry := func(op func(ctx context.Context) error) error {
 		err := errTimeUp
 		for time.Now().Before(deadline) && ctx.Err() == nil {

@@ -61,6 +61,14 @@
 // it wrapped in ErrFatal, and the group's methods return it from then on.
 // The process goes on; the member needs repair.
 //
+// Reconfigure, on the leader, takes one single-member step toward a wanted
+// set of voters: a new member joins as a learner, is promoted once its log
+// is within a tenth of the leader's, and only then are the voters not
+// wanted removed, a leader among them handing leadership over first. Each
+// step is an ordinary conf change committed through the log. Replayed
+// tells when a restarted member's state machine holds again everything it
+// had applied before (it starts from its last snapshot).
+//
 // Proposals may be made on any member; raft forwards them to the leader. A
 // proposal that is lost in a leader change is never applied; its caller's
 // context ends and it may retry, so commands must tolerate being applied

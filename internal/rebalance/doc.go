@@ -33,7 +33,27 @@
 // per second per receiving node, is kept in the metadata and can change
 // while transfers run (pando cluster throttle).
 //
-// Strong namespaces are not moved this way: their partitions belong to
-// Raft groups, which change members through Raft itself. Until that is
-// built, a commit is refused while a strong namespace exists.
+// # Stale copies
+//
+// A node may still hold records of a partition it gains from an earlier
+// time it replicated it (nodes keep their old copies). Such a copy is
+// dangerous: the replicas may since have purged the tombstone of a key the
+// copy still holds a value of, and the value would come back. So before a
+// node reports itself ready it deletes its records of every partition it
+// gains (replica.Store.PurgeRange), and acts only once its metadata has
+// replayed everything it knew before a restart, never on the snapshot it
+// starts from. What the deletion takes besides stale records are writes of
+// this move sent to it early, each also held by W current replicas, from
+// which the copies start only once every member is ready.
+//
+// # Strong namespaces
+//
+// Strong partitions are not copied: each belongs to a Raft group, which
+// changes members through Raft. The group's leader (package server's
+// reconciler, raftgroup.Group.Reconfigure) adds each node the next ring
+// gives the partition as a learner, promotes it once caught up, and then
+// removes the replicas the next ring drops. A node that gains a strong
+// partition reports it moved only once its own member sees exactly the
+// next ring's replicas as voters (Runner.joining): when the ring switches,
+// the nodes that left are out of the group and may delete their members.
 package rebalance

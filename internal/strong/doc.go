@@ -19,6 +19,12 @@
 // this member can reach (nothing written); ErrUnknown when a proposal got
 // no answer in time (it may have been applied, and may yet be).
 //
+// A group's members change with the ring (scale-out): Open with no voters
+// starts an empty member that waits for the leader to add it, and
+// Reconfigure steps the group toward the wanted voters on the member that
+// leads it (raftgroup.Group.Reconfigure); Prefer moves the preferred leader
+// to the partition's new first replica.
+//
 // Idle groups quiesce (raftgroup's Config.Quiesce) and cost nothing;
 // with HostConfig.LeaderDown, the Host wakes every half second the
 // quiesced groups whose leader's node is down, so that they elect another.
