@@ -160,6 +160,9 @@ func printPlan(w io.Writer, p httpapi.Plan) {
 		eta = fmt.Sprintf("about %s at %s/s per node", (time.Duration(p.Seconds) * time.Second).String(), formatBytes(p.Throttle))
 	}
 	fmt.Fprintf(w, "%d partition copies move, about %s (%s)\n", len(p.Transfers), formatBytes(p.Bytes), eta)
+	if p.Groups > 0 {
+		fmt.Fprintf(w, "%d raft groups of strong partitions change members (new replicas join as learners, catch up and are promoted; leavers are removed)\n", p.Groups)
+	}
 }
 
 func newCommitCmd() *cobra.Command {
@@ -168,8 +171,10 @@ func newCommitCmd() *cobra.Command {
 		Short: "Apply the staged changes: data starts moving to the new owners",
 		Long: `Commit the staged changes through the metadata log. From then on writes reach
 the replicas of both the current and the next ring; each node that gains a
-partition copies it from its current replicas; the ring switches when every
-copy is done. "pando cluster wait" follows the move to its end.`,
+partition copies it from its current replicas, and each strong partition's
+Raft group takes in its new replicas and lets go of the old; the ring
+switches when every copy and every group is done. "pando cluster wait"
+follows the move to its end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var st httpapi.MoveStatus

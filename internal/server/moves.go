@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/pandodb/pando/internal/api/httpapi"
 	"github.com/pandodb/pando/internal/metadata"
@@ -56,6 +57,15 @@ func (v clusterView) Plan(context.Context) httpapi.Plan {
 	}
 	p.Next = owned(next.Owners())
 	p.Transfers = st.Transfers(next)
+	for _, name := range st.NamespaceNames() {
+		if ns := st.Namespaces[name]; ns.Model == metadata.Strong {
+			for part := range st.Ring.Partitions() {
+				if !slices.Equal(st.Ring.Preference(part, st.Replicas(ns)), next.Preference(part, min(ns.N, next.NumNodes()))) {
+					p.Groups++
+				}
+			}
+		}
+	}
 	// Estimate: the transfers times this node's disk use per partition
 	// replica it holds.
 	held := 0

@@ -305,7 +305,7 @@ func TestScaleOutWithTheCLI(t *testing.T) {
 		t.Fatalf("status with a join staged:\n%s %v", out, err)
 	}
 	out, err := run(t, nil, "cluster", "plan", "--http", n1)
-	if err != nil || !regexp.MustCompile(`(?m)^n4\s+0\s+16\s+\d+`).MatchString(out) || !strings.Contains(out, "partition copies move") {
+	if err != nil || !regexp.MustCompile(`(?m)^n4\s+0\s+16\s+\d+`).MatchString(out) || !strings.Contains(out, "partition copies move") || !strings.Contains(out, "raft groups of strong partitions change members") {
 		t.Fatalf("pando cluster plan:\n%s %v", out, err)
 	}
 	if out, err := run(t, nil, "cluster", "commit", "--http", n1); err != nil || !strings.Contains(out, "committed move") {

@@ -35,6 +35,10 @@ type Plan struct {
 	Next   map[string]int `json:"next,omitempty"`
 	// Transfers are the partitions that move, to whom, from whom.
 	Transfers []metadata.Transfer `json:"transfers,omitempty"`
+	// Groups counts the Raft groups of strong partitions whose members
+	// change (learners added, caught up, promoted; leavers removed):
+	// their data moves through Raft, not by copying.
+	Groups int `json:"raft_groups,omitempty"`
 	// Bytes estimates what the transfers copy (from the asked node's disk
 	// use per partition replica it holds); Seconds, how long that takes
 	// at the throttle (0 without one).
