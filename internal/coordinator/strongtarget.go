@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/pandodb/pando/internal/strong"
+	"github.com/pandodb/pando/internal/transport"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
@@ -64,7 +65,9 @@ func idempotent(cmd strong.Command) bool {
 }
 
 // forward sends req to the partition's replicas that are up, the first
-// (its preferred leader) first, until one answers for the group. A replica
+// (its preferred leader) first, until one answers for the group. One whose
+// connection is known not to be up is skipped unsent (a definite "not
+// done" from it). A replica
 // that holds no member yet, or whose member reaches no leader, did nothing,
 // so the next is tried. A command whose replica does not answer may have
 // been proposed: its outcome is unknown, unless it may be sent again
@@ -88,6 +91,13 @@ func (t strongTarget) forward(ctx context.Context, req *nodepb.StrongRequest, re
 			// call now would fail unsent, and must not turn that definite
 			// answer into an unknown one.
 			break
+		}
+		if r, ok := t.c.cfg.Transport.(transport.Readiness); ok && r.Unready(node) {
+			// Not sent: a definite "not done" from this replica, where a
+			// call would have waited on the connection and timed out as
+			// "unknown" (a replica restarting, say).
+			last = fmt.Errorf("%w: replica %s is not connected; nothing was sent to it", strong.ErrNoQuorum, node)
+			continue
 		}
 		resp, err := t.c.cfg.Transport.Peer(node).Strong(ctx, req)
 		if err != nil {

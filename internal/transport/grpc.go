@@ -13,6 +13,7 @@ import (
 	"github.com/pandodb/pando/internal/transport/nodepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -157,6 +158,26 @@ func (g *GRPC) client(id string) (nodepb.NodeClient, error) {
 
 // Peer implements Transport.
 func (g *GRPC) Peer(id string) Peer { return grpcPeer{g: g, id: id} }
+
+// Unready implements Readiness: the connection to node id exists and is
+// connecting, or failed and waits to retry (a call made now would wait
+// for it, or fail, before anything is sent). It asks the connection to
+// try again at once. A node never called, or one whose connection is up
+// or idle, is not known unready.
+func (g *GRPC) Unready(id string) bool {
+	g.mu.Lock()
+	c, ok := g.conns[id]
+	g.mu.Unlock()
+	if !ok {
+		return false
+	}
+	switch c.cc.GetState() {
+	case connectivity.Connecting, connectivity.TransientFailure:
+		c.cc.Connect()
+		return true
+	}
+	return false
+}
 
 // Close closes every connection.
 func (g *GRPC) Close() error {

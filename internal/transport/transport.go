@@ -27,6 +27,14 @@ type Peer interface {
 	Strong(context.Context, *nodepb.StrongRequest) (*nodepb.StrongResponse, error)
 }
 
+// Readiness is implemented by a transport that knows when a call to a
+// peer would not be sent now: its connection is being made, or failed and
+// waits to be tried again. A caller for which "not sent" and "sent, no
+// answer" differ (a command that is not idempotent) asks before calling.
+type Readiness interface {
+	Unready(id string) bool
+}
+
 // Transport reaches peers by node id.
 type Transport interface {
 	// Peer returns the peer with the given id. It never fails: calls to an

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pandodb/pando/internal/testutil"
 	"github.com/pandodb/pando/internal/transport/nodepb"
 )
 
@@ -208,4 +209,34 @@ func TestGRPCRoundTripAndErrors(t *testing.T) {
 	if _, err := g.Peer("gone").Read(c, &nodepb.ReadRequest{}); !errors.Is(err, ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("peer with nothing listening: %v", err)
 	}
+}
+
+// TestGRPCUnready: a peer whose connection failed is known unready (a call
+// now would not be sent); once it listens again the connection comes back
+// and it is not.
+func TestGRPCUnready(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet
+	g := NewGRPC(GRPCConfig{Resolve: func(string) (string, bool) { return addr, true }})
+	defer g.Close()
+	if g.Unready("late") {
+		t.Fatal("a peer never called is not known unready")
+	}
+	c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := g.Peer("late").Read(c, &nodepb.ReadRequest{}); err == nil {
+		t.Fatal("a call to a peer with nothing listening succeeded")
+	}
+	testutil.Eventually(t, "the connection known down", func() bool { return g.Unready("late") })
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	srv := NewServer(&recorder{}, nil)
+	go srv.Serve(ln)
+	defer srv.Stop()
+	testutil.Eventually(t, "the connection back up", func() bool { return !g.Unready("late") })
 }
