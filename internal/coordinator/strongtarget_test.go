@@ -30,12 +30,10 @@ func (l leaderless) Strong(ctx context.Context, _ *nodepb.StrongRequest) (*nodep
 	return &nodepb.StrongResponse{Status: nodepb.StrongStatus_STRONG_NO_QUORUM, Error: "no leader"}, nil
 }
 
-// TestForwardedCommandRefusedAtTheDeadlineStaysRefused: a node that is
-// not a replica forwards a write; the replica waits out the request's time
-// for a leader and answers that nothing was done. The client hears that,
-// not "unknown": the forwarder asks no other replica once the time is up
-// (the call would fail unsent, and look like a command lost in flight).
-func TestForwardedCommandRefusedAtTheDeadlineStaysRefused(t *testing.T) {
+// strongOffN1 is a cluster with strong namespace bank (N = 2), a key of it
+// that n1 does not replicate, and a store for n1.
+func strongOffN1(t *testing.T) (*metadata.State, []byte, *replica.Store) {
+	t.Helper()
 	ns := metadata.Namespace{Name: "bank", N: 2, Model: metadata.Strong, Type: metadata.Bytes, Generation: 1}
 	st := metadata.FixedCluster(ids, 8, ns)
 	def, _ := st.Namespace("bank")
@@ -50,11 +48,21 @@ func TestForwardedCommandRefusedAtTheDeadlineStaysRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() })
 	store, err := replica.New(replica.Config{Engine: eng})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, key, store
+}
+
+// TestForwardedCommandRefusedAtTheDeadlineStaysRefused: a node that is
+// not a replica forwards a write; the replica waits out the request's time
+// for a leader and answers that nothing was done. The client hears that,
+// not "unknown": the forwarder asks no other replica once the time is up
+// (the call would fail unsent, and look like a command lost in flight).
+func TestForwardedCommandRefusedAtTheDeadlineStaysRefused(t *testing.T) {
+	st, key, store := strongOffN1(t)
 	net := transport.NewMemNetwork()
 	var calls atomic.Int64
 	net.Register("n2", leaderless{calls: &calls})
@@ -86,25 +94,7 @@ func (u unreadyTo) Unready(id string) bool { return u.down[id] }
 // connection and come back "unknown"): the forwarder goes on to the next
 // replica, and when none takes it the client hears that nothing was done.
 func TestForwardSkipsAReplicaNotConnected(t *testing.T) {
-	ns := metadata.Namespace{Name: "bank", N: 2, Model: metadata.Strong, Type: metadata.Bytes, Generation: 1}
-	st := metadata.FixedCluster(ids, 8, ns)
-	def, _ := st.Namespace("bank")
-	var key []byte
-	for i := 0; key == nil; i++ {
-		k := fmt.Appendf(nil, "k%d", i)
-		if pref := st.Ring.Preference(st.Ring.Partition(storage.Hash(def.StorageName(), k)), 2); !slices.Contains(pref, "n1") {
-			key = k
-		}
-	}
-	eng, err := storage.Open(storage.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	store, err := replica.New(replica.Config{Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, key, store := strongOffN1(t)
 	net := transport.NewMemNetwork()
 	calls := map[string]*atomic.Int64{"n2": {}, "n3": {}}
 	for id, n := range calls {

@@ -26,6 +26,15 @@ import (
 // Group is the Raft group id of the metadata.
 const Group = 0
 
+// RaftIDs maps node ids to their Raft ids, in order.
+func RaftIDs(nodes []string) []uint64 {
+	ids := make([]uint64, len(nodes))
+	for i, id := range nodes {
+		ids[i] = RaftID(id)
+	}
+	return ids
+}
+
 // RaftID is the Raft id of a node: a hash of its node id, never zero.
 func RaftID(nodeID string) uint64 {
 	return xxhash.Sum64String("pando-node/"+nodeID) | 1

@@ -305,11 +305,7 @@ func (r *Runner) joining(st *metadata.State, p int) string {
 			continue
 		}
 		group := strong.GroupID(ns.Generation, p)
-		want := make([]uint64, 0, ns.N)
-		for _, id := range st.Move.Next.Preference(p, st.NextReplicas(ns)) {
-			want = append(want, metadata.RaftID(id))
-		}
-		slices.Sort(want)
+		want := slices.Sorted(slices.Values(metadata.RaftIDs(st.Move.Next.Preference(p, st.NextReplicas(ns)))))
 		if r.cfg.Group == nil {
 			return fmt.Sprintf("partition %d of strong namespace %s: this node runs no strong partitions", p, name)
 		}

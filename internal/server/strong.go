@@ -77,7 +77,7 @@ func runStrong(ctx context.Context, self string, meta *metadata.Service, host *s
 					var voters []uint64 // none: a member that joins a running group
 					switch {
 					case slices.Contains(cur, self):
-						voters = raftIDs(cur)
+						voters = metadata.RaftIDs(cur)
 					case !slices.Contains(st.Gains(ns, p), self):
 						continue
 					}
@@ -101,14 +101,6 @@ func runStrong(ctx context.Context, self string, meta *metadata.Service, host *s
 		case <-changed:
 		}
 	}
-}
-
-func raftIDs(nodes []string) []uint64 {
-	ids := make([]uint64, len(nodes))
-	for i, id := range nodes {
-		ids[i] = metadata.RaftID(id)
-	}
-	return ids
 }
 
 // groupOf returns the strong namespace and the partition of group, if a
@@ -151,7 +143,7 @@ func reconfigureStrong(ctx context.Context, self string, meta *metadata.Service,
 		if !ok || !st.Initialized() {
 			return nil
 		}
-		return raftIDs(st.GroupReplicas(ns, p))
+		return metadata.RaftIDs(st.GroupReplicas(ns, p))
 	}
 	for {
 		select {

@@ -106,7 +106,7 @@ func (s *sim) groupsMatchRing(name string, nodes ...string) {
 	ns, _ := st.Namespace(name)
 	for p := range st.Ring.Partitions() {
 		pref := st.Ring.Preference(p, 3)
-		want := slices.Sorted(slices.Values(raftIDs(pref)))
+		want := slices.Sorted(slices.Values(metadata.RaftIDs(pref)))
 		group := strong.GroupID(ns.Generation, p)
 		for _, id := range nodes {
 			if !slices.Contains(pref, id) {
